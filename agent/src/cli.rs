@@ -1,0 +1,189 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "frontier",
+    version,
+    about = "On-device latency profiling for hardware-aware NAS"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Profile ONNX models on this device and write a latency table.
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// tract: pure Rust, always available.
+    Tract,
+}
+
+/// Parse a duration: `1.5` (seconds), `500ms`, `2s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = t.strip_suffix('s') {
+        (v, 1.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; use seconds (1.5), '500ms' or '2s'"))?;
+    if !(v >= 0.0) || !v.is_finite() {
+        return Err(format!("'{s}' must be a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))?;
+    let v = if s.trim().ends_with('%') {
+        v / 100.0
+    } else {
+        v
+    };
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "'{s}' must be a fraction between 0 and 1 (0.01) or a percentage (1%)"
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProfileArgs {
+    /// ONNX files, or directories searched recursively for *.onnx.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Inference backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
+    pub backend: BackendChoice,
+
+    /// Threads per inference (intra-op).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: u32,
+
+    /// Fix an input's shape and dtype: NAME=1,3,224,224[:f32]; repeatable. Without
+    /// NAME= it applies to each model's first input.
+    #[arg(long = "input", value_name = "SPEC")]
+    pub inputs: Vec<String>,
+
+    /// Integer inputs (token ids) are drawn from [0, int-max).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub int_max: u64,
+
+    /// Seed of the random input data.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Minimum warm-up runs (warm-up then continues until it is stable).
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u32,
+
+    /// Minimum warm-up time.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub warmup_time: Duration,
+
+    /// Minimum measured runs per model.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_runs: u32,
+
+    /// Minimum measured time per model.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub min_time: Duration,
+
+    /// Maximum measured time per model (per attempt); wins over --min-runs.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub max_time: Duration,
+
+    /// Interleaved rounds over all models before the stop rule applies.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+
+    /// Stop once the 95% CI of the median is within this fraction (0.01 = ±1%).
+    #[arg(long, default_value = "0.01", value_parser = parse_fraction)]
+    pub target_ci: f64,
+
+    /// Re-measure rows whose round-to-round spread exceeds this fraction.
+    #[arg(long, default_value = "0.10", value_parser = parse_fraction)]
+    pub max_spread: f64,
+
+    /// Re-measurements of an unstable row before it is flagged.
+    #[arg(long, default_value_t = 1)]
+    pub retries: u32,
+
+    /// Probe reference: `auto` (this device's stored reference, created on
+    /// first use), `session` (this run's median probe), `off` (no probe), or a
+    /// duration in ms.
+    #[arg(long, default_value = "auto")]
+    pub probe_ref: String,
+
+    /// Also write a per-operator profile.
+    #[arg(long)]
+    pub per_op: bool,
+
+    /// Runs averaged in the per-operator profile.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_op_runs: u32,
+
+    /// Append rows to this table (.jsonl or .csv).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Where per-operator rows go (default: next to --out as NAME.ops.EXT).
+    #[arg(long)]
+    pub ops_out: Option<PathBuf>,
+
+    /// Rows as JSON Lines on stdout; the summary goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Exit non-zero if any model failed (default: only if none could be profiled).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn fractions() {
+        assert_eq!(parse_fraction("0.01").unwrap(), 0.01);
+        assert!((parse_fraction("5%").unwrap() - 0.05).abs() < 1e-12);
+        assert!(parse_fraction("2").is_err());
+        assert!(parse_fraction("0").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! The `frontier` agent as a library: command-line definitions ([`cli`]) and
+//! one module per command. `main.rs` only calls [`run`].
+//!
+//! Invariant: commands print results on stdout and logs, progress and errors
+//! on stderr, so `--json` output can be piped.
+
+pub mod cli;
+pub mod discover;
+pub mod probe_ref;
+pub mod profile;
+pub mod summary;
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        cli::Command::Profile(args) => profile::run(args),
+    }
+}

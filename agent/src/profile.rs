@@ -1,0 +1,447 @@
+//! `frontier profile`: measure models on this device and write a latency table.
+//!
+//! Order of work: expand paths; fingerprint the device and calibrate the
+//! harness overhead; prepare every (model, backend) pair, recording the peak
+//! memory that preparing and a first run added; measure all of them
+//! interleaved; optionally profile per operator; write rows. A model that
+//! fails at any step is reported on stderr and gets no row; the others go on.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use frontier_export::rows::{self, ModelFacts, SessionFacts};
+use frontier_export::table::{self, Format, LatencyRow, OpRow};
+use frontier_profiler::backend::{Availability, Backend, ModelState, PrepareOptions};
+use frontier_profiler::clock::MonotonicClock;
+use frontier_profiler::fingerprint::{Fingerprint, LoadMonitor};
+use frontier_profiler::harness::{
+    self, Harness, HarnessConfig, OpStat, ProbeConfig, Progress, WarmupConfig,
+};
+use frontier_profiler::inputs::{self, FillOptions, InputSpec};
+use frontier_profiler::memory::PeakTracker;
+use frontier_profiler::probe::CpuProbe;
+use frontier_profiler::ProfileError;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{BackendChoice, ProfileArgs};
+use crate::discover;
+use crate::probe_ref;
+use crate::summary;
+
+/// How the probe reference is chosen (`--probe-ref`).
+#[derive(Debug, Clone, PartialEq)]
+enum ProbeRef {
+    Auto,
+    Session,
+    Off,
+    Fixed(f64),
+}
+
+fn parse_probe_ref(s: &str) -> anyhow::Result<ProbeRef> {
+    Ok(match s.trim() {
+        "auto" => ProbeRef::Auto,
+        "session" => ProbeRef::Session,
+        "off" => ProbeRef::Off,
+        other => {
+            let v: f64 = other.trim_end_matches("ms").parse().ok().filter(|v: &f64| *v > 0.0).with_context(|| {
+                format!("--probe-ref '{s}': expected auto, session, off or a positive duration in ms")
+            })?;
+            ProbeRef::Fixed(v)
+        }
+    })
+}
+
+fn backends(choice: BackendChoice) -> Vec<Box<dyn Backend>> {
+    match choice {
+        BackendChoice::Tract => vec![Box::new(
+            frontier_profiler::tract_backend::TractBackend::default(),
+        )],
+    }
+}
+
+/// A prepared (model, backend) pair, ready to measure.
+struct Subject {
+    backend: usize,
+    path: PathBuf,
+    sha256: String,
+    arch: Option<String>,
+    inputs_key: String,
+    peak_rss_mb: Option<f64>,
+}
+
+fn prepare_one(
+    backend: &dyn Backend,
+    path: &Path,
+    specs: &[InputSpec],
+    fill: FillOptions,
+    options: &PrepareOptions,
+    seen_inputs: &mut Vec<String>,
+) -> Result<(String, Option<f64>, Box<dyn ModelState>), ProfileError> {
+    let info = backend.inspect(path)?;
+    seen_inputs.extend(info.inputs.iter().map(|i| i.name.clone()));
+    let resolved = inputs::resolve(path, &info.inputs, specs)?;
+    let tracker = PeakTracker::start();
+    let prepared = backend.prepare(path, &resolved, options)?;
+    let data = inputs::generate(&resolved, fill);
+    let mut state = prepared.state(&data)?;
+    drop(data);
+    // One run before measuring: errors surface here, and the peak includes a run.
+    state.run()?;
+    Ok((inputs::inputs_key(&resolved), tracker.added_mb(), state))
+}
+
+fn harness_config(
+    a: &ProfileArgs,
+    probe: &ProbeRef,
+    stored: Option<f64>,
+) -> anyhow::Result<HarnessConfig> {
+    let config = HarnessConfig {
+        warmup: WarmupConfig {
+            min_runs: a.warmup,
+            min_time: a.warmup_time,
+            ..WarmupConfig::default()
+        },
+        min_runs: a.min_runs,
+        min_time: a.min_time,
+        max_time: a.max_time,
+        rounds: a.rounds,
+        target_ci: a.target_ci,
+        max_spread: a.max_spread,
+        retries: a.retries,
+        probe: ProbeConfig {
+            enabled: *probe != ProbeRef::Off,
+            reference_ms: match probe {
+                ProbeRef::Fixed(v) => Some(*v),
+                ProbeRef::Auto => stored,
+                _ => None,
+            },
+            ..ProbeConfig::default()
+        },
+    };
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+fn ops_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("table");
+    let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("jsonl");
+    out.with_file_name(format!("{stem}.ops.{ext}"))
+}
+
+/// Append rows to a table file, writing the CSV header only to a new file and
+/// refusing to append to a CSV file with other columns.
+fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let format = Format::from_path(path)?;
+    let existing = std::fs::read_to_string(path)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let bytes = match format {
+        Format::JsonLines => table::to_jsonl(rows),
+        Format::Csv => match &existing {
+            Some(text) => {
+                table::check_append_header(path, text.lines().next().unwrap_or(""), &rows[0])?;
+                table::to_csv(rows, false)
+            }
+            None => table::to_csv(rows, true),
+        },
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("{}: cannot open for appending", path.display()))?;
+    if existing.as_ref().is_some_and(|t| !t.ends_with('\n')) {
+        f.write_all(b"\n")?;
+    }
+    f.write_all(&bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok(())
+}
+
+pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
+    let specs = args
+        .inputs
+        .iter()
+        .map(|s| InputSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let probe_mode = parse_probe_ref(&args.probe_ref)?;
+    if let Some(out) = &args.out {
+        Format::from_path(out)?;
+    }
+    let backends = backends(args.backend);
+    for b in &backends {
+        if let Availability::Unavailable { reason, fix } = b.availability() {
+            bail!(
+                "backend {} is not usable here: {reason}; fix: {fix}",
+                b.name()
+            );
+        }
+    }
+    let fingerprint = Fingerprint::collect();
+    let stored_ref = match probe_mode {
+        ProbeRef::Auto => probe_ref::load(&fingerprint.device_id),
+        _ => None,
+    };
+    let config = harness_config(&args, &probe_mode, stored_ref)?;
+
+    let (paths, discover_errors) = discover::models(&args.paths);
+    let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+
+    let clock = MonotonicClock::new();
+    let overhead_ns = harness::calibrate_overhead(&clock, 20_000);
+    let load = LoadMonitor::start();
+    let fill = FillOptions {
+        seed: args.seed,
+        int_max: args.int_max,
+    };
+    let options = PrepareOptions {
+        threads: args.threads as usize,
+    };
+    let mut subjects: Vec<Subject> = Vec::new();
+    let mut states: Vec<Box<dyn ModelState>> = Vec::new();
+    let mut seen_inputs = Vec::new();
+    let mut inspected_all = true;
+    for path in &paths {
+        let (sha256, arch) = match (
+            discover::sha256_file(path),
+            discover::arch_from_manifest(path),
+        ) {
+            (Ok(s), Ok(a)) => (s, a),
+            (Err(e), _) | (_, Err(e)) => {
+                let msg = format!("{e:#}");
+                eprintln!("error: {msg}");
+                failures.push(msg);
+                continue;
+            }
+        };
+        for (bix, backend) in backends.iter().enumerate() {
+            match prepare_one(
+                backend.as_ref(),
+                path,
+                &specs,
+                fill,
+                &options,
+                &mut seen_inputs,
+            ) {
+                Ok((inputs_key, peak_rss_mb, state)) => {
+                    subjects.push(Subject {
+                        backend: bix,
+                        path: path.clone(),
+                        sha256: sha256.clone(),
+                        arch: arch.clone(),
+                        inputs_key,
+                        peak_rss_mb,
+                    });
+                    states.push(state);
+                }
+                Err(e) => {
+                    if matches!(
+                        e,
+                        ProfileError::NotOnnx { .. }
+                            | ProfileError::NotFound { .. }
+                            | ProfileError::Unreadable { .. }
+                    ) {
+                        inspected_all = false;
+                    }
+                    eprintln!("error: {e}");
+                    failures.push(e.to_string());
+                }
+            }
+        }
+    }
+    if inspected_all {
+        discover::check_specs_used(&specs, &seen_inputs)?;
+    }
+    if subjects.is_empty() {
+        eprintln!(
+            "error: nothing could be profiled ({} problem(s) above)",
+            failures.len()
+        );
+        return Ok(1);
+    }
+
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let bar = ProgressBar::with_draw_target(
+        Some(subjects.len() as u64 * (2 + args.rounds as u64)),
+        if show_progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .expect("static template"),
+    );
+    let names: Vec<String> = subjects
+        .iter()
+        .map(|s| {
+            s.path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut probe = CpuProbe::new();
+    let mut h = Harness::new(config, &clock, Some(&mut probe));
+    let report = h.run(&mut states, &mut |p: &Progress| match p {
+        Progress::WarmedUp { subject } => {
+            bar.set_message(format!("warm-up {}", names[*subject]));
+            bar.inc(1);
+        }
+        Progress::SliceDone { subject, round, .. } => {
+            if bar.position() + 1 >= bar.length().unwrap_or(0) {
+                bar.inc_length(names.len() as u64);
+            }
+            bar.set_message(format!("round {} {}", round + 1, names[*subject]));
+            bar.inc(1);
+        }
+        Progress::Remeasuring { subjects } => {
+            bar.println(format!("re-measuring {} unstable model(s)", subjects.len()));
+        }
+    });
+    let load_report = load.finish();
+    bar.finish_and_clear();
+
+    if probe_mode == ProbeRef::Auto && stored_ref.is_none() {
+        if let Some(r) = report.probe_reference_ms {
+            if let Err(w) = probe_ref::store(&fingerprint.device_id, r) {
+                eprintln!("warning: cannot store the probe reference ({w}); corrected medians of later runs use their own session median");
+            }
+        }
+    }
+
+    let measured_at = table::now_rfc3339();
+    let mut rows_out: Vec<LatencyRow> = Vec::new();
+    let mut op_rows: Vec<OpRow> = Vec::new();
+    let mut op_stats: Vec<(String, String, Vec<OpStat>)> = Vec::new();
+    for ((subject, state), result) in subjects.iter().zip(states.iter_mut()).zip(report.results) {
+        let backend = &backends[subject.backend];
+        let m = match result {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures.push(e.to_string());
+                continue;
+            }
+        };
+        let session = SessionFacts {
+            fingerprint: &fingerprint,
+            load: &load_report,
+            backend: backend.name(),
+            backend_version: &backend.version(),
+            threads: args.threads,
+            seed: args.seed,
+            overhead_ns: Some(overhead_ns),
+            probe_ref_ms: report.probe_reference_ms,
+            measured_at: &measured_at,
+        };
+        let path_text = subject.path.display().to_string();
+        let name = subject
+            .path
+            .file_stem()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let facts = ModelFacts {
+            path: &path_text,
+            name: &name,
+            sha256: &subject.sha256,
+            inputs: &subject.inputs_key,
+            arch: subject.arch.as_deref(),
+            peak_rss_mb: subject.peak_rss_mb,
+        };
+        if m.unstable {
+            eprintln!(
+                "warning: {}: unstable on {}: {}",
+                path_text,
+                backend.name(),
+                m.unstable_reason.as_deref().unwrap_or("")
+            );
+        }
+        rows_out.push(rows::latency_row(&session, &facts, &m));
+        if args.per_op {
+            match harness::profile_ops(state.as_mut(), args.per_op_runs as usize) {
+                Some(Ok(ops)) => {
+                    op_rows.extend(rows::op_rows(&session, &facts, &ops));
+                    op_stats.push((name.clone(), backend.name().to_string(), ops));
+                }
+                Some(Err(e)) => {
+                    eprintln!("warning: per-operator profile failed: {e}");
+                }
+                None => eprintln!("warning: {} has no per-operator profile", backend.name()),
+            }
+        }
+    }
+    if backends.len() > 1 {
+        rows::mark_fastest(&mut rows_out);
+    }
+
+    if let Some(out) = &args.out {
+        append(out, &rows_out)?;
+        if args.per_op {
+            let ops_out = args.ops_out.clone().unwrap_or_else(|| ops_path(out));
+            append(&ops_out, &op_rows)?;
+        }
+    } else if let Some(ops_out) = &args.ops_out {
+        append(ops_out, &op_rows)?;
+    }
+    if args.json {
+        std::io::stdout().write_all(&table::to_jsonl(&rows_out))?;
+    }
+    if !args.quiet {
+        let text = summary::render(
+            &rows_out,
+            &op_stats,
+            &fingerprint,
+            &load_report,
+            overhead_ns,
+            report.elapsed,
+        );
+        if args.json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(
+        if rows_out.is_empty() || (args.strict && !failures.is_empty()) {
+            1
+        } else {
+            0
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_ref_values() {
+        assert_eq!(parse_probe_ref("auto").unwrap(), ProbeRef::Auto);
+        assert_eq!(parse_probe_ref("0.5").unwrap(), ProbeRef::Fixed(0.5));
+        assert_eq!(parse_probe_ref("2ms").unwrap(), ProbeRef::Fixed(2.0));
+        assert!(parse_probe_ref("-1").is_err());
+        assert!(parse_probe_ref("fast").is_err());
+    }
+
+    #[test]
+    fn ops_file_beside_table() {
+        assert_eq!(
+            ops_path(Path::new("out/t.csv")),
+            PathBuf::from("out/t.ops.csv")
+        );
+        assert_eq!(ops_path(Path::new("t.jsonl")), PathBuf::from("t.ops.jsonl"));
+    }
+}

@@ -1,0 +1,431 @@
+//! Latency table format v1 (see `docs/TABLE_FORMAT.md`).
+//!
+//! One [`LatencyRow`] per (device, backend, model, input shapes, threads);
+//! one [`OpRow`] per node of a per-operator profile, keyed by `model_sha256`.
+//! Rows are flat records of strings, numbers and booleans, so that JSON Lines
+//! and CSV carry exactly the same columns and `pandas.read_json(lines=True)`
+//! and `pandas.read_csv` give the same frame. Structured values (`inputs`,
+//! `arch`, `cpu_features`) are strings with a documented syntax.
+//!
+//! Writers return bytes; the caller decides where they go. Readers reject a
+//! table whose major schema version they do not know, naming the file, the
+//! line and the version.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The version written by this build. Minor versions only add optional columns.
+pub const SCHEMA_VERSION: &str = "1.0";
+/// The major version this build reads.
+pub const SCHEMA_MAJOR: u32 = 1;
+
+/// One row of a latency table. Field order is the CSV column order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyRow {
+    // Required columns (the contract other tools rely on), in the documented order.
+    pub schema_version: String,
+    pub device_id: String,
+    pub backend: String,
+    pub backend_version: String,
+    pub model_path: String,
+    pub model_sha256: String,
+    /// `name=d0,d1,...:dtype` per input, joined by `;` (the `--input` syntax).
+    pub inputs: String,
+    pub threads: u32,
+    pub n_runs: u64,
+    pub mean_ms: f64,
+    pub median_ms: f64,
+    pub p10_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    /// Empty when `n_runs < 2`.
+    pub std_ms: Option<f64>,
+    pub cv: Option<f64>,
+    pub probe_ratio: f64,
+    pub median_ms_corrected: f64,
+    pub unstable: bool,
+    pub peak_rss_mb: Option<f64>,
+    /// RFC 3339, UTC, when the measurement ended.
+    pub measured_at: String,
+    pub frontier_version: String,
+    /// Compact JSON of the architecture config, when the model came with a manifest.
+    #[serde(default)]
+    pub arch: Option<String>,
+
+    // Optional columns (v1.0).
+    #[serde(default)]
+    pub model_name: Option<String>,
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
+    #[serde(default)]
+    pub mad_ms: Option<f64>,
+    #[serde(default)]
+    pub outliers: Option<u64>,
+    #[serde(default)]
+    pub ci95_rel: Option<f64>,
+    #[serde(default)]
+    pub p10_ms_corrected: Option<f64>,
+    #[serde(default)]
+    pub p90_ms_corrected: Option<f64>,
+    #[serde(default)]
+    pub mean_ms_corrected: Option<f64>,
+    #[serde(default)]
+    pub round_spread: Option<f64>,
+    #[serde(default)]
+    pub probe_drift: Option<f64>,
+    #[serde(default)]
+    pub probe_ref_ms: Option<f64>,
+    #[serde(default)]
+    pub unstable_reason: Option<String>,
+    #[serde(default)]
+    pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub rounds: Option<u32>,
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub warmup_runs: Option<u32>,
+    #[serde(default)]
+    pub overhead_ns: Option<f64>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Whether this backend had the lowest corrected median for this model among those profiled.
+    #[serde(default)]
+    pub fastest: Option<bool>,
+    #[serde(default)]
+    pub device_class_id: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    #[serde(default)]
+    pub cpu_arch: Option<String>,
+    #[serde(default)]
+    pub target_triple: Option<String>,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub kernel: Option<String>,
+    #[serde(default)]
+    pub logical_cores: Option<u32>,
+    #[serde(default)]
+    pub physical_cores: Option<u32>,
+    #[serde(default)]
+    pub cpu_freq_mhz: Option<u64>,
+    #[serde(default)]
+    pub cpu_max_freq_mhz: Option<u64>,
+    #[serde(default)]
+    pub governor: Option<String>,
+    #[serde(default)]
+    pub mem_total_mb: Option<u64>,
+    /// Space-separated SIMD features.
+    #[serde(default)]
+    pub cpu_features: Option<String>,
+    #[serde(default)]
+    pub temperature_c: Option<f64>,
+    #[serde(default)]
+    pub cpu_util_pct: Option<f64>,
+    #[serde(default)]
+    pub other_util_pct: Option<f64>,
+    #[serde(default)]
+    pub steal_pct: Option<f64>,
+    #[serde(default)]
+    pub cpu_pressure_avg10: Option<f64>,
+    #[serde(default)]
+    pub load_avg_1m: Option<f64>,
+}
+
+/// The required columns, in order; the first columns of every v1 table.
+pub const REQUIRED_COLUMNS: [&str; 24] = [
+    "schema_version",
+    "device_id",
+    "backend",
+    "backend_version",
+    "model_path",
+    "model_sha256",
+    "inputs",
+    "threads",
+    "n_runs",
+    "mean_ms",
+    "median_ms",
+    "p10_ms",
+    "p90_ms",
+    "p99_ms",
+    "min_ms",
+    "max_ms",
+    "std_ms",
+    "cv",
+    "probe_ratio",
+    "median_ms_corrected",
+    "unstable",
+    "peak_rss_mb",
+    "measured_at",
+    "frontier_version",
+];
+
+/// One node of a per-operator profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpRow {
+    pub schema_version: String,
+    pub device_id: String,
+    pub backend: String,
+    pub backend_version: String,
+    pub model_path: String,
+    pub model_sha256: String,
+    pub inputs: String,
+    pub threads: u32,
+    pub node_id: u64,
+    pub node_name: String,
+    pub op_type: String,
+    pub runs: u64,
+    pub median_ms: f64,
+    pub mean_ms: f64,
+    /// This node's share of the sum of all nodes' medians, 0-1.
+    pub share: f64,
+    pub measured_at: String,
+    pub frontier_version: String,
+}
+
+/// Errors of reading and writing tables.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: schema_version {found} is not supported by this frontier (reads {supported}.x); fix: upgrade frontier to read it")]
+    UnknownMajor {
+        path: PathBuf,
+        line: usize,
+        found: String,
+        supported: u32,
+    },
+    #[error("{path}, line {line}: {detail}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
+    #[error("{path}: its header differs from this frontier's v{version} columns ({detail}); fix: write to a new file")]
+    HeaderMismatch {
+        path: PathBuf,
+        version: &'static str,
+        detail: String,
+    },
+    #[error("{path}: unknown table extension; fix: use .jsonl or .csv")]
+    UnknownFormat { path: PathBuf },
+}
+
+/// Table file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonLines,
+    Csv,
+}
+
+impl Format {
+    /// From a file name: `.jsonl`/`.ndjson`/`.json` or `.csv`.
+    pub fn from_path(path: &Path) -> Result<Format, TableError> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+        {
+            Some(e) if e == "jsonl" || e == "ndjson" || e == "json" => Ok(Format::JsonLines),
+            Some(e) if e == "csv" => Ok(Format::Csv),
+            _ => Err(TableError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// Rows as JSON Lines, one object per line.
+pub fn to_jsonl<T: Serialize>(rows: &[T]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in rows {
+        serde_json::to_writer(&mut out, r).expect("rows are plain data");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Rows as CSV; the header line only when `header` (false to append).
+pub fn to_csv<T: Serialize>(rows: &[T], header: bool) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(header)
+        .from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).expect("rows are plain data");
+    }
+    if header && rows.is_empty() {
+        // serde writes the header with the first row; an empty table still gets one.
+        return Vec::new();
+    }
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+/// The CSV header line this build writes for `T`, without the newline.
+pub fn csv_header<T: Serialize>(example: &T) -> String {
+    let bytes = to_csv(std::slice::from_ref(example), true);
+    let text = String::from_utf8(bytes).expect("CSV is UTF-8");
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// Check that a file's existing header can take appended rows of this version.
+pub fn check_append_header<T: Serialize>(
+    path: &Path,
+    existing_first_line: &str,
+    example: &T,
+) -> Result<(), TableError> {
+    let ours = csv_header(example);
+    if existing_first_line.trim_end() == ours {
+        return Ok(());
+    }
+    Err(TableError::HeaderMismatch {
+        path: path.to_path_buf(),
+        version: SCHEMA_VERSION,
+        detail: format!(
+            "{} columns there, {} here",
+            existing_first_line.split(',').count(),
+            ours.split(',').count()
+        ),
+    })
+}
+
+fn check_version(path: &Path, line: usize, v: &str) -> Result<(), TableError> {
+    let major = v
+        .split('.')
+        .next()
+        .and_then(|m| m.trim().parse::<u32>().ok());
+    if major == Some(SCHEMA_MAJOR) {
+        Ok(())
+    } else {
+        Err(TableError::UnknownMajor {
+            path: path.to_path_buf(),
+            line,
+            found: v.to_string(),
+            supported: SCHEMA_MAJOR,
+        })
+    }
+}
+
+/// Parse table text (JSON Lines or CSV) into rows of type `T`.
+/// `path` is only used in error messages.
+pub fn parse<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    format: Format,
+    text: &str,
+) -> Result<Vec<T>, TableError> {
+    match format {
+        Format::JsonLines => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let line = i + 1;
+                let perr = |detail: String| TableError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    detail,
+                };
+                let v: serde_json::Value =
+                    serde_json::from_str(l).map_err(|e| perr(format!("not JSON: {e}")))?;
+                let version = v
+                    .get("schema_version")
+                    .and_then(|s| s.as_str())
+                    .ok_or_else(|| {
+                        perr("no schema_version; fix: is this a frontier table?".into())
+                    })?;
+                check_version(path, line, version)?;
+                serde_json::from_value(v).map_err(|e| perr(e.to_string()))
+            })
+            .collect(),
+        Format::Csv => {
+            let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            let headers = r
+                .headers()
+                .map_err(|e| TableError::Parse {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    detail: e.to_string(),
+                })?
+                .clone();
+            let vcol = headers
+                .iter()
+                .position(|h| h == "schema_version")
+                .ok_or_else(|| TableError::Parse {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    detail: "no schema_version column; fix: is this a frontier table?".into(),
+                })?;
+            let mut rows = Vec::new();
+            for (i, rec) in r.records().enumerate() {
+                let line = i + 2;
+                let rec = rec.map_err(|e| TableError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    detail: e.to_string(),
+                })?;
+                check_version(path, line, rec.get(vcol).unwrap_or(""))?;
+                rows.push(
+                    rec.deserialize(Some(&headers))
+                        .map_err(|e| TableError::Parse {
+                            path: path.to_path_buf(),
+                            line,
+                            detail: e.to_string(),
+                        })?,
+                );
+            }
+            Ok(rows)
+        }
+    }
+}
+
+/// Read a table file, choosing the format by extension.
+pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, TableError> {
+    let format = Format::from_path(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| TableError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    parse(path, format, &text)
+}
+
+/// RFC 3339 UTC text of a time since the Unix epoch, to the millisecond.
+pub fn rfc3339(since_epoch: std::time::Duration) -> String {
+    let secs = since_epoch.as_secs() as i64;
+    let ms = since_epoch.subsec_millis();
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-compatible
+    // low-level date algorithms", days_from_civil inverse).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Now, as [`rfc3339`].
+pub fn now_rfc3339() -> String {
+    rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}

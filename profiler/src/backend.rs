@@ -1,0 +1,111 @@
+//! The backend abstraction, in three levels as in tract's `core/src/runtime.rs`:
+//!
+//! - [`Backend`]: an inference engine on this device (tract, ONNX Runtime, or a
+//!   scripted fake in tests). It says what it is, whether it works here, what a
+//!   model file declares as inputs, and prepares models.
+//! - [`PreparedModel`]: a model loaded, typed for concrete input shapes and
+//!   optimized. Expensive to build; built once per profiled model.
+//! - [`ModelState`]: a runnable state with its inputs bound. `run` is the only
+//!   call the harness times, so everything that is not inference (input
+//!   conversion, allocation of the input tensors) happens before it.
+//!
+//! Backends never time themselves, except for per-operator profiles, which are
+//! inherently backend-specific.
+
+use std::path::{Path, PathBuf};
+
+use crate::inputs::{DType, DeclaredInput, InputTensor, ResolvedInput};
+use crate::ProfileError;
+
+/// Whether a backend can run on this device, and if not why and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Available,
+    Unavailable { reason: String, fix: String },
+}
+
+impl Availability {
+    pub fn is_available(&self) -> bool {
+        matches!(self, Availability::Available)
+    }
+}
+
+/// What a model file declares, read without preparing it.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub inputs: Vec<DeclaredInput>,
+}
+
+/// Options that change how a model is prepared; recorded with every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepareOptions {
+    /// Threads the backend may use for one inference (intra-op parallelism).
+    pub threads: usize,
+}
+
+impl Default for PrepareOptions {
+    fn default() -> Self {
+        PrepareOptions { threads: 1 }
+    }
+}
+
+/// Time spent in one node of the graph during one profiled run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeTime {
+    /// Stable identifier of the node within the prepared (optimized) graph.
+    pub node_id: usize,
+    pub name: String,
+    pub op_type: String,
+    pub seconds: f64,
+}
+
+/// An output tensor converted to `f64`, for comparisons between backends and
+/// shape checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputTensor {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+/// Level one: an inference engine.
+pub trait Backend: Send + Sync {
+    /// Short stable name used on the command line and in tables (`tract`, `ort`).
+    fn name(&self) -> &'static str;
+    /// Version of the engine itself (not of Frontier).
+    fn version(&self) -> String;
+    /// Whether this backend works on this device.
+    fn availability(&self) -> Availability;
+    /// The inputs a model declares (names, dtypes, possibly symbolic dims).
+    fn inspect(&self, model: &Path) -> Result<ModelInfo, ProfileError>;
+    /// Load, type for `inputs` and optimize a model.
+    fn prepare(
+        &self,
+        model: &Path,
+        inputs: &[ResolvedInput],
+        options: &PrepareOptions,
+    ) -> Result<Box<dyn PreparedModel>, ProfileError>;
+}
+
+/// Level two: a model ready to run for fixed input shapes.
+pub trait PreparedModel: Send {
+    /// The inputs the model was prepared for, in model order.
+    fn inputs(&self) -> &[ResolvedInput];
+    /// A running state with `data` bound as inputs (same order as [`inputs`](Self::inputs)).
+    fn state(&self, data: &[InputTensor]) -> Result<Box<dyn ModelState>, ProfileError>;
+}
+
+/// Level three: a state that runs inference on its bound inputs.
+pub trait ModelState: Send {
+    /// One inference. The harness times this call and nothing else.
+    fn run(&mut self) -> Result<(), ProfileError>;
+    /// One inference returning its outputs (not timed).
+    fn outputs(&mut self) -> Result<Vec<OutputTensor>, ProfileError>;
+    /// One inference with per-node timing. `None` when the backend has no
+    /// per-operator profile.
+    fn run_per_op(&mut self) -> Option<Result<Vec<NodeTime>, ProfileError>> {
+        None
+    }
+}

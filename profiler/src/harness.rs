@@ -1,0 +1,724 @@
+//! The measurement harness: latency samples that survive a noisy machine.
+//!
+//! A shared VM's speed drifts by 20-40% within seconds and a board throttles
+//! when warm, so a plain "warm up 5, time 30" loop gives medians that do not
+//! reproduce. The harness therefore:
+//!
+//! 1. **Warms up** each model by count and time, then in windows of
+//!    `window` runs until two consecutive window medians agree within
+//!    `tolerance` (or `max_time` is spent).
+//! 2. **Interleaves**: all models are measured in round-robin rounds, one
+//!    *slice* (a few runs) per model per round, with the order rotated each
+//!    round, so slow and fast phases of the machine are shared by all models
+//!    instead of landing on whichever model ran at the time. The first run of
+//!    every slice is discarded: switching models evicts caches.
+//! 3. **Probes** the machine: a fixed workload ([`crate::probe`]) runs between
+//!    slices; a slice's speed factor is the mean of the probes before and after
+//!    it. Corrected samples are `sample * reference / factor`, where the
+//!    reference is [`ProbeConfig::reference_ms`] (a device's stored reference,
+//!    for comparability across invocations) or else the median probe of this
+//!    session.
+//! 4. **Stops** a model after at least `rounds` rounds once it has `min_runs`
+//!    runs, `min_time` of measured time and a 95% confidence interval of its
+//!    median within ±`target_ci`; or when it has spent `max_time`. `max_time`
+//!    wins over `min_runs` for very slow models.
+//! 5. **Re-measures** models whose round-to-round spread of corrected medians
+//!    exceeds `max_spread`, up to `retries` times, keeping the attempt with the
+//!    smallest spread. A model still above the threshold is flagged
+//!    `unstable` with the reason; it is never silently mixed in.
+//!
+//! Time is read only through [`Clock`], so all of this is tested with the
+//! scripted machine of [`crate::fake`].
+
+use std::time::Duration;
+
+use crate::backend::{ModelState, NodeTime, OutputTensor};
+use crate::clock::Clock;
+use crate::probe::Probe;
+use crate::stats::{self, Summary};
+use crate::ProfileError;
+
+/// How warm-up ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmupConfig {
+    pub min_runs: u32,
+    pub min_time: Duration,
+    /// Runs per stability window.
+    pub window: u32,
+    /// Relative difference of consecutive window medians that counts as stable.
+    pub tolerance: f64,
+    pub max_time: Duration,
+}
+
+impl Default for WarmupConfig {
+    fn default() -> Self {
+        WarmupConfig {
+            min_runs: 5,
+            min_time: Duration::from_millis(200),
+            window: 5,
+            tolerance: 0.05,
+            max_time: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The calibration probe's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeConfig {
+    pub enabled: bool,
+    /// Probe runs per measurement point; their median is the point's value.
+    pub reps: u32,
+    /// Reference probe duration of this device. `None`: the session median.
+    pub reference_ms: Option<f64>,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            enabled: true,
+            reps: 3,
+            reference_ms: None,
+        }
+    }
+}
+
+/// All the knobs of one measurement session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HarnessConfig {
+    pub warmup: WarmupConfig,
+    pub min_runs: u32,
+    pub min_time: Duration,
+    pub max_time: Duration,
+    /// Interleaved rounds before the stop rule is first evaluated.
+    pub rounds: u32,
+    /// Target relative half-width of the 95% CI of the median.
+    pub target_ci: f64,
+    /// Round-to-round spread of corrected medians above which a row is re-measured.
+    pub max_spread: f64,
+    /// Re-measurements of a row whose spread is above `max_spread`.
+    pub retries: u32,
+    pub probe: ProbeConfig,
+}
+
+impl Default for HarnessConfig {
+    fn default() -> Self {
+        HarnessConfig {
+            warmup: WarmupConfig::default(),
+            min_runs: 10,
+            min_time: Duration::from_secs(1),
+            max_time: Duration::from_secs(10),
+            rounds: 5,
+            target_ci: 0.01,
+            max_spread: 0.10,
+            retries: 1,
+            probe: ProbeConfig::default(),
+        }
+    }
+}
+
+impl HarnessConfig {
+    /// Check the settings for contradictions; the error names the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rounds == 0 {
+            return Err("--rounds must be at least 1".into());
+        }
+        if self.min_runs == 0 {
+            return Err("--min-runs must be at least 1".into());
+        }
+        if self.max_time < self.min_time {
+            return Err(format!(
+                "--max-time ({:?}) is shorter than --min-time ({:?}); fix: raise --max-time",
+                self.max_time, self.min_time
+            ));
+        }
+        if !(self.target_ci > 0.0) {
+            return Err("--target-ci must be positive (e.g. 0.01 for ±1%)".into());
+        }
+        if !(self.max_spread > 0.0) {
+            return Err("--max-spread must be positive (e.g. 0.1 for 10%)".into());
+        }
+        if self.warmup.window == 0 {
+            return Err("the warm-up window must be at least 1 run".into());
+        }
+        if self.probe.enabled && self.probe.reps == 0 {
+            return Err("probe repetitions must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Why a model's measurement ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The CI of the median reached the target after the minima.
+    Converged,
+    /// `max_time` was spent before the CI reached the target.
+    MaxTime,
+}
+
+impl StopReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Converged => "converged",
+            StopReason::MaxTime => "max_time",
+        }
+    }
+}
+
+/// The result of measuring one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// Raw samples of the kept attempt, in milliseconds, in measurement order.
+    pub samples_ms: Vec<f64>,
+    /// The same samples with the machine's drift divided out.
+    pub corrected_ms: Vec<f64>,
+    pub raw: Summary,
+    pub corrected: Summary,
+    /// Relative half-width of the 95% CI of the raw median; `None` below 6 samples.
+    pub ci95_rel: Option<f64>,
+    /// Corrected median of each round of the kept attempt.
+    pub round_medians_ms: Vec<f64>,
+    /// `(max - min) / median` of `round_medians_ms`.
+    pub round_spread: f64,
+    /// Median over the model's slices of probe / reference: > 1 means the
+    /// machine was slower than the reference while this model was measured.
+    pub probe_ratio: f64,
+    /// `(max - min) / median` of the probe ratios of this model's slices.
+    pub probe_drift: f64,
+    pub warmup_runs: u32,
+    pub warmup_ms: f64,
+    /// Rounds of the kept attempt.
+    pub rounds: u32,
+    /// Attempts made (1 + re-measurements).
+    pub attempts: u32,
+    pub stop: StopReason,
+    pub unstable: bool,
+    /// Why the row is unstable.
+    pub unstable_reason: Option<String>,
+}
+
+/// Events for a progress display.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    WarmedUp {
+        subject: usize,
+    },
+    SliceDone {
+        subject: usize,
+        round: u32,
+        attempt: u32,
+    },
+    Remeasuring {
+        subjects: Vec<usize>,
+    },
+}
+
+/// The result of a session: one entry per subject, in order.
+#[derive(Debug)]
+pub struct SessionReport {
+    pub results: Vec<Result<Measurement, ProfileError>>,
+    /// The probe reference the corrected figures refer to.
+    pub probe_reference_ms: Option<f64>,
+    /// Every probe measurement point of the session, in order.
+    pub probe_ms: Vec<f64>,
+    pub elapsed: Duration,
+}
+
+/// The measurement harness over a clock and an optional probe.
+pub struct Harness<'a> {
+    config: HarnessConfig,
+    clock: &'a dyn Clock,
+    probe: Option<&'a mut dyn Probe>,
+    probe_points: Vec<f64>,
+    last_probe: Option<f64>,
+}
+
+/// One slice: runs of one model within one round.
+#[derive(Debug, Clone)]
+struct Slice {
+    round: u32,
+    samples: Vec<f64>,
+    /// Mean of the probes before and after the slice, in ms.
+    probe_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct Attempt {
+    slices: Vec<Slice>,
+    rounds: u32,
+    stop: StopReason,
+}
+
+impl Attempt {
+    fn raw(&self) -> Vec<f64> {
+        self.slices
+            .iter()
+            .flat_map(|s| s.samples.iter().copied())
+            .collect()
+    }
+
+    /// Samples divided by their slice's probe and multiplied by `reference`.
+    fn corrected(&self, reference: Option<f64>) -> Vec<f64> {
+        self.slices
+            .iter()
+            .flat_map(|s| {
+                let f = factor(s.probe_ms, reference);
+                s.samples.iter().map(move |x| x * f)
+            })
+            .collect()
+    }
+
+    fn round_medians(&self, reference: Option<f64>) -> Vec<f64> {
+        (0..self.rounds)
+            .filter_map(|r| {
+                let v: Vec<f64> = self
+                    .slices
+                    .iter()
+                    .filter(|s| s.round == r)
+                    .flat_map(|s| {
+                        let f = factor(s.probe_ms, reference);
+                        s.samples.iter().map(move |x| x * f)
+                    })
+                    .collect();
+                stats::median(&v)
+            })
+            .collect()
+    }
+
+    /// Scale-free, so it does not depend on the reference.
+    fn spread(&self) -> f64 {
+        stats::relative_spread(&self.round_medians(Some(1.0)))
+    }
+}
+
+/// The multiplier that brings a slice measured at probe `p` to the reference speed.
+fn factor(probe_ms: Option<f64>, reference: Option<f64>) -> f64 {
+    match (probe_ms, reference) {
+        (Some(p), Some(r)) if p > 0.0 && r > 0.0 => r / p,
+        _ => 1.0,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Per-slice cap on runs, so a clock that does not advance cannot loop forever.
+const MAX_RUNS_PER_SLICE: usize = 1_000_000;
+
+impl<'a> Harness<'a> {
+    pub fn new(
+        config: HarnessConfig,
+        clock: &'a dyn Clock,
+        probe: Option<&'a mut dyn Probe>,
+    ) -> Self {
+        let probe = if config.probe.enabled { probe } else { None };
+        Harness {
+            config,
+            clock,
+            probe,
+            probe_points: Vec::new(),
+            last_probe: None,
+        }
+    }
+
+    pub fn config(&self) -> &HarnessConfig {
+        &self.config
+    }
+
+    fn probe_point(&mut self) -> Option<f64> {
+        let probe = self.probe.as_mut()?;
+        let mut v = Vec::with_capacity(self.config.probe.reps as usize);
+        for _ in 0..self.config.probe.reps.max(1) {
+            let t0 = self.clock.now();
+            probe.run();
+            v.push(ms(self.clock.now() - t0));
+        }
+        let m = stats::median(&v);
+        if let Some(m) = m {
+            self.probe_points.push(m);
+        }
+        self.last_probe = m;
+        m
+    }
+
+    /// Warm a state up; returns (runs, milliseconds spent).
+    pub fn warmup(&self, state: &mut dyn ModelState) -> Result<(u32, f64), ProfileError> {
+        let w = &self.config.warmup;
+        let start = self.clock.now();
+        let mut times = Vec::new();
+        loop {
+            let t0 = self.clock.now();
+            state.run()?;
+            let t1 = self.clock.now();
+            times.push(ms(t1 - t0));
+            let elapsed = t1 - start;
+            if elapsed >= w.max_time {
+                break;
+            }
+            let win = w.window as usize;
+            if times.len() as u32 >= w.min_runs && elapsed >= w.min_time && times.len() >= 2 * win {
+                let n = times.len();
+                let last = stats::median(&times[n - win..]).unwrap_or(0.0);
+                let prev = stats::median(&times[n - 2 * win..n - win]).unwrap_or(0.0);
+                if prev > 0.0 && ((last - prev) / prev).abs() <= w.tolerance {
+                    break;
+                }
+            }
+        }
+        Ok((times.len() as u32, ms(self.clock.now() - start)))
+    }
+
+    /// Measure every state, interleaved. Failures of one state do not stop the others.
+    pub fn run(
+        &mut self,
+        states: &mut [Box<dyn ModelState>],
+        progress: &mut dyn FnMut(&Progress),
+    ) -> SessionReport {
+        let start = self.clock.now();
+        let n = states.len();
+        let mut errors: Vec<Option<ProfileError>> = (0..n).map(|_| None).collect();
+        let mut warm = vec![(0u32, 0.0f64); n];
+        for (i, state) in states.iter_mut().enumerate() {
+            match self.warmup(state.as_mut()) {
+                Ok(w) => warm[i] = w,
+                Err(e) => errors[i] = Some(e),
+            }
+            progress(&Progress::WarmedUp { subject: i });
+        }
+
+        let mut best: Vec<Option<(Attempt, u32)>> = vec![None; n];
+        let mut todo: Vec<usize> = (0..n).filter(|i| errors[*i].is_none()).collect();
+        for attempt in 0..=self.config.retries {
+            if todo.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                progress(&Progress::Remeasuring {
+                    subjects: todo.clone(),
+                });
+            }
+            let done = self.attempt(states, &todo, attempt, &mut errors, progress);
+            for (i, a) in done {
+                let keep = match &best[i] {
+                    Some((b, _)) => a.spread() < b.spread(),
+                    None => true,
+                };
+                let tries = attempt + 1;
+                if keep {
+                    best[i] = Some((a, tries));
+                } else if let Some((_, t)) = &mut best[i] {
+                    *t = tries;
+                }
+            }
+            todo.retain(|i| {
+                errors[*i].is_none()
+                    && best[*i]
+                        .as_ref()
+                        .is_some_and(|(a, _)| a.spread() > self.config.max_spread)
+            });
+        }
+
+        let reference = self
+            .config
+            .probe
+            .reference_ms
+            .or_else(|| stats::median(&self.probe_points));
+        let results = (0..n)
+            .map(|i| {
+                if let Some(e) = errors[i].take() {
+                    return Err(e);
+                }
+                let (a, attempts) = best[i]
+                    .take()
+                    .expect("every subject without error has an attempt");
+                Ok(self.summarise(&a, attempts, warm[i], reference))
+            })
+            .collect();
+        SessionReport {
+            results,
+            probe_reference_ms: reference.filter(|_| !self.probe_points.is_empty()),
+            probe_ms: self.probe_points.clone(),
+            elapsed: self.clock.now() - start,
+        }
+    }
+
+    fn summarise(
+        &self,
+        a: &Attempt,
+        attempts: u32,
+        (warmup_runs, warmup_ms): (u32, f64),
+        reference: Option<f64>,
+    ) -> Measurement {
+        let samples_ms = a.raw();
+        let corrected_ms = a.corrected(reference);
+        let raw = Summary::of(&samples_ms).expect("an attempt has at least one sample");
+        let corrected = Summary::of(&corrected_ms).expect("same length as raw");
+        let round_medians_ms = a.round_medians(reference);
+        let round_spread = stats::relative_spread(&round_medians_ms);
+        let ratios: Vec<f64> = a
+            .slices
+            .iter()
+            .filter_map(|s| Some(s.probe_ms? / reference?))
+            .collect();
+        let probe_ratio = stats::median(&ratios).unwrap_or(1.0);
+        let probe_drift = stats::relative_spread(&ratios);
+        let (unstable, unstable_reason) = if round_spread > self.config.max_spread {
+            (
+                true,
+                Some(format!(
+                    "round-to-round spread {:.1}% > {:.1}% after {} attempt(s)",
+                    round_spread * 100.0,
+                    self.config.max_spread * 100.0,
+                    attempts
+                )),
+            )
+        } else {
+            (false, None)
+        };
+        Measurement {
+            ci95_rel: stats::median_ci95_rel(&samples_ms),
+            samples_ms,
+            corrected_ms,
+            raw,
+            corrected,
+            round_medians_ms,
+            round_spread,
+            probe_ratio,
+            probe_drift,
+            warmup_runs,
+            warmup_ms,
+            rounds: a.rounds,
+            attempts,
+            stop: a.stop,
+            unstable,
+            unstable_reason,
+        }
+    }
+
+    /// One attempt over `subjects`: interleaved rounds until each one stops.
+    fn attempt(
+        &mut self,
+        states: &mut [Box<dyn ModelState>],
+        subjects: &[usize],
+        attempt: u32,
+        errors: &mut [Option<ProfileError>],
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Vec<(usize, Attempt)> {
+        let cfg = self.config.clone();
+        let per_round_runs = cfg.min_runs.div_ceil(cfg.rounds).max(1) as usize;
+        let per_round_time = cfg.min_time / cfg.rounds;
+        let max_time_ms = ms(cfg.max_time);
+        let mut slices: Vec<Vec<Slice>> = vec![Vec::new(); subjects.len()];
+        let mut spent_ms = vec![0.0f64; subjects.len()];
+        let mut stop: Vec<Option<StopReason>> = vec![None; subjects.len()];
+        let mut failed = vec![false; subjects.len()];
+        let mut round = 0u32;
+        self.last_probe = None;
+        loop {
+            let active: Vec<usize> = (0..subjects.len())
+                .filter(|k| stop[*k].is_none() && !failed[*k])
+                .collect();
+            if active.is_empty() {
+                break;
+            }
+            let rot = round as usize % active.len();
+            for &k in active[rot..].iter().chain(&active[..rot]) {
+                let i = subjects[k];
+                let before = match self.last_probe {
+                    Some(p) => Some(p),
+                    None => self.probe_point(),
+                };
+                match self.slice(
+                    states[i].as_mut(),
+                    per_round_runs,
+                    per_round_time,
+                    max_time_ms - spent_ms[k],
+                ) {
+                    Ok(samples) => {
+                        spent_ms[k] += samples.iter().sum::<f64>();
+                        let after = self.probe_point();
+                        let probe_ms = match (before, after) {
+                            (Some(b), Some(a)) => Some((a + b) / 2.0),
+                            _ => None,
+                        };
+                        slices[k].push(Slice {
+                            round,
+                            samples,
+                            probe_ms,
+                        });
+                    }
+                    Err(e) => {
+                        errors[i] = Some(e);
+                        failed[k] = true;
+                    }
+                }
+                progress(&Progress::SliceDone {
+                    subject: i,
+                    round,
+                    attempt,
+                });
+            }
+            round += 1;
+            if round >= cfg.rounds {
+                for &k in &active {
+                    if failed[k] {
+                        continue;
+                    }
+                    let raw: Vec<f64> = slices[k]
+                        .iter()
+                        .flat_map(|s| s.samples.iter().copied())
+                        .collect();
+                    let ci = stats::median_ci95_rel(&raw);
+                    if raw.len() >= cfg.min_runs as usize
+                        && spent_ms[k] >= ms(cfg.min_time)
+                        && ci.is_some_and(|c| c <= cfg.target_ci)
+                    {
+                        stop[k] = Some(StopReason::Converged);
+                    } else if spent_ms[k] >= max_time_ms {
+                        stop[k] = Some(StopReason::MaxTime);
+                    }
+                }
+            }
+        }
+        subjects
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| !failed[*k])
+            .map(|(k, &i)| {
+                (
+                    i,
+                    Attempt {
+                        slices: std::mem::take(&mut slices[k]),
+                        rounds: round,
+                        stop: stop[k].expect("loop ends when every subject stopped or failed"),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// One slice: a discarded run, then runs until both the per-round count
+    /// and time are met, or the model's remaining budget is spent.
+    fn slice(
+        &self,
+        state: &mut dyn ModelState,
+        min_runs: usize,
+        min_time: Duration,
+        budget_ms: f64,
+    ) -> Result<Vec<f64>, ProfileError> {
+        state.run()?;
+        let start = self.clock.now();
+        let mut samples = Vec::with_capacity(min_runs);
+        let mut spent = 0.0;
+        while samples.len() < MAX_RUNS_PER_SLICE {
+            let t0 = self.clock.now();
+            state.run()?;
+            let t1 = self.clock.now();
+            let s = ms(t1 - t0);
+            samples.push(s);
+            spent += s;
+            if spent >= budget_ms {
+                break;
+            }
+            if samples.len() >= min_runs && t1 - start >= min_time {
+                break;
+            }
+        }
+        Ok(samples)
+    }
+}
+
+/// A state that does nothing: the harness overhead is the time to "run" it.
+struct NoopState;
+
+impl ModelState for NoopState {
+    #[inline(never)]
+    fn run(&mut self) -> Result<(), ProfileError> {
+        std::hint::black_box(());
+        Ok(())
+    }
+
+    fn outputs(&mut self) -> Result<Vec<OutputTensor>, ProfileError> {
+        Ok(Vec::new())
+    }
+}
+
+/// The cost the harness adds to each timed run: two clock reads, a dynamic
+/// call and the sample's bookkeeping, measured on an empty state exactly as
+/// models are measured. Returns the median per-run cost in nanoseconds.
+pub fn calibrate_overhead(clock: &dyn Clock, runs: usize) -> f64 {
+    let mut state: Box<dyn ModelState> = Box::new(NoopState);
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let t0 = clock.now();
+        let _ = std::hint::black_box(state.as_mut()).run();
+        let t1 = clock.now();
+        samples.push((t1 - t0).as_secs_f64() * 1e9);
+    }
+    stats::median(&samples).unwrap_or(0.0)
+}
+
+/// One operator's time in a per-operator profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpStat {
+    pub node_id: usize,
+    pub name: String,
+    pub op_type: String,
+    pub runs: usize,
+    pub median_ms: f64,
+    pub mean_ms: f64,
+    /// This node's median over the sum of all nodes' medians.
+    pub share: f64,
+}
+
+/// Profile a state per operator over `runs` runs. `None` when the backend has no
+/// per-operator profile. Nodes are returned in descending order of median time.
+///
+/// Per-node timing adds dispatch overhead, so its sum exceeds the whole-graph
+/// latency: use it for shares, and whole-graph rows for latency.
+pub fn profile_ops(
+    state: &mut dyn ModelState,
+    runs: usize,
+) -> Option<Result<Vec<OpStat>, ProfileError>> {
+    let mut per_node: Vec<(NodeTime, Vec<f64>)> = Vec::new();
+    for _ in 0..runs.max(1) {
+        let times = match state.run_per_op()? {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        for t in times {
+            match per_node.iter_mut().find(|(n, _)| n.node_id == t.node_id) {
+                Some((_, v)) => v.push(t.seconds * 1e3),
+                None => {
+                    let s = t.seconds * 1e3;
+                    per_node.push((t, vec![s]));
+                }
+            }
+        }
+    }
+    let medians: Vec<f64> = per_node
+        .iter()
+        .map(|(_, v)| stats::median(v).unwrap_or(0.0))
+        .collect();
+    let total: f64 = medians.iter().sum();
+    let mut out: Vec<OpStat> = per_node
+        .into_iter()
+        .zip(medians)
+        .map(|((n, v), median_ms)| OpStat {
+            node_id: n.node_id,
+            name: n.name,
+            op_type: n.op_type,
+            runs: v.len(),
+            mean_ms: v.iter().sum::<f64>() / v.len() as f64,
+            median_ms,
+            share: if total > 0.0 { median_ms / total } else { 0.0 },
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.median_ms
+            .total_cmp(&a.median_ms)
+            .then(a.node_id.cmp(&b.node_id))
+    });
+    Some(Ok(out))
+}

@@ -1,0 +1,80 @@
+//! Resident memory added by loading and running a model.
+//!
+//! Linux keeps a per-process high-water mark of resident memory (`VmHWM` in
+//! `/proc/self/status`); writing `5` to `/proc/self/clear_refs` (Linux 4.0+)
+//! resets it to the current RSS. [`PeakTracker::start`] resets it and records
+//! the current RSS; [`PeakTracker::added_mb`] is the high-water mark since
+//! then minus that baseline: the peak memory the model added, including
+//! transient buffers freed before the reading. Where the reset is not
+//! possible (not Linux, or `clear_refs` not writable) the figure would be
+//! contaminated by earlier peaks, so it is `None` rather than wrong.
+
+fn status_kb(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Current resident set size in KiB.
+pub fn current_rss_kb() -> Option<u64> {
+    status_kb("VmRSS:")
+}
+
+/// High-water mark of the resident set in KiB.
+pub fn peak_rss_kb() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Tracks the peak resident memory added from a starting point.
+#[derive(Debug, Clone, Copy)]
+pub struct PeakTracker {
+    baseline_kb: Option<u64>,
+}
+
+impl PeakTracker {
+    pub fn start() -> Self {
+        let ok = reset_peak();
+        PeakTracker {
+            baseline_kb: if ok { current_rss_kb() } else { None },
+        }
+    }
+
+    /// Peak resident memory added since [`start`](Self::start), in MiB.
+    pub fn added_mb(&self) -> Option<f64> {
+        let base = self.baseline_kb?;
+        let peak = peak_rss_kb()?;
+        Some(peak.saturating_sub(base) as f64 / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_an_allocation() {
+        if current_rss_kb().is_none() {
+            return; // not Linux
+        }
+        let t = PeakTracker::start();
+        let Some(before) = t.added_mb() else { return };
+        // Touch 64 MiB so it is resident, then free it: the peak must remember it.
+        let v = vec![1u8; 64 << 20];
+        std::hint::black_box(&v);
+        drop(v);
+        let after = t.added_mb().unwrap();
+        assert!(
+            after - before >= 60.0,
+            "peak grew by only {} MiB",
+            after - before
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! The calibration probe: a small fixed workload whose duration tracks the
+//! machine's current speed.
+//!
+//! The harness runs it between the slices of every round. The ratio of its
+//! duration to a reference duration estimates how much slower (ratio > 1) or
+//! faster the machine is at that moment, and corrected latencies divide that
+//! factor out. The workload mixes what inference does: a dense f32 matrix
+//! product (compute bound, like convolutions and Gemm) and a streaming pass
+//! over a buffer larger than L2 (memory bound, like activations), about
+//! 0.3-1 ms on a laptop-class core. It never changes between versions, so
+//! probe durations are comparable across tables of one device.
+
+use std::hint::black_box;
+
+/// A workload the harness can time.
+pub trait Probe: Send {
+    /// Run the workload once.
+    fn run(&mut self);
+}
+
+const N: usize = 64;
+const STREAM: usize = 1 << 19; // 2 MiB of f32
+
+/// The real probe.
+pub struct CpuProbe {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    stream: Vec<f32>,
+}
+
+impl CpuProbe {
+    pub fn new() -> Self {
+        let mut rng = crate::inputs::SplitMix64::new(0x5EED);
+        let mut fill = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f64() as f32).collect() };
+        CpuProbe {
+            a: fill(N * N),
+            b: fill(N * N),
+            c: vec![0.0; N * N],
+            stream: fill(STREAM),
+        }
+    }
+}
+
+impl Default for CpuProbe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Probe for CpuProbe {
+    fn run(&mut self) {
+        // i-k-j order: the inner loop is a contiguous axpy the compiler vectorizes.
+        for _ in 0..4 {
+            self.c.iter_mut().for_each(|x| *x = 0.0);
+            for i in 0..N {
+                for k in 0..N {
+                    let aik = self.a[i * N + k];
+                    let (row_b, row_c) =
+                        (&self.b[k * N..(k + 1) * N], &mut self.c[i * N..(i + 1) * N]);
+                    for (c, b) in row_c.iter_mut().zip(row_b) {
+                        *c += aik * b;
+                    }
+                }
+            }
+            black_box(&mut self.c);
+        }
+        let mut acc = [0.0f32; 8];
+        for chunk in black_box(&self.stream).chunks_exact(8) {
+            for (a, x) in acc.iter_mut().zip(chunk) {
+                *a += x;
+            }
+        }
+        black_box(acc);
+    }
+}

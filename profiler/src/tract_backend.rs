@@ -1,0 +1,447 @@
+//! The tract backend: pure Rust, the embedded default.
+//!
+//! Models are always typed for concrete input shapes, decluttered and
+//! optimized before they run (unoptimized tract graphs are ~100x slower and
+//! their latency says nothing about deployment). Before optimizing, every
+//! intermediate tensor's size is checked against the memory budget so an
+//! absurd shape is refused instead of exhausting the machine.
+//!
+//! Per-operator profiles time each node of the optimized plan through
+//! `SimpleState::run_plan_with_eval`. Node and op names are those of tract's
+//! optimized graph (fused ops such as `OptMatMul`), which is what runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use prost::Message;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::eval as tract_eval;
+use tract_onnx::tract_core::tract_linalg::multithread::Executor;
+use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid, InferenceFact};
+
+use crate::backend::{
+    Availability, Backend, ModelInfo, ModelState, NodeTime, OutputTensor, PrepareOptions,
+    PreparedModel,
+};
+use crate::inputs::{DType, DeclaredInput, Dim, InputTensor, ResolvedInput, TensorData};
+use crate::ProfileError;
+
+/// Version of the tract crates this binary was built with (read from Cargo.lock).
+pub const TRACT_VERSION: &str = env!("FRONTIER_TRACT_VERSION");
+
+/// The tract backend. Stateless; cheap to construct.
+#[derive(Debug, Clone)]
+pub struct TractBackend {
+    /// Memory budget for any single tensor and for the inputs together, in bytes.
+    /// `None`: the machine's available memory at preparation time.
+    pub memory_budget: Option<u64>,
+}
+
+impl Default for TractBackend {
+    fn default() -> Self {
+        TractBackend {
+            memory_budget: None,
+        }
+    }
+}
+
+fn to_datum(d: DType) -> DatumType {
+    match d {
+        DType::F32 => DatumType::F32,
+        DType::F16 => DatumType::F16,
+        DType::F64 => DatumType::F64,
+        DType::I64 => DatumType::I64,
+        DType::I32 => DatumType::I32,
+        DType::I16 => DatumType::I16,
+        DType::I8 => DatumType::I8,
+        DType::U8 => DatumType::U8,
+        DType::Bool => DatumType::Bool,
+    }
+}
+
+fn from_datum(d: DatumType) -> Option<DType> {
+    Some(match d {
+        DatumType::F32 => DType::F32,
+        DatumType::F16 => DType::F16,
+        DatumType::F64 => DType::F64,
+        DatumType::I64 => DType::I64,
+        DatumType::I32 => DType::I32,
+        DatumType::I16 => DType::I16,
+        DatumType::I8 => DType::I8,
+        DatumType::U8 => DType::U8,
+        DatumType::Bool => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// The whole error chain on one line: tract's outer contexts ("Translating
+/// node ...") carry the node name, the root the actual cause.
+fn chain(e: &TractError) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+pub(crate) fn available_memory() -> u64 {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    sys.available_memory()
+}
+
+impl TractBackend {
+    fn budget(&self) -> u64 {
+        self.memory_budget.unwrap_or_else(available_memory)
+    }
+
+    /// Read and parse a model file; the error says whether the file is missing,
+    /// not ONNX, or uses operators tract lacks.
+    fn load(&self, path: &Path) -> Result<InferenceModel, ProfileError> {
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ProfileError::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => ProfileError::Unreadable {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })?;
+        if !meta.is_file() {
+            return Err(ProfileError::NotOnnx {
+                path: path.to_path_buf(),
+                reason: "not a regular file".into(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| ProfileError::Unreadable {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let proto = ModelProto::decode(bytes.as_slice()).map_err(|e| ProfileError::NotOnnx {
+            path: path.to_path_buf(),
+            reason: format!("protobuf decoding failed: {e}"),
+        })?;
+        // Random bytes can decode as an empty or garbage protobuf message.
+        let graph = proto.graph.as_ref().ok_or_else(|| ProfileError::NotOnnx {
+            path: path.to_path_buf(),
+            reason: "no graph in the file".into(),
+        })?;
+        if graph.node.is_empty() || graph.output.is_empty() || proto.opset_import.is_empty() {
+            return Err(ProfileError::NotOnnx {
+                path: path.to_path_buf(),
+                reason: "the graph has no nodes, no outputs or no opset".into(),
+            });
+        }
+        let dir = path.parent().and_then(|d| d.to_str());
+        let parsed = tract_onnx::onnx()
+            .parse(&proto, dir)
+            .map_err(|e| self.prepare_error(path, &e))?;
+        if !parsed.unresolved_inputs.is_empty() {
+            return Err(ProfileError::NotOnnx {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "inputs referenced but never defined: {:?}",
+                    parsed.unresolved_inputs
+                ),
+            });
+        }
+        let model = parsed.model;
+        if let Some(op) = model.nodes().iter().find_map(|n| {
+            n.op.name()
+                .strip_prefix("Unimplemented(")
+                .map(|s| s.trim_end_matches(')').to_string())
+        }) {
+            return Err(ProfileError::UnsupportedOperator {
+                path: path.to_path_buf(),
+                backend: "tract",
+                op,
+            });
+        }
+        Ok(model)
+    }
+
+    fn prepare_error(&self, path: &Path, e: &TractError) -> ProfileError {
+        let text = chain(e);
+        if text.contains("external data")
+            || text.contains(".onnx.data")
+            || text.contains("No such file")
+        {
+            return ProfileError::Prepare {
+                path: path.to_path_buf(),
+                backend: "tract",
+                detail: format!("{text}; fix: keep the external data file next to the model, under the name the model refers to"),
+            };
+        }
+        ProfileError::Prepare {
+            path: path.to_path_buf(),
+            backend: "tract",
+            detail: text,
+        }
+    }
+}
+
+fn declared_inputs(model: &InferenceModel) -> Result<Vec<DeclaredInput>, TractError> {
+    model
+        .input_outlets()?
+        .iter()
+        .map(|o| {
+            let fact: &InferenceFact = model.outlet_fact(*o)?;
+            let dtype = fact.datum_type.concretize().and_then(from_datum);
+            let dims = if fact.shape.is_open() {
+                None
+            } else {
+                Some(
+                    fact.shape
+                        .dims()
+                        .map(|d| match d {
+                            GenericFactoid::Only(TDim::Val(v)) if *v >= 0 => {
+                                Dim::Fixed(*v as usize)
+                            }
+                            GenericFactoid::Only(other) => Dim::Symbolic(other.to_string()),
+                            GenericFactoid::Any => Dim::Unknown,
+                        })
+                        .collect(),
+                )
+            };
+            Ok(DeclaredInput {
+                name: model.node(o.node).name.clone(),
+                dtype,
+                dims,
+            })
+        })
+        .collect()
+}
+
+impl Backend for TractBackend {
+    fn name(&self) -> &'static str {
+        "tract"
+    }
+
+    fn version(&self) -> String {
+        TRACT_VERSION.to_string()
+    }
+
+    fn availability(&self) -> Availability {
+        // Pure Rust, compiled in: it works wherever this binary runs.
+        Availability::Available
+    }
+
+    fn inspect(&self, model: &Path) -> Result<ModelInfo, ProfileError> {
+        let m = self.load(model)?;
+        Ok(ModelInfo {
+            path: model.to_path_buf(),
+            inputs: declared_inputs(&m).map_err(|e| self.prepare_error(model, &e))?,
+        })
+    }
+
+    fn prepare(
+        &self,
+        path: &Path,
+        inputs: &[ResolvedInput],
+        options: &PrepareOptions,
+    ) -> Result<Box<dyn PreparedModel>, ProfileError> {
+        let budget = self.budget();
+        crate::inputs::check_size(path, inputs, budget)?;
+        let mut model = self.load(path)?;
+        let declared = model
+            .input_outlets()
+            .map_err(|e| self.prepare_error(path, &e))?
+            .len();
+        if declared != inputs.len() {
+            return Err(ProfileError::Prepare {
+                path: path.to_path_buf(),
+                backend: "tract",
+                detail: format!(
+                    "the model has {declared} inputs but {} were resolved",
+                    inputs.len()
+                ),
+            });
+        }
+        for (ix, i) in inputs.iter().enumerate() {
+            let fact = InferenceFact::dt_shape(
+                to_datum(i.dtype),
+                i.shape.iter().map(|d| d.to_dim()).collect::<TVec<TDim>>(),
+            );
+            model = model
+                .with_input_fact(ix, fact)
+                .map_err(|e| self.prepare_error(path, &e))?;
+        }
+        let typed = model
+            .into_typed()
+            .map_err(|e| self.prepare_error(path, &e))?;
+        check_intermediates(path, &typed, budget)?;
+        let optimized = typed
+            .into_optimized()
+            .map_err(|e| self.prepare_error(path, &e))?;
+        let run_options = RunOptions {
+            executor: (options.threads > 1).then(|| Executor::multithread(options.threads)),
+            ..RunOptions::default()
+        };
+        let plan = optimized
+            .into_runnable_with_options(&run_options)
+            .map_err(|e| self.prepare_error(path, &e))?;
+        Ok(Box::new(TractPrepared {
+            path: path.to_path_buf(),
+            inputs: inputs.to_vec(),
+            plan,
+        }))
+    }
+}
+
+/// Refuse a model whose intermediate tensors could not fit in memory.
+fn check_intermediates(path: &Path, model: &TypedModel, budget: u64) -> Result<(), ProfileError> {
+    for node in model.nodes() {
+        for (slot, out) in node.outputs.iter().enumerate() {
+            let Some(shape) = out.fact.shape.as_concrete() else {
+                continue;
+            };
+            let elems = shape.iter().try_fold(1u64, |a, d| a.checked_mul(*d as u64));
+            let bytes = elems
+                .and_then(|e| e.checked_mul(out.fact.datum_type.size_of() as u64))
+                .unwrap_or(u64::MAX);
+            if bytes > budget {
+                return Err(ProfileError::TooLarge {
+                    path: path.to_path_buf(),
+                    what: format!("output {slot} of node '{}' (shape {shape:?})", node.name),
+                    bytes,
+                    budget,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+struct TractPrepared {
+    path: PathBuf,
+    inputs: Vec<ResolvedInput>,
+    plan: Plan,
+}
+
+fn to_tensor(t: &InputTensor) -> TractResult<Tensor> {
+    let s = &t.shape;
+    Ok(match &t.data {
+        TensorData::F32(v) => Tensor::from_shape(s, v)?,
+        TensorData::F16(v) => {
+            let h: Vec<f16> = v.iter().map(|b| f16::from_bits(*b)).collect();
+            Tensor::from_shape(s, &h)?
+        }
+        TensorData::F64(v) => Tensor::from_shape(s, v)?,
+        TensorData::I64(v) => Tensor::from_shape(s, v)?,
+        TensorData::I32(v) => Tensor::from_shape(s, v)?,
+        TensorData::I16(v) => Tensor::from_shape(s, v)?,
+        TensorData::I8(v) => Tensor::from_shape(s, v)?,
+        TensorData::U8(v) => Tensor::from_shape(s, v)?,
+        TensorData::Bool(v) => Tensor::from_shape(s, v)?,
+    })
+}
+
+impl PreparedModel for TractPrepared {
+    fn inputs(&self) -> &[ResolvedInput] {
+        &self.inputs
+    }
+
+    fn state(&self, data: &[InputTensor]) -> Result<Box<dyn ModelState>, ProfileError> {
+        let err = |e: TractError| ProfileError::Run {
+            path: self.path.clone(),
+            backend: "tract",
+            detail: chain(&e),
+        };
+        let inputs = data
+            .iter()
+            .map(|t| to_tensor(t).map(TValue::from))
+            .collect::<TractResult<TVec<TValue>>>()
+            .map_err(err)?;
+        let state = self.plan.spawn().map_err(err)?;
+        Ok(Box::new(TractState {
+            path: self.path.clone(),
+            plan: self.plan.clone(),
+            inputs,
+            state,
+        }))
+    }
+}
+
+struct TractState {
+    path: PathBuf,
+    plan: Plan,
+    inputs: TVec<TValue>,
+    state: TypedSimpleState,
+}
+
+impl TractState {
+    fn err(&self, e: TractError) -> ProfileError {
+        ProfileError::Run {
+            path: self.path.clone(),
+            backend: "tract",
+            detail: chain(&e),
+        }
+    }
+}
+
+impl ModelState for TractState {
+    #[inline]
+    fn run(&mut self) -> Result<(), ProfileError> {
+        // Cloning a TValue clones an Arc: no tensor copy in the timed region.
+        match self.state.run(self.inputs.clone()) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn outputs(&mut self) -> Result<Vec<OutputTensor>, ProfileError> {
+        let outs = self
+            .state
+            .run(self.inputs.clone())
+            .map_err(|e| self.err(e))?;
+        let model = self.plan.model();
+        outs.iter()
+            .enumerate()
+            .map(|(ix, t)| {
+                let name = model
+                    .outputs
+                    .get(ix)
+                    .and_then(|o| model.outlet_label(*o).map(|s| s.to_string()))
+                    .unwrap_or_else(|| format!("output_{ix}"));
+                let dtype = from_datum(t.datum_type()).unwrap_or(DType::F64);
+                let as_f64 = t.cast_to::<f64>().map_err(|e| self.err(e))?;
+                let values = as_f64
+                    .to_plain_array_view::<f64>()
+                    .map_err(|e| self.err(e))?
+                    .iter()
+                    .copied()
+                    .collect();
+                Ok(OutputTensor {
+                    name,
+                    dtype,
+                    shape: t.shape().to_vec(),
+                    values,
+                })
+            })
+            .collect()
+    }
+
+    fn run_per_op(&mut self) -> Option<Result<Vec<NodeTime>, ProfileError>> {
+        let mut times: Vec<NodeTime> = Vec::new();
+        let result =
+            self.state
+                .run_plan_with_eval(self.inputs.clone(), |ctx, op_state, node, input| {
+                    let t0 = Instant::now();
+                    let r = tract_eval(ctx, op_state, node, input);
+                    times.push(NodeTime {
+                        node_id: node.id,
+                        name: node.name.clone(),
+                        op_type: node.op.name().to_string(),
+                        seconds: t0.elapsed().as_secs_f64(),
+                    });
+                    r
+                });
+        Some(match result {
+            Ok(_) => Ok(times),
+            Err(e) => Err(self.err(e)),
+        })
+    }
+}
