@@ -79,6 +79,7 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         p90_ms_corrected: Some(r(x.corrected.p90)),
         mean_ms_corrected: Some(r(x.corrected.mean)),
         round_spread: Some(r(x.round_spread)),
+        round_spread_raw: Some(r(x.round_spread_raw)),
         probe_drift: Some(r(x.probe_drift)),
         probe_ref_ms: s.probe_ref_ms.map(r),
         unstable_reason: x.unstable_reason.clone(),

@@ -72,8 +72,11 @@ pub struct LatencyRow {
     pub p90_ms_corrected: Option<f64>,
     #[serde(default)]
     pub mean_ms_corrected: Option<f64>,
+    /// Spread of the round medians, raw or drift-corrected, whichever is smaller.
     #[serde(default)]
     pub round_spread: Option<f64>,
+    #[serde(default)]
+    pub round_spread_raw: Option<f64>,
     #[serde(default)]
     pub probe_drift: Option<f64>,
     #[serde(default)]

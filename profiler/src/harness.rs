@@ -13,8 +13,11 @@
 //!    instead of landing on whichever model ran at the time. The first run of
 //!    every slice is discarded: switching models evicts caches.
 //! 3. **Probes** the machine: a fixed workload ([`crate::probe`]) runs between
-//!    slices; a slice's speed factor is the mean of the probes before and after
-//!    it. Corrected samples are `sample * reference / factor`, where the
+//!    slices (one discarded warm-up repetition, then the median of `reps`).
+//!    A slice's speed is the median of the probe points around it (the two
+//!    that bracket it and [`ProbeConfig::window`] more on each side): one probe point
+//!    is noisier than the drift it tracks, which moves over seconds, not
+//!    slices. Corrected samples are `sample * reference / speed`, where the
 //!    reference is [`ProbeConfig::reference_ms`] (a device's stored reference,
 //!    for comparability across invocations) or else the median probe of this
 //!    session.
@@ -22,8 +25,9 @@
 //!    runs, `min_time` of measured time and a 95% confidence interval of its
 //!    median within ±`target_ci`; or when it has spent `max_time`. `max_time`
 //!    wins over `min_runs` for very slow models.
-//! 5. **Re-measures** models whose round-to-round spread of corrected medians
-//!    exceeds `max_spread`, up to `retries` times, keeping the attempt with the
+//! 5. **Re-measures** models whose round-to-round spread of medians exceeds
+//!    `max_spread` both raw and drift-corrected (if either agrees, the row is
+//!    stable: the rounds agree, or their disagreement is the machine's drift), up to `retries` times, keeping the attempt with the
 //!    smallest spread. A model still above the threshold is flagged
 //!    `unstable` with the reason; it is never silently mixed in.
 //!
@@ -70,6 +74,9 @@ pub struct ProbeConfig {
     pub reps: u32,
     /// Reference probe duration of this device. `None`: the session median.
     pub reference_ms: Option<f64>,
+    /// Probe points on each side of a slice's bracketing pair that its speed
+    /// estimate also uses: larger is smoother but lags a sudden change.
+    pub window: usize,
 }
 
 impl Default for ProbeConfig {
@@ -78,6 +85,7 @@ impl Default for ProbeConfig {
             enabled: true,
             reps: 3,
             reference_ms: None,
+            window: 1,
         }
     }
 }
@@ -178,8 +186,11 @@ pub struct Measurement {
     pub ci95_rel: Option<f64>,
     /// Corrected median of each round of the kept attempt.
     pub round_medians_ms: Vec<f64>,
-    /// `(max - min) / median` of `round_medians_ms`.
+    /// `(max - min) / median` of the rounds' medians, raw or corrected,
+    /// whichever is smaller (the figure that decides `unstable`).
     pub round_spread: f64,
+    /// The same of the raw round medians.
+    pub round_spread_raw: f64,
     /// Median over the model's slices of probe / reference: > 1 means the
     /// machine was slower than the reference while this model was measured.
     pub probe_ratio: f64,
@@ -230,7 +241,8 @@ pub struct Harness<'a> {
     clock: &'a dyn Clock,
     probe: Option<&'a mut dyn Probe>,
     probe_points: Vec<f64>,
-    last_probe: Option<f64>,
+    /// Index of the latest probe point of the current attempt.
+    last_probe: Option<usize>,
 }
 
 /// One slice: runs of one model within one round.
@@ -238,8 +250,10 @@ pub struct Harness<'a> {
 struct Slice {
     round: u32,
     samples: Vec<f64>,
-    /// Mean of the probes before and after the slice, in ms.
+    /// The slice's probe speed estimate, in ms; set once the attempt ends.
     probe_ms: Option<f64>,
+    /// Indices of the probe points before and after the slice.
+    probe_ix: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,9 +299,29 @@ impl Attempt {
             .collect()
     }
 
+    fn raw_spread(&self) -> f64 {
+        stats::relative_spread(&self.round_medians(None))
+    }
+
     /// Scale-free, so it does not depend on the reference.
-    fn spread(&self) -> f64 {
+    fn corrected_spread(&self) -> f64 {
         stats::relative_spread(&self.round_medians(Some(1.0)))
+    }
+
+    /// The spread that decides stability: the smaller of raw and corrected.
+    fn spread(&self) -> f64 {
+        self.raw_spread().min(self.corrected_spread())
+    }
+
+    /// Estimate each slice's speed from the probe points around it.
+    fn smooth_probes(&mut self, points: &[f64], window: usize) {
+        for s in &mut self.slices {
+            s.probe_ms = s.probe_ix.and_then(|(b, a)| {
+                let lo = b.saturating_sub(window);
+                let hi = (a + window + 1).min(points.len());
+                stats::median(points.get(lo..hi)?)
+            });
+        }
     }
 }
 
@@ -326,20 +360,20 @@ impl<'a> Harness<'a> {
         &self.config
     }
 
-    fn probe_point(&mut self) -> Option<f64> {
+    /// Measure one probe point; returns its index in `probe_points`.
+    fn probe_point(&mut self) -> Option<usize> {
         let probe = self.probe.as_mut()?;
+        probe.run(); // warm-up: the model just evicted the probe's buffers
         let mut v = Vec::with_capacity(self.config.probe.reps as usize);
         for _ in 0..self.config.probe.reps.max(1) {
             let t0 = self.clock.now();
             probe.run();
             v.push(ms(self.clock.now() - t0));
         }
-        let m = stats::median(&v);
-        if let Some(m) = m {
-            self.probe_points.push(m);
-        }
-        self.last_probe = m;
-        m
+        let m = stats::median(&v)?;
+        self.probe_points.push(m);
+        self.last_probe = Some(self.probe_points.len() - 1);
+        self.last_probe
     }
 
     /// Warm a state up; returns (runs, milliseconds spent).
@@ -455,7 +489,8 @@ impl<'a> Harness<'a> {
         let raw = Summary::of(&samples_ms).expect("an attempt has at least one sample");
         let corrected = Summary::of(&corrected_ms).expect("same length as raw");
         let round_medians_ms = a.round_medians(reference);
-        let round_spread = stats::relative_spread(&round_medians_ms);
+        let round_spread = a.spread();
+        let round_spread_raw = a.raw_spread();
         let ratios: Vec<f64> = a
             .slices
             .iter()
@@ -484,6 +519,7 @@ impl<'a> Harness<'a> {
             corrected,
             round_medians_ms,
             round_spread,
+            round_spread_raw,
             probe_ratio,
             probe_drift,
             warmup_runs,
@@ -538,14 +574,11 @@ impl<'a> Harness<'a> {
                     Ok(samples) => {
                         spent_ms[k] += samples.iter().sum::<f64>();
                         let after = self.probe_point();
-                        let probe_ms = match (before, after) {
-                            (Some(b), Some(a)) => Some((a + b) / 2.0),
-                            _ => None,
-                        };
                         slices[k].push(Slice {
                             round,
                             samples,
-                            probe_ms,
+                            probe_ms: None,
+                            probe_ix: before.zip(after),
                         });
                     }
                     Err(e) => {
@@ -586,14 +619,13 @@ impl<'a> Harness<'a> {
             .enumerate()
             .filter(|(k, _)| !failed[*k])
             .map(|(k, &i)| {
-                (
-                    i,
-                    Attempt {
-                        slices: std::mem::take(&mut slices[k]),
-                        rounds: round,
-                        stop: stop[k].expect("loop ends when every subject stopped or failed"),
-                    },
-                )
+                let mut a = Attempt {
+                    slices: std::mem::take(&mut slices[k]),
+                    rounds: round,
+                    stop: stop[k].expect("loop ends when every subject stopped or failed"),
+                };
+                a.smooth_probes(&self.probe_points, self.config.probe.window);
+                (i, a)
             })
             .collect()
     }

@@ -72,7 +72,7 @@ pub enum ProfileError {
         example: String,
     },
 
-    #[error("{path}: input '{input}' is declared with shape {declared} but --input gives {given} dimensions; fix: give one value per dimension")]
+    #[error("{path}: input '{input}' is declared with shape {declared} but --input gives {given} dimensions (a different rank); fix: give one value per dimension")]
     InputRankMismatch {
         path: PathBuf,
         input: String,

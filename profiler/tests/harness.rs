@@ -1,0 +1,332 @@
+//! The harness's logic on a scripted machine: stop rule, drift correction,
+//! interleaving, re-measurement and failures. Time is fake, so these tests are
+//! exact and never timed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use frontier_profiler::backend::{Backend, ModelState, PrepareOptions};
+use frontier_profiler::fake::{FakeBackend, FakeMachine, FakeModel, RunScript};
+use frontier_profiler::harness::{
+    profile_ops, Harness, HarnessConfig, Measurement, ProbeConfig, Progress, StopReason,
+    WarmupConfig,
+};
+use frontier_profiler::inputs::{generate, resolve, FillOptions};
+use frontier_profiler::probe::Probe;
+use frontier_profiler::ProfileError;
+
+fn states(machine: &FakeMachine, scripts: Vec<FakeModel>) -> Vec<Box<dyn ModelState>> {
+    let mut b = FakeBackend::new(machine.clock.clone());
+    for (i, m) in scripts.iter().enumerate() {
+        b.add(format!("m{i}.onnx"), m.clone());
+    }
+    (0..scripts.len())
+        .map(|i| {
+            let p = format!("m{i}.onnx");
+            let p = Path::new(&p);
+            let info = b.inspect(p).unwrap();
+            let inputs = resolve(p, &info.inputs, &[]).unwrap();
+            let prepared = b.prepare(p, &inputs, &PrepareOptions::default()).unwrap();
+            prepared
+                .state(&generate(&inputs, FillOptions::default()))
+                .unwrap()
+        })
+        .collect()
+}
+
+fn runs(script: RunScript) -> FakeModel {
+    FakeModel::Runs {
+        inputs: FakeBackend::simple_inputs(),
+        script,
+    }
+}
+
+fn quiet_config() -> HarnessConfig {
+    HarnessConfig {
+        warmup: WarmupConfig {
+            min_runs: 5,
+            min_time: Duration::from_millis(50),
+            window: 5,
+            tolerance: 0.05,
+            max_time: Duration::from_secs(2),
+        },
+        min_runs: 10,
+        min_time: Duration::from_secs(1),
+        max_time: Duration::from_secs(10),
+        rounds: 5,
+        target_ci: 0.01,
+        max_spread: 0.10,
+        retries: 1,
+        probe: ProbeConfig {
+            enabled: true,
+            reps: 3,
+            reference_ms: Some(1.0),
+            window: 1,
+        },
+    }
+}
+
+fn measure(
+    machine: &FakeMachine,
+    config: HarnessConfig,
+    models: Vec<FakeModel>,
+) -> (Vec<Result<Measurement, ProfileError>>, Vec<Progress>) {
+    let mut s = states(machine, models);
+    let mut probe = machine.probe(1.0);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut h = Harness::new(config, &machine.clock, Some(probe));
+    let mut events = Vec::new();
+    let report = h.run(&mut s, &mut |p| events.push(p.clone()));
+    (report.results, events)
+}
+
+#[test]
+fn steady_model_converges_at_the_minima() {
+    let m = FakeMachine::steady();
+    let (r, _) = measure(&m, quiet_config(), vec![runs(m.model(10.0, 0.002))]);
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(x.stop, StopReason::Converged);
+    assert_eq!(x.rounds, 5, "converges right after the first evaluation");
+    // 1 s of measured time at ~10 ms per run.
+    assert!((95..=110).contains(&x.raw.n), "n = {}", x.raw.n);
+    assert!((x.raw.median - 10.0).abs() < 0.05, "{}", x.raw.median);
+    assert!(
+        (x.corrected.median - 10.0).abs() < 0.05,
+        "{}",
+        x.corrected.median
+    );
+    assert!(x.ci95_rel.unwrap() <= 0.01);
+    assert!(!x.unstable);
+    assert_eq!(x.attempts, 1);
+    assert!(x.warmup_runs >= 5);
+}
+
+#[test]
+fn noisy_model_runs_until_max_time() {
+    let m = FakeMachine::steady();
+    let mut c = quiet_config();
+    c.max_time = Duration::from_secs(3);
+    c.target_ci = 0.001;
+    let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.3))]);
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(x.stop, StopReason::MaxTime);
+    let measured: f64 = x.samples_ms.iter().sum();
+    assert!(
+        (3000.0..3100.0).contains(&measured),
+        "measured {measured} ms"
+    );
+    assert!(x.rounds > 5, "extra rounds were run: {}", x.rounds);
+}
+
+#[test]
+fn min_runs_holds_for_a_slow_model_and_max_time_wins_when_slower() {
+    let m = FakeMachine::steady();
+    let mut c = quiet_config();
+    c.min_runs = 20;
+    c.min_time = Duration::from_millis(100);
+    let (r, _) = measure(&m, c.clone(), vec![runs(m.model(100.0, 0.0))]);
+    let x = r[0].as_ref().unwrap();
+    assert!(x.raw.n >= 20, "n = {}", x.raw.n);
+    assert_eq!(x.stop, StopReason::Converged);
+
+    let m = FakeMachine::steady();
+    c.min_runs = 50;
+    c.max_time = Duration::from_secs(3);
+    let (r, _) = measure(&m, c, vec![runs(m.model(1000.0, 0.0))]);
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(x.stop, StopReason::MaxTime);
+    assert!(x.raw.n < 50 && x.raw.n >= 3, "n = {}", x.raw.n);
+}
+
+#[test]
+fn drift_is_divided_out_by_the_probe() {
+    // The machine slows down steadily by 40% between t = 0.5 s and 2 s (a
+    // board heating up, a neighbour ramping up): raw medians are inflated,
+    // corrected ones are back at the reference speed. (A step *inside* a slice
+    // cannot be seen by probes between slices; the re-measurement tests cover
+    // what then happens.)
+    let m = FakeMachine::with_speed(Arc::new(|t| 1.0 + 0.4 * ((t - 0.5) / 1.5).clamp(0.0, 1.0)));
+    let mut c = quiet_config();
+    c.retries = 0;
+    let (r, _) = measure(
+        &m,
+        c,
+        vec![runs(m.model(10.0, 0.01)), runs(m.model(20.0, 0.01))],
+    );
+    for (x, base) in r.iter().map(|x| x.as_ref().unwrap()).zip([10.0, 20.0]) {
+        assert!(
+            x.raw.median > base * 1.1,
+            "raw median {} should show the slowdown",
+            x.raw.median
+        );
+        assert!(
+            (x.corrected.median - base).abs() / base < 0.02,
+            "corrected median {} should be {base}",
+            x.corrected.median
+        );
+        assert!(x.probe_ratio > 1.1, "probe ratio {}", x.probe_ratio);
+        // Spreads are relative to the median: (1.4 - 1.0) / 1.2 at most.
+        assert!(x.probe_drift > 0.2, "probe drift {}", x.probe_drift);
+        // The raw rounds disagree; corrected they agree, so the row is stable.
+        assert!(x.round_spread_raw > 0.2, "{}", x.round_spread_raw);
+        assert!(x.round_spread < 0.05, "{}", x.round_spread);
+        assert!(!x.unstable, "{:?}", x.unstable_reason);
+    }
+}
+
+#[test]
+fn without_a_stored_reference_the_session_median_probe_is_used() {
+    let m = FakeMachine::with_speed(Arc::new(|_| 2.0));
+    let mut c = quiet_config();
+    c.probe.reference_ms = None;
+    let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.0))]);
+    let x = r[0].as_ref().unwrap();
+    // Everything ran at half speed, reference included: nothing to correct.
+    assert!((x.raw.median - 20.0).abs() < 1e-6);
+    assert!((x.corrected.median - 20.0).abs() < 1e-6);
+    assert!((x.probe_ratio - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn models_are_interleaved_round_robin_with_rotation() {
+    let m = FakeMachine::steady();
+    let (_, events) = measure(
+        &m,
+        quiet_config(),
+        vec![
+            runs(m.model(5.0, 0.0)),
+            runs(m.model(5.0, 0.0)),
+            runs(m.model(5.0, 0.0)),
+        ],
+    );
+    let order: Vec<(u32, usize)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Progress::SliceDone { subject, round, .. } => Some((*round, *subject)),
+            _ => None,
+        })
+        .collect();
+    let round = |r: u32| -> Vec<usize> {
+        order
+            .iter()
+            .filter(|(x, _)| *x == r)
+            .map(|(_, s)| *s)
+            .collect()
+    };
+    assert_eq!(round(0), vec![0, 1, 2]);
+    assert_eq!(round(1), vec![1, 2, 0]);
+    assert_eq!(round(2), vec![2, 0, 1]);
+    // Every warm-up happens before the first slice.
+    let first_slice = events
+        .iter()
+        .position(|e| matches!(e, Progress::SliceDone { .. }))
+        .unwrap();
+    assert_eq!(
+        events[..first_slice]
+            .iter()
+            .filter(|e| matches!(e, Progress::WarmedUp { .. }))
+            .count(),
+        3
+    );
+}
+
+/// A model that alternates between 10 and 15 ms every 0.2 s until `until` s:
+/// its rounds disagree and the machine's probe does not explain it.
+fn flapping(until: f64) -> RunScript {
+    Arc::new(move |_, t| {
+        if t < until && ((t * 5.0) as i64) % 2 == 1 {
+            15.0
+        } else {
+            10.0
+        }
+    })
+}
+
+#[test]
+fn a_row_unstable_once_is_remeasured_and_kept_when_stable() {
+    let m = FakeMachine::steady();
+    let (r, events) = measure(
+        &m,
+        quiet_config(),
+        vec![runs(flapping(1.0)), runs(m.model(10.0, 0.0))],
+    );
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(x.attempts, 2);
+    assert!(!x.unstable, "{:?}", x.unstable_reason);
+    assert!(x.round_spread < 0.1);
+    assert!((x.raw.median - 10.0).abs() < 1e-6);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Progress::Remeasuring { subjects } if subjects == &vec![0])));
+    // The stable model was measured once.
+    assert_eq!(r[1].as_ref().unwrap().attempts, 1);
+}
+
+#[test]
+fn a_row_that_stays_unstable_is_flagged_with_its_reason() {
+    let m = FakeMachine::steady();
+    let mut c = quiet_config();
+    c.retries = 2;
+    let (r, _) = measure(&m, c, vec![runs(flapping(f64::INFINITY))]);
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(x.attempts, 3);
+    assert!(x.unstable);
+    let reason = x.unstable_reason.as_deref().unwrap();
+    assert!(
+        reason.contains("spread") && reason.contains("3 attempt"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_failing_model_does_not_stop_the_others() {
+    let m = FakeMachine::steady();
+    let (r, _) = measure(
+        &m,
+        quiet_config(),
+        vec![
+            runs(m.model(10.0, 0.0)),
+            FakeModel::FailsAtRun {
+                script: m.model(10.0, 0.0),
+                n: 40,
+            },
+        ],
+    );
+    assert!(r[0].is_ok());
+    let e = r[1].as_ref().unwrap_err().to_string();
+    assert!(e.contains("m1.onnx") && e.contains("run 40"), "{e}");
+}
+
+#[test]
+fn probe_off_means_no_correction() {
+    let m = FakeMachine::with_speed(Arc::new(|t| if t < 1.0 { 1.0 } else { 1.5 }));
+    let mut c = quiet_config();
+    c.probe.enabled = false;
+    let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.0))]);
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(x.samples_ms, x.corrected_ms);
+    assert_eq!(x.probe_ratio, 1.0);
+}
+
+#[test]
+fn per_operator_shares_sum_to_one_in_descending_order() {
+    let m = FakeMachine::steady();
+    let mut s = states(&m, vec![runs(m.model(8.0, 0.0))]);
+    let ops = profile_ops(s[0].as_mut(), 7).unwrap().unwrap();
+    assert_eq!(ops.len(), 2);
+    assert_eq!(ops[0].op_type, "Conv");
+    assert_eq!(ops[0].runs, 7);
+    assert!((ops[0].median_ms - 6.0).abs() < 1e-6);
+    assert!((ops.iter().map(|o| o.share).sum::<f64>() - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn contradictory_settings_are_rejected_with_the_flag() {
+    let mut c = quiet_config();
+    c.max_time = Duration::from_millis(10);
+    assert!(c.validate().unwrap_err().contains("--max-time"));
+    let mut c = quiet_config();
+    c.rounds = 0;
+    assert!(c.validate().unwrap_err().contains("--rounds"));
+}
