@@ -42,7 +42,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a duration; use seconds (1.5), '500ms' or '2s'"))?;
-    if !(v >= 0.0) || !v.is_finite() {
+    if v.is_nan() || v < 0.0 || !v.is_finite() {
         return Err(format!("'{s}' must be a non-negative duration"));
     }
     Ok(Duration::from_secs_f64(v * scale))

@@ -70,6 +70,13 @@ struct Subject {
     peak_rss_mb: Option<f64>,
 }
 
+/// What preparing one (model, backend) pair gives.
+struct Ready {
+    inputs_key: String,
+    peak_rss_mb: Option<f64>,
+    state: Box<dyn ModelState>,
+}
+
 fn prepare_one(
     backend: &dyn Backend,
     path: &Path,
@@ -77,7 +84,7 @@ fn prepare_one(
     fill: FillOptions,
     options: &PrepareOptions,
     seen_inputs: &mut Vec<String>,
-) -> Result<(String, Option<f64>, Box<dyn ModelState>), ProfileError> {
+) -> Result<Ready, ProfileError> {
     let info = backend.inspect(path)?;
     seen_inputs.extend(info.inputs.iter().map(|i| i.name.clone()));
     let resolved = inputs::resolve(path, &info.inputs, specs)?;
@@ -88,7 +95,11 @@ fn prepare_one(
     drop(data);
     // One run before measuring: errors surface here, and the peak includes a run.
     state.run()?;
-    Ok((inputs::inputs_key(&resolved), tracker.added_mb(), state))
+    Ok(Ready {
+        inputs_key: inputs::inputs_key(&resolved),
+        peak_rss_mb: tracker.added_mb(),
+        state,
+    })
 }
 
 fn harness_config(
@@ -234,7 +245,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
                 &options,
                 &mut seen_inputs,
             ) {
-                Ok((inputs_key, peak_rss_mb, state)) => {
+                Ok(Ready {
+                    inputs_key,
+                    peak_rss_mb,
+                    state,
+                }) => {
                     subjects.push(Subject {
                         backend: bix,
                         path: path.clone(),

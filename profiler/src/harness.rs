@@ -139,10 +139,10 @@ impl HarnessConfig {
                 self.max_time, self.min_time
             ));
         }
-        if !(self.target_ci > 0.0) {
+        if self.target_ci.is_nan() || self.target_ci <= 0.0 {
             return Err("--target-ci must be positive (e.g. 0.01 for ±1%)".into());
         }
-        if !(self.max_spread > 0.0) {
+        if self.max_spread.is_nan() || self.max_spread <= 0.0 {
             return Err("--max-spread must be positive (e.g. 0.1 for 10%)".into());
         }
         if self.warmup.window == 0 {

@@ -166,8 +166,11 @@ impl InputSpec {
         if dims.trim().is_empty() {
             return Err(bad("no dimensions given"));
         }
+        // `1x3x224x224` is accepted too, but only without commas, so that a
+        // typo such as `1,x` is reported as the bad dimension it is.
+        let sep = if dims.contains(',') { ',' } else { 'x' };
         let shape = dims
-            .split([',', 'x'])
+            .split(sep)
             .map(|d| {
                 d.trim().parse::<usize>().map_err(|_| {
                     bad(&format!(
@@ -499,6 +502,7 @@ mod tests {
             ("=1,2", "name"),
             ("input=1,a,3", "'a'"),
             ("input=1,-3", "'-3'"),
+            ("input_ids=1,x", "'x'"),
             ("input=1,3:complex", "unknown dtype"),
         ] {
             let e = InputSpec::parse(text).unwrap_err().to_string();

@@ -32,19 +32,11 @@ use crate::ProfileError;
 pub const TRACT_VERSION: &str = env!("FRONTIER_TRACT_VERSION");
 
 /// The tract backend. Stateless; cheap to construct.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TractBackend {
     /// Memory budget for any single tensor and for the inputs together, in bytes.
     /// `None`: the machine's available memory at preparation time.
     pub memory_budget: Option<u64>,
-}
-
-impl Default for TractBackend {
-    fn default() -> Self {
-        TractBackend {
-            memory_budget: None,
-        }
-    }
 }
 
 fn to_datum(d: DType) -> DatumType {

@@ -1,0 +1,305 @@
+//! `frontier profile` end to end, on the PyTorch-exported fixtures, with short
+//! time budgets (these tests check behaviour and formats, never speed).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use frontier_export::table::{self, LatencyRow, OpRow};
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("FRONTIER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .join("fixtures/onnx")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("frontier-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Fast settings: a few runs per model, no stored probe reference.
+const FAST: &[&str] = &[
+    "--warmup",
+    "1",
+    "--warmup-time",
+    "0",
+    "--min-runs",
+    "4",
+    "--min-time",
+    "50ms",
+    "--max-time",
+    "300ms",
+    "--rounds",
+    "2",
+    "--retries",
+    "0",
+    "--probe-ref",
+    "session",
+];
+
+fn frontier(args: &[&str], state: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_frontier"))
+        .args(args)
+        .env("FRONTIER_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
+fn profile(paths: &[&Path], extra: &[&str], state: &Path) -> Output {
+    let mut args: Vec<&str> = vec!["profile"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    args.extend(FAST);
+    args.extend(extra);
+    frontier(&args, state)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn no_panic(o: &Output) {
+    let e = stderr(o);
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn profiles_every_fixture_into_both_table_formats() {
+    let dir = scratch("tables");
+    let csv = dir.join("t.csv");
+    let jsonl = dir.join("t.jsonl");
+    for out in [&csv, &jsonl] {
+        let o = profile(
+            &[&fixtures()],
+            &[
+                "--out",
+                out.to_str().unwrap(),
+                "--per-op",
+                "--per-op-runs",
+                "2",
+            ],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The human summary names each model.
+        let s = String::from_utf8_lossy(&o.stdout);
+        for m in [
+            "gpt2_tiny_seq32",
+            "ofa_mbv3_ref0_r128_opset13",
+            "ofa_mbv3_ref3_r192_opset20",
+        ] {
+            assert!(s.contains(m), "{s}");
+        }
+        assert!(s.contains("top operators"), "{s}");
+    }
+    let a: Vec<LatencyRow> = table::read(&csv).unwrap();
+    let b: Vec<LatencyRow> = table::read(&jsonl).unwrap();
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    for r in &a {
+        assert_eq!(r.backend, "tract");
+        assert_eq!(r.threads, 1);
+        assert!(r.n_runs >= 4, "{r:?}");
+        assert!(
+            r.min_ms <= r.p10_ms
+                && r.p10_ms <= r.median_ms
+                && r.median_ms <= r.p90_ms
+                && r.p90_ms <= r.max_ms
+        );
+        assert!(r.median_ms > 0.0 && r.median_ms_corrected > 0.0);
+        assert_eq!(r.model_sha256.len(), 64);
+        assert_eq!(r.device_id, a[0].device_id);
+        assert_eq!(
+            r.target_triple
+                .as_deref()
+                .map(|t| t.starts_with(std::env::consts::ARCH)),
+            Some(true)
+        );
+        assert!(r.probe_ref_ms.is_some());
+    }
+    let gpt = a.iter().find(|r| r.model_path.contains("gpt2")).unwrap();
+    assert_eq!(gpt.inputs, "input_ids=1,32:i64");
+    let ofa = a.iter().find(|r| r.model_path.contains("ref0")).unwrap();
+    assert_eq!(ofa.inputs, "input=1,3,128,128:f32");
+
+    let ops: Vec<OpRow> = table::read(&dir.join("t.ops.csv")).unwrap();
+    for r in &a {
+        let mine: Vec<&OpRow> = ops
+            .iter()
+            .filter(|o| o.model_sha256 == r.model_sha256)
+            .collect();
+        assert!(mine.len() > 5, "per-op rows for {}", r.model_path);
+        let share: f64 = mine.iter().map(|o| o.share).sum();
+        assert!((share - 1.0).abs() < 1e-3, "{share}");
+    }
+
+    // A second run appends to the same files.
+    let o = profile(
+        &[&fixtures().join("gpt2_tiny_seq32.onnx")],
+        &["--out", csv.to_str().unwrap()],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(table::read::<LatencyRow>(&csv).unwrap().len(), 4);
+}
+
+#[test]
+fn json_mode_keeps_stdout_for_rows() {
+    let dir = scratch("json");
+    let o = profile(
+        &[&fixtures().join("gpt2_tiny_seq32.onnx")],
+        &["--json"],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    let rows: Vec<LatencyRow> =
+        table::parse(Path::new("-.jsonl"), table::Format::JsonLines, &text).unwrap();
+    assert_eq!(rows.len(), 1);
+    // The summary went to stderr.
+    assert!(stderr(&o).contains("gpt2_tiny_seq32"));
+}
+
+#[test]
+fn manifest_arch_is_recorded() {
+    let dir = scratch("manifest");
+    std::fs::copy(
+        fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx"),
+        dir.join("a.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("manifest.jsonl"),
+        "{\"file\":\"a.onnx\",\"arch\":{\"d\":[2,2,2,2,2],\"r\":128}}\n",
+    )
+    .unwrap();
+    let o = profile(&[&dir], &["--json"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let row: LatencyRow =
+        serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(row.arch.as_deref(), Some("{\"d\":[2,2,2,2,2],\"r\":128}"));
+}
+
+#[test]
+fn bad_models_are_reported_and_the_rest_profiled() {
+    let dir = scratch("mixed");
+    let noise = dir.join("noise.onnx");
+    std::fs::write(&noise, [7u8; 300]).unwrap();
+    let missing = dir.join("missing.onnx");
+    let good = fixtures().join("gpt2_tiny_seq32.onnx");
+    let o = profile(&[&noise, &missing, &good], &["--json"], &dir);
+    no_panic(&o);
+    assert!(o.status.success(), "one model was profiled: {}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("noise.onnx") && e.contains("not a valid ONNX model"),
+        "{e}"
+    );
+    assert!(
+        e.contains("missing.onnx") && e.contains("no such file"),
+        "{e}"
+    );
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "only the good model has a row");
+    // --strict turns any failure into a non-zero exit.
+    let o = profile(&[&noise, &good], &["--strict", "-q"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn nothing_profiled_is_a_failure() {
+    let dir = scratch("nothing");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = profile(&[&empty], &[], &dir);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("empty") && e.contains("no *.onnx models"), "{e}");
+
+    let truncated = dir.join("truncated.onnx");
+    let bytes = std::fs::read(fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx")).unwrap();
+    std::fs::write(&truncated, &bytes[..1000]).unwrap();
+    let o = profile(&[&truncated], &[], &dir);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("truncated.onnx"), "{}", stderr(&o));
+}
+
+#[test]
+fn absurd_shape_is_refused_with_the_fix() {
+    let dir = scratch("absurd");
+    let o = profile(
+        &[&fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx")],
+        &["--input", "input=1,3,1000000,1000000"],
+        &dir,
+    );
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("ofa_mbv3_ref0_r128_opset13.onnx") && e.contains("--input"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    let dir = scratch("flags");
+    let m = fixtures().join("gpt2_tiny_seq32.onnx");
+    let o = profile(&[&m], &["--input", "input_ids=1,x"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'x'"), "{}", stderr(&o));
+    let o = profile(&[&m], &["--input", "tokens=1,32"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("input_ids"),
+        "lists the real inputs: {}",
+        stderr(&o)
+    );
+    let o = profile(&[&m], &["--out", "t.parquet"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(".jsonl or .csv"), "{}", stderr(&o));
+    let o = frontier(
+        &[
+            "profile",
+            m.to_str().unwrap(),
+            "--min-time",
+            "5s",
+            "--max-time",
+            "1s",
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--max-time"), "{}", stderr(&o));
+}
+
+#[test]
+fn probe_reference_is_stored_and_reused() {
+    let dir = scratch("probe");
+    let m = fixtures().join("gpt2_tiny_seq32.onnx");
+    let mut args: Vec<&str> = vec!["profile", m.to_str().unwrap(), "--json"];
+    args.extend(
+        FAST.iter()
+            .filter(|a| **a != "--probe-ref" && **a != "session"),
+    );
+    let o = frontier(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first: LatencyRow =
+        serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let stored: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert_eq!(stored.len(), 1, "one reference file");
+    let o = frontier(&args, &dir);
+    let second: LatencyRow =
+        serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(
+        first.probe_ref_ms, second.probe_ref_ms,
+        "the second run reuses the stored reference"
+    );
+}

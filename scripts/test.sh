@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a fresh machine, then runs
+# formatting, lints and every test. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tract takes ~10 minutes to build on 2 cores: keep the build cache outside the
+# checkout so that CI's fresh clones reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontier/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+# The table-format test checks that pandas reads both table formats.
+python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2'
+
+# The fixtures live in ../shared beside the checkout (FRONTIER_SHARED overrides).
+shared="${FRONTIER_SHARED:-$(pwd)/../shared}"
+if [ ! -d "$shared/fixtures/onnx" ]; then
+  echo "error: $shared/fixtures/onnx not found; fix: set FRONTIER_SHARED to the shared/ folder" >&2
+  exit 2
+fi
+export FRONTIER_SHARED="$shared"
+
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo test --release --workspace
