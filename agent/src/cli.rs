@@ -20,6 +20,42 @@ pub struct Cli {
 pub enum Command {
     /// Profile ONNX models on this device and write a latency table.
     Profile(ProfileArgs),
+    /// Write subnets of a search space as ONNX models with a manifest.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Space {
+    /// Once-for-All MobileNetV3 (width 1.0): ks 3/5/7, expand 3/4/6, depth 2-4, resolution 128-224.
+    #[value(name = "ofa-mbv3")]
+    OfaMbv3,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The search space.
+    #[arg(long, value_enum)]
+    pub space: Space,
+
+    /// Sample this many architectures uniformly (writes DIR/*.onnx and DIR/manifest.jsonl).
+    #[arg(long, conflicts_with = "arch", value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples: Option<u32>,
+
+    /// One architecture as JSON, e.g. '{"ks":[...20],"e":[...20],"d":[...5],"r":160}'.
+    #[arg(long)]
+    pub arch: Option<String>,
+
+    /// Seed of the sampler and of the random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Directory (with --samples) or .onnx file (with --arch).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Also print the manifest lines on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod discover;
+pub mod export_cmd;
 pub mod probe_ref;
 pub mod profile;
 pub mod summary;
@@ -14,5 +15,6 @@ pub mod summary;
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     match cli.command {
         cli::Command::Profile(args) => profile::run(args),
+        cli::Command::Export(args) => export_cmd::run(args),
     }
 }

@@ -11,8 +11,7 @@
 
 use std::path::PathBuf;
 
-/// Bump when the probe workload changes: old references no longer apply.
-pub const PROBE_VERSION: u32 = 1;
+use frontier_profiler::probe::PROBE_VERSION;
 
 pub fn state_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("FRONTIER_STATE_DIR") {

@@ -1,12 +1,22 @@
-//! Frontier's formats: latency tables today, search spaces written as ONNX next.
+//! Frontier's formats: latency tables, and search spaces written as ONNX.
 //!
 //! - [`table`]: the latency-table format v1 (rows, JSON Lines and CSV writers
 //!   that return bytes, a reader that checks the schema version).
 //! - [`rows`]: conversion of the profiler's measurements into rows.
+//! - [`onnx`]: a small ONNX graph builder on tract-onnx's protobuf types.
+//! - [`manifest`]: the `manifest.jsonl` lines written beside generated models.
+//! - [`ofa_mbv3`]: Once-for-All's MobileNetV3 space: architectures, channel
+//!   plans, parameter and MAC counts, ONNX generation, encodings, sampling.
+//!
+//! Generation is a pure function of (space, architecture, seed): the same
+//! inputs give the same bytes.
 //!
 //! Invariant: with the wire types of the collector, this crate is the only
 //! place that knows how anything is serialized.
 
+pub mod manifest;
+pub mod ofa_mbv3;
+pub mod onnx;
 pub mod rows;
 pub mod table;
 

@@ -1,0 +1,223 @@
+//! The generated Once-for-All MobileNetV3 subnets against the real package:
+//! parameter and MAC counts, channel plans and ONNX op histograms of the 12
+//! reference subnets in `../shared/fixtures/ofa_mbv3_reference.json`, and
+//! invariants that must hold for any architecture.
+
+use std::path::{Path, PathBuf};
+
+use frontier_export::ofa_mbv3::{self, Act, Arch};
+use frontier_profiler::inputs::SplitMix64;
+use serde_json::Value;
+
+fn shared() -> PathBuf {
+    std::env::var_os("FRONTIER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+fn reference() -> Vec<Value> {
+    let text = std::fs::read_to_string(shared().join("fixtures/ofa_mbv3_reference.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["subnets"].as_array().unwrap().clone()
+}
+
+fn arch_of(s: &Value) -> Arch {
+    serde_json::from_value(s["config"].clone()).unwrap()
+}
+
+#[test]
+fn params_and_macs_match_all_reference_subnets() {
+    let subnets = reference();
+    assert_eq!(subnets.len(), 12);
+    for (i, s) in subnets.iter().enumerate() {
+        let a = arch_of(s);
+        assert_eq!(
+            ofa_mbv3::params(&a),
+            s["params"].as_u64().unwrap(),
+            "params of subnet {i}"
+        );
+        assert_eq!(
+            ofa_mbv3::macs(&a),
+            s["macs"].as_f64().unwrap(),
+            "macs of subnet {i}"
+        );
+        let exact = ofa_mbv3::macs_exact(&a) as f64;
+        assert!(
+            (exact - ofa_mbv3::macs(&a)).abs() / exact < 1e-6,
+            "float32 rounding only"
+        );
+    }
+}
+
+#[test]
+fn channel_plans_match_all_reference_subnets() {
+    for (i, s) in reference().iter().enumerate() {
+        let ours = ofa_mbv3::blocks(&arch_of(s));
+        let theirs = s["blocks"].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "block count of subnet {i}");
+        for (j, (b, t)) in ours.iter().zip(theirs).enumerate() {
+            let at = format!("subnet {i} block {j} ({})", t["str"]);
+            assert_eq!(
+                b.in_channels as u64,
+                t["in_channels"].as_u64().unwrap(),
+                "{at}"
+            );
+            assert_eq!(
+                b.out_channels as u64,
+                t["out_channels"].as_u64().unwrap(),
+                "{at}"
+            );
+            assert_eq!(
+                b.kernel_size as u64,
+                t["kernel_size"].as_u64().unwrap(),
+                "{at}"
+            );
+            assert_eq!(b.stride as u64, t["stride"].as_u64().unwrap(), "{at}");
+            assert_eq!(
+                b.expand_ratio as u64,
+                t["expand_ratio"].as_u64().unwrap(),
+                "{at}"
+            );
+            assert_eq!(
+                b.mid_channels as u64,
+                t["mid_channels_actual"].as_u64().unwrap(),
+                "{at}"
+            );
+            assert_eq!(b.residual, t["residual"].as_bool().unwrap(), "{at}");
+            assert_eq!(b.use_se, t["use_se"].as_bool().unwrap(), "{at}");
+            let act = match t["act_func"].as_str().unwrap() {
+                "relu" => Act::Relu,
+                "h_swish" => Act::HSwish,
+                other => panic!("{at}: unknown activation {other}"),
+            };
+            assert_eq!(b.act, act, "{at}");
+            assert_eq!(
+                b.se_channels.map(|c| c as u64),
+                t.get("se_reduce_channels").and_then(|c| c.as_u64()),
+                "{at}"
+            );
+        }
+    }
+}
+
+#[test]
+fn graphs_match_pytorch_exports() {
+    for (i, s) in reference().iter().enumerate() {
+        let a = arch_of(s);
+        let g = ofa_mbv3::generate(&a, 0).unwrap();
+        // PyTorch's dynamo export: the same ops, constants as initializers.
+        let expected: std::collections::BTreeMap<String, usize> =
+            serde_json::from_value(s["onnx_ops_dynamo"].clone()).unwrap();
+        assert_eq!(g.op_counts, expected, "op histogram of subnet {i}");
+        // BatchNorm folded into conv biases, as in the opset-13 export. That
+        // exporter also stores identical tensors once: the folded biases of
+        // freshly initialised BatchNorms are all zero, so it keeps one per
+        // width. Ours are random, so each is stored.
+        let bn = bn_widths(&a);
+        let distinct: std::collections::BTreeSet<usize> = bn.iter().copied().collect();
+        let deduplicated = g.weight_elements - bn.iter().sum::<usize>() as u64
+            + distinct.iter().sum::<usize>() as u64;
+        assert_eq!(
+            deduplicated,
+            s["onnx_initializer_elements_opset13"].as_u64().unwrap(),
+            "weights of subnet {i}"
+        );
+    }
+}
+
+/// Widths of every BatchNorm of the network, in order.
+fn bn_widths(a: &Arch) -> Vec<usize> {
+    let mut v = vec![16];
+    for b in ofa_mbv3::blocks(a) {
+        if b.expand_ratio != 1 {
+            v.push(b.mid_channels);
+        }
+        v.push(b.mid_channels);
+        v.push(b.out_channels);
+    }
+    v.push(960);
+    v
+}
+
+#[test]
+fn generation_is_deterministic_per_seed() {
+    let a = arch_of(&reference()[3]);
+    assert_eq!(
+        ofa_mbv3::generate(&a, 5).unwrap().onnx,
+        ofa_mbv3::generate(&a, 5).unwrap().onnx
+    );
+    assert_ne!(
+        ofa_mbv3::generate(&a, 5).unwrap().onnx,
+        ofa_mbv3::generate(&a, 6).unwrap().onnx
+    );
+}
+
+#[test]
+fn any_architecture_is_consistent() {
+    // Invariants for 200 random architectures: the graph's weights equal the
+    // parameter count minus one per BatchNorm channel (folding keeps the bias
+    // and drops the scale), and inactive blocks change nothing.
+    let mut rng = SplitMix64::new(42);
+    for _ in 0..200 {
+        let a = ofa_mbv3::sample(&mut rng);
+        a.validate().unwrap();
+        let bn_channels = bn_widths(&a).iter().sum::<usize>() as u64;
+        let g = ofa_mbv3::generate(&a, 1).unwrap();
+        assert_eq!(
+            g.weight_elements,
+            ofa_mbv3::params(&a) - bn_channels,
+            "{}",
+            a.to_json()
+        );
+        let c = a.canonical();
+        assert_eq!(ofa_mbv3::params(&c), ofa_mbv3::params(&a));
+        assert_eq!(ofa_mbv3::macs(&c), ofa_mbv3::macs(&a));
+        assert_eq!(
+            ofa_mbv3::generate(&c, 1).unwrap().onnx,
+            g.onnx,
+            "inactive blocks must not change the model"
+        );
+    }
+}
+
+#[test]
+fn encoding_round_trips() {
+    let mut rng = SplitMix64::new(7);
+    for _ in 0..100 {
+        let a = ofa_mbv3::sample(&mut rng);
+        let v = ofa_mbv3::encode(&a);
+        assert_eq!(v.len(), ofa_mbv3::ENCODING_LEN);
+        // One kernel and one expand per active block, one depth per stage, one resolution.
+        let active: u32 = a.d.iter().sum();
+        assert_eq!(v.iter().sum::<f32>() as u32, 2 * active + 5 + 1);
+        assert_eq!(ofa_mbv3::decode(&v).unwrap(), a.canonical());
+    }
+    assert!(ofa_mbv3::decode(&[0.0; 3]).is_err());
+}
+
+#[test]
+fn invalid_architectures_name_the_field_and_the_choices() {
+    let good = arch_of(&reference()[0]).to_json();
+    let v: Value = serde_json::from_str(&good).unwrap();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut x = v.clone();
+        f(&mut x);
+        Arch::from_json(&x.to_string()).unwrap_err().to_string()
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        (with(&|x| x["d"][2] = 5.into()), "d[2]", "2, 3, 4"),
+        (with(&|x| x["ks"][4] = 4.into()), "ks[4]", "3, 5, 7"),
+        (with(&|x| x["e"][0] = 5.into()), "e[0]", "3, 4, 6"),
+        (
+            with(&|x| x["ks"].as_array_mut().unwrap().pop().map(|_| ()).unwrap()),
+            "`ks`",
+            "exactly 20",
+        ),
+        (with(&|x| x["r"] = 130.into()), "`r`", "steps of 4"),
+        (with(&|x| x["r"] = 256.into()), "`r`", "128 to 224"),
+        (with(&|x| x["width"] = 1.into()), "(json)", "\"ks\""),
+    ];
+    for (msg, field, allowed) in cases {
+        assert!(msg.contains(field) && msg.contains(allowed), "{msg}");
+    }
+}
