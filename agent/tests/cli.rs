@@ -1,24 +1,14 @@
 //! `frontier profile` end to end, on the PyTorch-exported fixtures, with short
 //! time budgets (these tests check behaviour and formats, never speed).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{fixtures, frontier, scratch};
+
+use std::path::Path;
+use std::process::Output;
 
 use frontier_export::table::{self, LatencyRow, OpRow};
-
-fn fixtures() -> PathBuf {
-    std::env::var_os("FRONTIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("fixtures/onnx")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Fast settings: a few runs per model, no stored probe reference.
 const FAST: &[&str] = &[
@@ -39,14 +29,6 @@ const FAST: &[&str] = &[
     "--probe-ref",
     "session",
 ];
-
-fn frontier(args: &[&str], state: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_frontier"))
-        .args(args)
-        .env("FRONTIER_STATE_DIR", state)
-        .output()
-        .unwrap()
-}
 
 fn profile(paths: &[&Path], extra: &[&str], state: &Path) -> Output {
     let mut args: Vec<&str> = vec!["profile"];

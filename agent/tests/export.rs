@@ -2,30 +2,18 @@
 //! their manifest agrees with the space's counts, `frontier profile` records
 //! their architecture, and invalid architectures write nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{frontier, scratch};
+
+use std::path::Path;
 
 use frontier_export::manifest::ManifestLine;
 use frontier_export::ofa_mbv3::{self, Arch};
 use frontier_export::table::{self, LatencyRow};
-use frontier_profiler::backend::{Backend, PrepareOptions};
-use frontier_profiler::inputs::{generate, resolve, FillOptions};
+use frontier_profiler::backend::{ready_state, PrepareOptions};
+use frontier_profiler::inputs::FillOptions;
 use frontier_profiler::tract_backend::TractBackend;
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-export-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn frontier(args: &[&str], state: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_frontier"))
-        .args(args)
-        .env("FRONTIER_STATE_DIR", state)
-        .output()
-        .unwrap()
-}
 
 fn manifest(dir: &Path) -> Vec<ManifestLine> {
     std::fs::read_to_string(dir.join("manifest.jsonl"))
@@ -67,12 +55,14 @@ fn sampled_subnets_run_and_match_their_manifest() {
         assert_eq!(l.encoding, ofa_mbv3::encode(&arch));
         assert_eq!(l.input_shape, vec![1, 3, arch.r as usize, arch.r as usize]);
         let p = out.join(&l.file);
-        let info = b.inspect(&p).unwrap();
-        let inputs = resolve(&p, &info.inputs, &[]).unwrap();
-        let prepared = b.prepare(&p, &inputs, &PrepareOptions::default()).unwrap();
-        let mut state = prepared
-            .state(&generate(&inputs, FillOptions::default()))
-            .unwrap();
+        let (_, mut state) = ready_state(
+            &b,
+            &p,
+            &[],
+            FillOptions::default(),
+            &PrepareOptions::default(),
+        )
+        .unwrap();
         let y = state.outputs().unwrap();
         assert_eq!(y[0].shape, vec![1, 1000]);
         assert!(y[0].values.iter().all(|v| v.is_finite()), "{}", l.file);

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use frontier_profiler::backend::{Backend, PrepareOptions};
-use frontier_profiler::inputs::{generate, resolve, FillOptions};
+use frontier_profiler::backend::{ready_state, PrepareOptions};
+use frontier_profiler::inputs::FillOptions;
 use frontier_profiler::tract_backend::TractBackend;
 
 fn main() {
@@ -21,12 +21,14 @@ fn main() {
     models.sort();
     let b = TractBackend::default();
     for p in models {
-        let info = b.inspect(&p).unwrap();
-        let inputs = resolve(&p, &info.inputs, &[]).unwrap();
-        let prepared = b.prepare(&p, &inputs, &PrepareOptions::default()).unwrap();
-        let mut state = prepared
-            .state(&generate(&inputs, FillOptions::default()))
-            .unwrap();
+        let (_, mut state) = ready_state(
+            &b,
+            &p,
+            &[],
+            FillOptions::default(),
+            &PrepareOptions::default(),
+        )
+        .unwrap();
         for _ in 0..5 {
             state.run().unwrap();
         }

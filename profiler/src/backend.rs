@@ -14,7 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::inputs::{DType, DeclaredInput, InputTensor, ResolvedInput};
+use crate::inputs::{
+    self, DType, DeclaredInput, FillOptions, InputSpec, InputTensor, ResolvedInput,
+};
 use crate::ProfileError;
 
 /// Whether a backend can run on this device, and if not why and how to fix it.
@@ -108,4 +110,22 @@ pub trait ModelState: Send {
     fn run_per_op(&mut self) -> Option<Result<Vec<NodeTime>, ProfileError>> {
         None
     }
+}
+
+/// A model made ready to run in one call: inspect its inputs, resolve them
+/// against `specs`, prepare it and bind seeded data. For callers that need no
+/// step in between (the agent measures memory between preparing and running,
+/// so it calls the steps itself).
+pub fn ready_state(
+    backend: &dyn Backend,
+    model: &Path,
+    specs: &[InputSpec],
+    fill: FillOptions,
+    options: &PrepareOptions,
+) -> Result<(Vec<ResolvedInput>, Box<dyn ModelState>), ProfileError> {
+    let info = backend.inspect(model)?;
+    let resolved = inputs::resolve(model, &info.inputs, specs)?;
+    let prepared = backend.prepare(model, &resolved, options)?;
+    let state = prepared.state(&inputs::generate(&resolved, fill))?;
+    Ok((resolved, state))
 }

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use frontier_profiler::backend::{Backend, PrepareOptions};
-use frontier_profiler::inputs::{generate, resolve, DType, FillOptions, InputSpec};
+use frontier_profiler::backend::{ready_state, Backend, PrepareOptions};
+use frontier_profiler::inputs::{resolve, DType, FillOptions, InputSpec};
 use frontier_profiler::ProfileError;
 
 pub fn fixtures() -> PathBuf {
@@ -49,19 +49,11 @@ pub mod suite {
         specs: &[InputSpec],
         seed: u64,
     ) -> Vec<frontier_profiler::backend::OutputTensor> {
-        let info = b.inspect(path).unwrap();
-        let inputs = resolve(path, &info.inputs, specs).unwrap();
-        let prepared = b
-            .prepare(path, &inputs, &PrepareOptions::default())
-            .unwrap();
-        let data = generate(
-            &inputs,
-            FillOptions {
-                seed,
-                int_max: 1000,
-            },
-        );
-        let mut state = prepared.state(&data).unwrap();
+        let fill = FillOptions {
+            seed,
+            int_max: 1000,
+        };
+        let (_, mut state) = ready_state(b, path, specs, fill, &PrepareOptions::default()).unwrap();
         state.run().unwrap();
         state.outputs().unwrap()
     }
