@@ -43,5 +43,6 @@ for label, name, key in [("frontier raw median", "frontier_{}.jsonl", "median_ms
 rows = [json.loads(l) for f in ("a", "b") for l in open(f"{w}/frontier_{f}.jsonl")]
 print("unstable rows:", sum(r["unstable"] for r in rows), "of", len(rows),
       "| median runs per row:", statistics.median(r["n_runs"] for r in rows),
-      "| median probe drift: %.1f%%" % (100 * statistics.median(r["probe_drift"] for r in rows)))
+      "| median probe drift: %.1f%%" % (100 * statistics.median(r["probe_drift"] for r in rows)),
+      "| probe_beta per invocation:", sorted({r["probe_beta"] for r in rows}))
 PY

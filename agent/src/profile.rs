@@ -360,6 +360,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
             seed: args.seed,
             overhead_ns: Some(overhead_ns),
             probe_ref_ms: report.probe_reference_ms,
+            probe_beta: report.probe_beta,
             measured_at: &measured_at,
         };
         let path_text = subject.path.display().to_string();

@@ -19,6 +19,7 @@ pub struct SessionFacts<'a> {
     pub seed: u64,
     pub overhead_ns: Option<f64>,
     pub probe_ref_ms: Option<f64>,
+    pub probe_beta: Option<f64>,
     pub measured_at: &'a str,
 }
 
@@ -82,6 +83,7 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         round_spread_raw: Some(r(x.round_spread_raw)),
         probe_drift: Some(r(x.probe_drift)),
         probe_ref_ms: s.probe_ref_ms.map(r),
+        probe_beta: s.probe_beta.map(|b| (b * 1000.0).round() / 1000.0),
         unstable_reason: x.unstable_reason.clone(),
         stop_reason: Some(x.stop.name().into()),
         rounds: Some(x.rounds),

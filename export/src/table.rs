@@ -81,6 +81,9 @@ pub struct LatencyRow {
     pub probe_drift: Option<f64>,
     #[serde(default)]
     pub probe_ref_ms: Option<f64>,
+    /// Elasticity of the models to the probe used for the corrected figures.
+    #[serde(default)]
+    pub probe_beta: Option<f64>,
     #[serde(default)]
     pub unstable_reason: Option<String>,
     #[serde(default)]

@@ -17,7 +17,9 @@
 //!    A slice's speed is the median of the probe points around it (the two
 //!    that bracket it and [`ProbeConfig::window`] more on each side): one probe point
 //!    is noisier than the drift it tracks, which moves over seconds, not
-//!    slices. Corrected samples are `sample * reference / speed`, where the
+//!    slices. Corrected samples are `sample * (reference / speed)^beta`,
+//!    with `beta` the models' elasticity to the probe estimated from this
+//!    session's slices ([`Correction`], [`elasticity`]), and where the
 //!    reference is [`ProbeConfig::reference_ms`] (a device's stored reference,
 //!    for comparability across invocations) or else the median probe of this
 //!    session.
@@ -230,6 +232,10 @@ pub struct SessionReport {
     pub results: Vec<Result<Measurement, ProfileError>>,
     /// The probe reference the corrected figures refer to.
     pub probe_reference_ms: Option<f64>,
+    /// The elasticity used for the corrected figures (see [`Correction`]).
+    pub probe_beta: Option<f64>,
+    /// Whether `probe_beta` was estimated from this session (else the default 1).
+    pub probe_beta_estimated: bool,
     /// Every probe measurement point of the session, in order.
     pub probe_ms: Vec<f64>,
     pub elapsed: Duration,
@@ -271,18 +277,18 @@ impl Attempt {
             .collect()
     }
 
-    /// Samples divided by their slice's probe and multiplied by `reference`.
-    fn corrected(&self, reference: Option<f64>) -> Vec<f64> {
+    /// Samples brought to the reference speed (see [`Correction`]).
+    fn corrected(&self, c: Correction) -> Vec<f64> {
         self.slices
             .iter()
             .flat_map(|s| {
-                let f = factor(s.probe_ms, reference);
+                let f = c.factor(s.probe_ms);
                 s.samples.iter().map(move |x| x * f)
             })
             .collect()
     }
 
-    fn round_medians(&self, reference: Option<f64>) -> Vec<f64> {
+    fn round_medians(&self, c: Correction) -> Vec<f64> {
         (0..self.rounds)
             .filter_map(|r| {
                 let v: Vec<f64> = self
@@ -290,7 +296,7 @@ impl Attempt {
                     .iter()
                     .filter(|s| s.round == r)
                     .flat_map(|s| {
-                        let f = factor(s.probe_ms, reference);
+                        let f = c.factor(s.probe_ms);
                         s.samples.iter().map(move |x| x * f)
                     })
                     .collect();
@@ -300,17 +306,31 @@ impl Attempt {
     }
 
     fn raw_spread(&self) -> f64 {
-        stats::relative_spread(&self.round_medians(None))
-    }
-
-    /// Scale-free, so it does not depend on the reference.
-    fn corrected_spread(&self) -> f64 {
-        stats::relative_spread(&self.round_medians(Some(1.0)))
+        stats::relative_spread(&self.round_medians(Correction::NONE))
     }
 
     /// The spread that decides stability: the smaller of raw and corrected.
-    fn spread(&self) -> f64 {
-        self.raw_spread().min(self.corrected_spread())
+    /// Scale-free, so it does not depend on the reference.
+    fn spread(&self, c: Correction) -> f64 {
+        self.raw_spread()
+            .min(stats::relative_spread(&self.round_medians(c)))
+    }
+
+    /// Centred (log probe, log slice median) pairs of this attempt's slices.
+    fn log_pairs(&self) -> Vec<(f64, f64)> {
+        let pts: Vec<(f64, f64)> = self
+            .slices
+            .iter()
+            .filter_map(|s| Some((s.probe_ms?.ln(), stats::median(&s.samples)?.ln())))
+            .collect();
+        if pts.len() < 3 {
+            return Vec::new();
+        }
+        let n = pts.len() as f64;
+        let (mx, my) = pts
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+        pts.into_iter().map(|(x, y)| (x - mx, y - my)).collect()
     }
 
     /// Estimate each slice's speed from the probe points around it.
@@ -325,17 +345,57 @@ impl Attempt {
     }
 }
 
-/// The multiplier that brings a slice measured at probe `p` to the reference speed.
-fn factor(probe_ms: Option<f64>, reference: Option<f64>) -> f64 {
-    match (probe_ms, reference) {
-        (Some(p), Some(r)) if p > 0.0 && r > 0.0 => r / p,
-        _ => 1.0,
+/// How samples are brought to the reference speed: a slice measured while
+/// the probe took `p` ms is multiplied by `(reference / p)^beta`.
+///
+/// `beta` is the models' elasticity to the probe: how many percent a model
+/// slows down when the probe slows down by one percent. It is estimated per
+/// session ([`elasticity`]) because no fixed probe slows down exactly like
+/// every network: on the shared VM of `docs/BENCHMARKS.md` the probe moved
+/// about twice as much as the models between invocations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Correction {
+    pub reference: Option<f64>,
+    pub beta: f64,
+}
+
+impl Correction {
+    pub const NONE: Correction = Correction {
+        reference: None,
+        beta: 0.0,
+    };
+
+    fn factor(self, probe_ms: Option<f64>) -> f64 {
+        match (probe_ms, self.reference) {
+            (Some(p), Some(r)) if p > 0.0 && r > 0.0 => (r / p).powf(self.beta),
+            _ => 1.0,
+        }
     }
+}
+
+/// Least-squares slope of log slice median on log probe, pooled over models
+/// with one intercept each, clamped to [0, 1]. Noise in the probe biases it
+/// towards 0, i.e. towards less correction. `None` (then 1 is used) when the
+/// probe moved too little within the session to tell: RMS below 1%.
+pub fn elasticity(pairs: &[(f64, f64)]) -> Option<f64> {
+    let sxx: f64 = pairs.iter().map(|(x, _)| x * x).sum();
+    let sxy: f64 = pairs.iter().map(|(x, y)| x * y).sum();
+    if pairs.len() < 10 || sxx / (pairs.len() as f64) < 1e-4 {
+        return None;
+    }
+    Some((sxy / sxx).clamp(0.0, 1.0))
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Full correction relative to a unit reference, for scale-free spreads while
+/// the session's elasticity is not known yet (re-measurement decisions).
+const FULL: Correction = Correction {
+    reference: Some(1.0),
+    beta: 1.0,
+};
 
 /// Per-slice cap on runs, so a clock that does not advance cannot loop forever.
 const MAX_RUNS_PER_SLICE: usize = 1_000_000;
@@ -435,7 +495,7 @@ impl<'a> Harness<'a> {
             let done = self.attempt(states, &todo, attempt, &mut errors, progress);
             for (i, a) in done {
                 let keep = match &best[i] {
-                    Some((b, _)) => a.spread() < b.spread(),
+                    Some((b, _)) => a.spread(FULL) < b.spread(FULL),
                     None => true,
                 };
                 let tries = attempt + 1;
@@ -449,7 +509,7 @@ impl<'a> Harness<'a> {
                 errors[*i].is_none()
                     && best[*i]
                         .as_ref()
-                        .is_some_and(|(a, _)| a.spread() > self.config.max_spread)
+                        .is_some_and(|(a, _)| a.spread(FULL) > self.config.max_spread)
             });
         }
 
@@ -458,6 +518,16 @@ impl<'a> Harness<'a> {
             .probe
             .reference_ms
             .or_else(|| stats::median(&self.probe_points));
+        let pairs: Vec<(f64, f64)> = best
+            .iter()
+            .flatten()
+            .flat_map(|(a, _)| a.log_pairs())
+            .collect();
+        let estimated = elasticity(&pairs);
+        let correction = Correction {
+            reference,
+            beta: estimated.unwrap_or(1.0),
+        };
         let results = (0..n)
             .map(|i| {
                 if let Some(e) = errors[i].take() {
@@ -466,12 +536,14 @@ impl<'a> Harness<'a> {
                 let (a, attempts) = best[i]
                     .take()
                     .expect("every subject without error has an attempt");
-                Ok(self.summarise(&a, attempts, warm[i], reference))
+                Ok(self.summarise(&a, attempts, warm[i], correction))
             })
             .collect();
         SessionReport {
             results,
             probe_reference_ms: reference.filter(|_| !self.probe_points.is_empty()),
+            probe_beta: Some(correction.beta).filter(|_| !self.probe_points.is_empty()),
+            probe_beta_estimated: estimated.is_some(),
             probe_ms: self.probe_points.clone(),
             elapsed: self.clock.now() - start,
         }
@@ -482,14 +554,15 @@ impl<'a> Harness<'a> {
         a: &Attempt,
         attempts: u32,
         (warmup_runs, warmup_ms): (u32, f64),
-        reference: Option<f64>,
+        correction: Correction,
     ) -> Measurement {
+        let reference = correction.reference;
         let samples_ms = a.raw();
-        let corrected_ms = a.corrected(reference);
+        let corrected_ms = a.corrected(correction);
         let raw = Summary::of(&samples_ms).expect("an attempt has at least one sample");
         let corrected = Summary::of(&corrected_ms).expect("same length as raw");
-        let round_medians_ms = a.round_medians(reference);
-        let round_spread = a.spread();
+        let round_medians_ms = a.round_medians(correction);
+        let round_spread = a.spread(correction);
         let round_spread_raw = a.raw_spread();
         let ratios: Vec<f64> = a
             .slices

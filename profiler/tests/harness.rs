@@ -176,6 +176,59 @@ fn drift_is_divided_out_by_the_probe() {
 }
 
 #[test]
+fn the_models_elasticity_to_the_probe_is_estimated() {
+    // The machine slows down by 40% over the session, but the models only by
+    // sqrt of that (they are less sensitive than the probe): the session must
+    // find beta = 0.5 and correct by it, not by the full probe ratio.
+    let m = FakeMachine::with_speed(Arc::new(|t| 1.0 + 0.4 * ((t - 0.3) / 2.0).clamp(0.0, 1.0)));
+    let models: Vec<FakeModel> = [8.0, 12.0, 20.0]
+        .into_iter()
+        .map(|base| {
+            let speed = m.speed.clone();
+            runs(Arc::new(move |_, t| base * speed(t).sqrt()))
+        })
+        .collect();
+    let mut s = states(&m, models);
+    let mut probe = m.probe(1.0);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut c = quiet_config();
+    c.retries = 0;
+    let mut h = Harness::new(c, &m.clock, Some(probe));
+    let report = h.run(&mut s, &mut |_| {});
+    let beta = report.probe_beta.unwrap();
+    assert!(report.probe_beta_estimated);
+    assert!((beta - 0.5).abs() < 0.05, "beta {beta}");
+    for (x, base) in report
+        .results
+        .iter()
+        .map(|x| x.as_ref().unwrap())
+        .zip([8.0, 12.0, 20.0])
+    {
+        assert!(x.raw.median > base * 1.05, "raw {}", x.raw.median);
+        assert!(
+            (x.corrected.median - base).abs() / base < 0.02,
+            "corrected {} vs {base}",
+            x.corrected.median
+        );
+    }
+}
+
+#[test]
+fn a_steady_probe_gives_no_estimate_and_full_correction() {
+    let m = FakeMachine::steady();
+    let mut s = states(
+        &m,
+        vec![runs(m.model(10.0, 0.01)), runs(m.model(5.0, 0.01))],
+    );
+    let mut probe = m.probe(1.0);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut h = Harness::new(quiet_config(), &m.clock, Some(probe));
+    let report = h.run(&mut s, &mut |_| {});
+    assert!(!report.probe_beta_estimated);
+    assert_eq!(report.probe_beta, Some(1.0));
+}
+
+#[test]
 fn without_a_stored_reference_the_session_median_probe_is_used() {
     let m = FakeMachine::with_speed(Arc::new(|_| 2.0));
     let mut c = quiet_config();
