@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontier/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 
-# The table-format test checks that pandas reads both table formats.
-python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2'
+# The table-format test checks that pandas reads both table formats; the
+# generator's test runs the ONNX reference checker on generated models.
+python3 -c 'import pandas, onnx' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2' 'onnx>=1.16'
 
 # The fixtures live in ../shared beside the checkout (FRONTIER_SHARED overrides).
 shared="${FRONTIER_SHARED:-$(pwd)/../shared}"

@@ -329,6 +329,19 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let load_report = load.finish();
     bar.finish_and_clear();
 
+    if let (Some(stored), Some(session)) = (
+        stored_ref,
+        frontier_profiler::stats::median(&report.probe_ms),
+    ) {
+        let ratio = session / stored;
+        if !(0.5..=2.0).contains(&ratio) {
+            eprintln!(
+                "warning: the probe ran {ratio:.2}x its stored reference for this device ({stored:.3} ms); \
+                 if the hardware or its settings changed, remove {} so a new reference is stored",
+                probe_ref::state_dir().map(|d| d.display().to_string()).unwrap_or_default()
+            );
+        }
+    }
     if probe_mode == ProbeRef::Auto && stored_ref.is_none() {
         if let Some(r) = report.probe_reference_ms {
             if let Err(w) = probe_ref::store(&fingerprint.device_id, r) {

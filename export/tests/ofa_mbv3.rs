@@ -221,3 +221,78 @@ fn invalid_architectures_name_the_field_and_the_choices() {
         assert!(msg.contains(field) && msg.contains(allowed), "{msg}");
     }
 }
+
+/// Op histogram of an ONNX file, by decoding it with prost.
+fn onnx_ops(path: &Path) -> std::collections::BTreeMap<String, usize> {
+    use prost::Message;
+    let bytes = std::fs::read(path).unwrap();
+    let m = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let mut h = std::collections::BTreeMap::new();
+    for n in m.graph.unwrap().node {
+        *h.entry(n.op_type).or_insert(0) += 1;
+    }
+    h
+}
+
+#[test]
+fn generated_twins_have_the_op_counts_of_the_pytorch_fixtures() {
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared().join("fixtures/onnx/index.json")).unwrap(),
+    )
+    .unwrap();
+    let mut twins = 0;
+    for m in index["models"].as_array().unwrap() {
+        let Some(file) = m["file"].as_str().filter(|f| f.starts_with("ofa_mbv3")) else {
+            continue;
+        };
+        let arch: Arch = serde_json::from_value(m["config"].clone()).unwrap();
+        let theirs = onnx_ops(&shared().join("fixtures/onnx").join(file));
+        let ours = ofa_mbv3::generate(&arch, 0).unwrap().op_counts;
+        for op in [
+            "Conv",
+            "Add",
+            "Mul",
+            "ReduceMean",
+            "Gemm",
+            "Div",
+            "Clip",
+            "Relu",
+        ] {
+            assert_eq!(ours.get(op), theirs.get(op), "{op} in the twin of {file}");
+        }
+        twins += 1;
+    }
+    assert_eq!(twins, 2);
+}
+
+/// The ONNX reference checker accepts generated models (full check, with
+/// shape inference). The test command installs `onnx` with pip.
+#[test]
+fn onnx_checker_accepts_generated_models() {
+    let dir = std::env::temp_dir().join(format!("frontier-checker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = SplitMix64::new(11);
+    let mut files = Vec::new();
+    for i in 0..3 {
+        let a = ofa_mbv3::sample(&mut rng);
+        let p = dir.join(format!("m{i}.onnx"));
+        std::fs::write(&p, ofa_mbv3::generate(&a, i).unwrap().onnx).unwrap();
+        files.push(p.to_str().unwrap().to_string());
+    }
+    let python = std::env::var("FRONTIER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "import sys, onnx\nfor f in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(f), full_check=True)\nprint('ok')";
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} ({e}); the test command installs python3 with onnx")
+        });
+    assert!(
+        out.status.success(),
+        "onnx.checker: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
