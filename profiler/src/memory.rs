@@ -5,7 +5,10 @@
 //! resets it to the current RSS. [`PeakTracker::start`] resets it and records
 //! the current RSS; [`PeakTracker::added_mb`] is the high-water mark since
 //! then minus that baseline: the peak memory the model added, including
-//! transient buffers freed before the reading. Where the reset is not
+//! transient buffers freed before the reading. Memory freed by earlier
+//! models would be reused without raising the resident set, so with glibc
+//! the tracker first returns free heap memory to the kernel (`malloc_trim`);
+//! with other allocators a model profiled after others may read low. Where the reset is not
 //! possible (not Linux, or `clear_refs` not writable) the figure would be
 //! contaminated by earlier peaks, so it is `None` rather than wrong.
 
@@ -39,8 +42,19 @@ pub struct PeakTracker {
     baseline_kb: Option<u64>,
 }
 
+/// Return free heap memory to the kernel, so the next model's allocations
+/// raise the resident set instead of reusing memory earlier models freed.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of glibc's allocator.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl PeakTracker {
     pub fn start() -> Self {
+        release_free_memory();
         let ok = reset_peak();
         PeakTracker {
             baseline_kb: if ok { current_rss_kb() } else { None },
