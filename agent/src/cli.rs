@@ -22,6 +22,22 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Write subnets of a search space as ONNX models with a manifest.
     Export(ExportArgs),
+    /// Print a model's inputs, parameters, MACs and op histogram.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// The ONNX model.
+    pub model: PathBuf,
+
+    /// Fix an input's shape for the MAC count: NAME=1,3,224,224[:f32]; repeatable.
+    #[arg(long = "input", value_name = "SPEC")]
+    pub inputs: Vec<String>,
+
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

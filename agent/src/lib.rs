@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod discover;
 pub mod export_cmd;
+pub mod inspect_cmd;
 pub mod probe_ref;
 pub mod profile;
 pub mod summary;
@@ -16,5 +17,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     match cli.command {
         cli::Command::Profile(args) => profile::run(args),
         cli::Command::Export(args) => export_cmd::run(args),
+        cli::Command::Inspect(args) => inspect_cmd::run(args),
     }
 }

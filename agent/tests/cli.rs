@@ -285,3 +285,40 @@ fn probe_reference_is_stored_and_reused() {
         "the second run reuses the stored reference"
     );
 }
+
+#[test]
+fn inspect_reports_graph_statistics() {
+    let dir = scratch("inspect");
+    let m = fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx");
+    let o = frontier(&["inspect", m.to_str().unwrap(), "--json"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The reference package's figures for this subnet (ofa_mbv3_reference.json, subnet 0).
+    assert_eq!(v["params"], 3_401_544);
+    assert_eq!(v["macs"], 41_476_224);
+    assert_eq!(v["op_counts"]["Conv"], 47);
+    assert_eq!(v["inputs"][0]["resolved"], "input=1,3,128,128:f32");
+    // At 224 the feature maps are (224/128)^2 = 3.06x larger; the head
+    // (2.5 M MACs) is not, so the total grows by about 2.9x.
+    let o = frontier(
+        &[
+            "inspect",
+            m.to_str().unwrap(),
+            "--json",
+            "--input",
+            "input=1,3,224,224",
+        ],
+        &dir,
+    );
+    let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        w["macs"].as_u64().unwrap() > v["macs"].as_u64().unwrap() * 5 / 2,
+        "{w}"
+    );
+    let o = frontier(
+        &["inspect", dir.join("missing.onnx").to_str().unwrap()],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.onnx"), "{}", stderr(&o));
+}

@@ -11,7 +11,7 @@ use std::path::Path;
 use frontier_export::manifest::ManifestLine;
 use frontier_export::ofa_mbv3::{self, Arch};
 use frontier_export::table::{self, LatencyRow};
-use frontier_profiler::backend::{ready_state, PrepareOptions};
+use frontier_profiler::backend::{ready_state, Backend, PrepareOptions};
 use frontier_profiler::inputs::FillOptions;
 use frontier_profiler::tract_backend::TractBackend;
 
@@ -63,6 +63,16 @@ fn sampled_subnets_run_and_match_their_manifest() {
             &PrepareOptions::default(),
         )
         .unwrap();
+        // The graph's own statistics agree with the generator's counts.
+        let stats = b
+            .graph_stats(
+                &p,
+                &frontier_profiler::inputs::resolve(&p, &b.inspect(&p).unwrap().inputs, &[])
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(stats.macs, ofa_mbv3::macs_exact(&arch), "{}", l.file);
+        assert!(stats.uncounted.is_empty());
         let y = state.outputs().unwrap();
         assert_eq!(y[0].shape, vec![1, 1000]);
         assert!(y[0].values.iter().all(|v| v.is_finite()), "{}", l.file);

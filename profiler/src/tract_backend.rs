@@ -106,14 +106,7 @@ impl TractBackend {
                 reason: "not a regular file".into(),
             });
         }
-        let bytes = std::fs::read(path).map_err(|e| ProfileError::Unreadable {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let proto = ModelProto::decode(bytes.as_slice()).map_err(|e| ProfileError::NotOnnx {
-            path: path.to_path_buf(),
-            reason: format!("protobuf decoding failed: {e}"),
-        })?;
+        let proto = decode(path)?;
         // Random bytes can decode as an empty or garbage protobuf message.
         let graph = proto.graph.as_ref().ok_or_else(|| ProfileError::NotOnnx {
             path: path.to_path_buf(),
@@ -170,6 +163,138 @@ impl TractBackend {
             backend: "tract",
             detail: text,
         }
+    }
+}
+
+fn decode(path: &Path) -> Result<ModelProto, ProfileError> {
+    let bytes = std::fs::read(path).map_err(|e| ProfileError::Unreadable {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    ModelProto::decode(bytes.as_slice()).map_err(|e| ProfileError::NotOnnx {
+        path: path.to_path_buf(),
+        reason: format!("protobuf decoding failed: {e}"),
+    })
+}
+
+/// Statistics computed from a model's graph itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphStats {
+    /// Elements of all initializers (each stored tensor once): the
+    /// parameters of the exported graph, with BatchNorm folded if it was.
+    pub initializer_elements: u64,
+    /// Multiply-accumulates of Conv (`out_elements * in/groups * kernel`),
+    /// Gemm and MatMul (`out_elements * K`) at the given input shapes.
+    pub macs: u64,
+    /// Nodes per ONNX op type.
+    pub op_counts: std::collections::BTreeMap<String, usize>,
+    /// Conv/Gemm/MatMul nodes whose MACs could not be computed (shape unknown).
+    pub uncounted: Vec<String>,
+}
+
+impl TractBackend {
+    /// Parameters, MACs and the op histogram of an ONNX model at concrete
+    /// input shapes. Shapes come from tract's type inference, matched to ONNX
+    /// values by name; weights from the initializers.
+    pub fn graph_stats(
+        &self,
+        path: &Path,
+        inputs: &[ResolvedInput],
+    ) -> Result<GraphStats, ProfileError> {
+        use std::collections::{BTreeMap, HashMap};
+        let proto = decode(path)?;
+        let mut model = self.load(path)?;
+        for (ix, i) in inputs.iter().enumerate() {
+            let fact = InferenceFact::dt_shape(
+                to_datum(i.dtype),
+                i.shape.iter().map(|d| d.to_dim()).collect::<TVec<TDim>>(),
+            );
+            model = model
+                .with_input_fact(ix, fact)
+                .map_err(|e| self.prepare_error(path, &e))?;
+        }
+        let typed = model
+            .into_typed()
+            .map_err(|e| self.prepare_error(path, &e))?;
+        let graph = proto.graph.unwrap_or_default();
+        let shape_of = |name: &str| -> Option<Vec<usize>> {
+            let o = typed.find_outlet_label(name).or_else(|| {
+                typed
+                    .nodes()
+                    .iter()
+                    .find(|n| n.name == name)
+                    .map(|n| OutletId::new(n.id, 0))
+            })?;
+            typed
+                .outlet_fact(o)
+                .ok()?
+                .shape
+                .as_concrete()
+                .map(|s| s.to_vec())
+        };
+        // Initializer dims, followed through Identity nodes (exporters share
+        // identical tensors that way).
+        let mut dims: HashMap<String, Vec<usize>> = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.clone(), t.dims.iter().map(|d| *d as usize).collect()))
+            .collect();
+        for n in graph.node.iter().filter(|n| n.op_type == "Identity") {
+            if let (Some(i), Some(o)) = (n.input.first(), n.output.first()) {
+                if let Some(d) = dims.get(i).cloned() {
+                    dims.insert(o.clone(), d);
+                }
+            }
+        }
+        let weight = |name: &str| dims.get(name).cloned().or_else(|| shape_of(name));
+        let int_attr = |n: &tract_onnx::pb::NodeProto, a: &str, default: i64| {
+            n.attribute
+                .iter()
+                .find(|x| x.name == a)
+                .map(|x| x.i)
+                .unwrap_or(default)
+        };
+        let mut stats = GraphStats {
+            initializer_elements: graph
+                .initializer
+                .iter()
+                .map(|t| t.dims.iter().map(|d| *d as u64).product::<u64>())
+                .sum(),
+            macs: 0,
+            op_counts: BTreeMap::new(),
+            uncounted: Vec::new(),
+        };
+        for n in &graph.node {
+            *stats.op_counts.entry(n.op_type.clone()).or_insert(0) += 1;
+            let out = n.output.first().and_then(|o| shape_of(o));
+            let per_output: Option<u64> = match n.op_type.as_str() {
+                "Conv" => n
+                    .input
+                    .get(1)
+                    .and_then(|w| weight(w))
+                    .map(|w| w.iter().skip(1).product::<usize>() as u64),
+                "Gemm" => n.input.get(1).and_then(|b| weight(b)).map(|b| {
+                    (if int_attr(n, "transB", 0) != 0 {
+                        b.get(1)
+                    } else {
+                        b.first()
+                    })
+                    .copied()
+                    .unwrap_or(0) as u64
+                }),
+                "MatMul" => n
+                    .input
+                    .first()
+                    .and_then(|a| weight(a))
+                    .and_then(|a| a.last().map(|k| *k as u64)),
+                _ => continue,
+            };
+            match (out, per_output) {
+                (Some(o), Some(k)) => stats.macs += o.iter().product::<usize>() as u64 * k,
+                _ => stats.uncounted.push(format!("{} ({})", n.name, n.op_type)),
+            }
+        }
+        Ok(stats)
     }
 }
 

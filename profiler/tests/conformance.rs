@@ -282,3 +282,47 @@ fn tract_refuses_huge_intermediates() {
     assert!(matches!(e, ProfileError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("node"), "{e}");
 }
+
+/// Statistics read off the PyTorch exports agree with the `ofa` package's
+/// own counts for the same subnets (reference indices from `index.json`).
+#[cfg(feature = "tract")]
+#[test]
+fn tract_graph_stats_match_the_reference_package() {
+    let b = frontier_profiler::tract_backend::TractBackend::default();
+    let shared = fixtures().join("../ofa_mbv3_reference.json");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared).unwrap()).unwrap();
+    for (file, ix, res) in [
+        ("ofa_mbv3_ref0_r128_opset13.onnx", 0, 128),
+        ("ofa_mbv3_ref3_r192_opset20.onnx", 3, 192),
+    ] {
+        let p = fixtures().join(file);
+        let info = b.inspect(&p).unwrap();
+        let inputs = resolve(
+            &p,
+            &info.inputs,
+            &[InputSpec::parse(&format!("1,3,{res},{res}")).unwrap()],
+        )
+        .unwrap();
+        let s = b.graph_stats(&p, &inputs).unwrap();
+        let r = &reference["subnets"][ix];
+        assert!(s.uncounted.is_empty(), "{file}: {:?}", s.uncounted);
+        // The package sums in float32: equal up to its rounding.
+        let macs = r["macs"].as_f64().unwrap();
+        assert!(
+            (s.macs as f64 - macs).abs() / macs < 1e-6,
+            "{file}: {} vs {macs}",
+            s.macs
+        );
+        assert_eq!(
+            s.op_counts.get("Conv").copied(),
+            r["onnx_ops_dynamo"]["Conv"].as_u64().map(|c| c as usize)
+        );
+        if ix == 0 {
+            assert_eq!(
+                s.initializer_elements,
+                r["onnx_initializer_elements_opset13"].as_u64().unwrap()
+            );
+        }
+    }
+}
