@@ -146,6 +146,23 @@ impl TractBackend {
         Ok(model)
     }
 
+    /// The model typed for concrete inputs (not yet optimized).
+    fn typed(
+        &self,
+        path: &Path,
+        mut model: InferenceModel,
+        inputs: &[ResolvedInput],
+    ) -> Result<TypedModel, ProfileError> {
+        for (ix, i) in inputs.iter().enumerate() {
+            let shape: TVec<TDim> = i.shape.iter().map(|d| d.to_dim()).collect();
+            let fact = InferenceFact::dt_shape(to_datum(i.dtype), shape);
+            model = model
+                .with_input_fact(ix, fact)
+                .map_err(|e| self.prepare_error(path, &e))?;
+        }
+        model.into_typed().map_err(|e| self.prepare_error(path, &e))
+    }
+
     fn prepare_error(&self, path: &Path, e: &TractError) -> ProfileError {
         let text = chain(e);
         if text.contains("external data")
@@ -203,19 +220,7 @@ impl TractBackend {
     ) -> Result<GraphStats, ProfileError> {
         use std::collections::{BTreeMap, HashMap};
         let proto = decode(path)?;
-        let mut model = self.load(path)?;
-        for (ix, i) in inputs.iter().enumerate() {
-            let fact = InferenceFact::dt_shape(
-                to_datum(i.dtype),
-                i.shape.iter().map(|d| d.to_dim()).collect::<TVec<TDim>>(),
-            );
-            model = model
-                .with_input_fact(ix, fact)
-                .map_err(|e| self.prepare_error(path, &e))?;
-        }
-        let typed = model
-            .into_typed()
-            .map_err(|e| self.prepare_error(path, &e))?;
+        let typed = self.typed(path, self.load(path)?, inputs)?;
         let graph = proto.graph.unwrap_or_default();
         let shape_of = |name: &str| -> Option<Vec<usize>> {
             let o = typed.find_outlet_label(name).or_else(|| {
@@ -360,7 +365,7 @@ impl Backend for TractBackend {
     ) -> Result<Box<dyn PreparedModel>, ProfileError> {
         let budget = self.budget();
         crate::inputs::check_size(path, inputs, budget)?;
-        let mut model = self.load(path)?;
+        let model = self.load(path)?;
         let declared = model
             .input_outlets()
             .map_err(|e| self.prepare_error(path, &e))?
@@ -375,18 +380,7 @@ impl Backend for TractBackend {
                 ),
             });
         }
-        for (ix, i) in inputs.iter().enumerate() {
-            let fact = InferenceFact::dt_shape(
-                to_datum(i.dtype),
-                i.shape.iter().map(|d| d.to_dim()).collect::<TVec<TDim>>(),
-            );
-            model = model
-                .with_input_fact(ix, fact)
-                .map_err(|e| self.prepare_error(path, &e))?;
-        }
-        let typed = model
-            .into_typed()
-            .map_err(|e| self.prepare_error(path, &e))?;
+        let typed = self.typed(path, model, inputs)?;
         check_intermediates(path, &typed, budget)?;
         let optimized = typed
             .into_optimized()
