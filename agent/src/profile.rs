@@ -140,6 +140,21 @@ fn ops_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.ops.{ext}"))
 }
 
+/// Whether rows of type `T` can be appended to `path`: a known extension, and
+/// for an existing CSV file the same header.
+fn check_appendable<T: serde::Serialize + Default>(path: &Path) -> anyhow::Result<()> {
+    if Format::from_path(path)? == Format::Csv {
+        if let Some(first) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.lines().next().map(String::from))
+            .filter(|l| !l.trim().is_empty())
+        {
+            table::check_append_header(path, &first, &T::default())?;
+        }
+    }
+    Ok(())
+}
+
 /// Append rows to a table file, writing the CSV header only to a new file and
 /// refusing to append to a CSV file with other columns.
 fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
@@ -184,8 +199,14 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
         .map(|s| InputSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let probe_mode = parse_probe_ref(&args.probe_ref)?;
+    // Refuse an output we could not append to before spending time measuring.
     if let Some(out) = &args.out {
-        Format::from_path(out)?;
+        check_appendable::<LatencyRow>(out)?;
+        if args.per_op {
+            check_appendable::<OpRow>(&args.ops_out.clone().unwrap_or_else(|| ops_path(out)))?;
+        }
+    } else if let (Some(ops_out), true) = (&args.ops_out, args.per_op) {
+        check_appendable::<OpRow>(ops_out)?;
     }
     let backends = backends(args.backend);
     for b in &backends {

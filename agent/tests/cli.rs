@@ -241,6 +241,11 @@ fn bad_flags_name_the_flag() {
         "lists the real inputs: {}",
         stderr(&o)
     );
+    let old = dir.join("old.csv");
+    std::fs::write(&old, "schema_version,device_id\n1.0,x\n").unwrap();
+    let o = profile(&[&m], &["--out", old.to_str().unwrap()], &dir);
+    assert_eq!(o.status.code(), Some(2), "refused before measuring");
+    assert!(stderr(&o).contains("new file"), "{}", stderr(&o));
     let o = profile(&[&m], &["--out", "t.parquet"], &dir);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(".jsonl or .csv"), "{}", stderr(&o));

@@ -21,7 +21,7 @@ pub const SCHEMA_VERSION: &str = "1.0";
 pub const SCHEMA_MAJOR: u32 = 1;
 
 /// One row of a latency table. Field order is the CSV column order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyRow {
     // Required columns (the contract other tools rely on), in the documented order.
     pub schema_version: String,
@@ -173,7 +173,7 @@ pub const REQUIRED_COLUMNS: [&str; 24] = [
 ];
 
 /// One node of a per-operator profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpRow {
     pub schema_version: String,
     pub device_id: String,

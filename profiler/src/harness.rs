@@ -390,13 +390,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Full correction relative to a unit reference, for scale-free spreads while
-/// the session's elasticity is not known yet (re-measurement decisions).
-const FULL: Correction = Correction {
-    reference: Some(1.0),
-    beta: 1.0,
-};
-
 /// Per-slice cap on runs, so a clock that does not advance cannot loop forever.
 const MAX_RUNS_PER_SLICE: usize = 1_000_000;
 
@@ -493,9 +486,22 @@ impl<'a> Harness<'a> {
                 });
             }
             let done = self.attempt(states, &todo, attempt, &mut errors, progress);
+            // Judge spreads with the elasticity the session shows so far, as
+            // the final figures will (a unit reference: spreads are scale-free).
+            let pairs: Vec<(f64, f64)> = best
+                .iter()
+                .flatten()
+                .map(|(a, _)| a)
+                .chain(done.iter().map(|(_, a)| a))
+                .flat_map(|a| a.log_pairs())
+                .collect();
+            let provisional = Correction {
+                reference: Some(1.0),
+                beta: elasticity(&pairs).unwrap_or(1.0),
+            };
             for (i, a) in done {
                 let keep = match &best[i] {
-                    Some((b, _)) => a.spread(FULL) < b.spread(FULL),
+                    Some((b, _)) => a.spread(provisional) < b.spread(provisional),
                     None => true,
                 };
                 let tries = attempt + 1;
@@ -509,7 +515,7 @@ impl<'a> Harness<'a> {
                 errors[*i].is_none()
                     && best[*i]
                         .as_ref()
-                        .is_some_and(|(a, _)| a.spread(FULL) > self.config.max_spread)
+                        .is_some_and(|(a, _)| a.spread(provisional) > self.config.max_spread)
             });
         }
 
