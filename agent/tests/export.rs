@@ -11,7 +11,7 @@ use std::path::Path;
 use frontier_export::manifest::ManifestLine;
 use frontier_export::ofa_mbv3::{self, Arch};
 use frontier_export::table::{self, LatencyRow};
-use frontier_profiler::backend::{ready_state, Backend, PrepareOptions};
+use frontier_profiler::backend::{ready_state, PrepareOptions};
 use frontier_profiler::inputs::FillOptions;
 use frontier_profiler::tract_backend::TractBackend;
 
@@ -55,7 +55,7 @@ fn sampled_subnets_run_and_match_their_manifest() {
         assert_eq!(l.encoding, ofa_mbv3::encode(&arch));
         assert_eq!(l.input_shape, vec![1, 3, arch.r as usize, arch.r as usize]);
         let p = out.join(&l.file);
-        let (_, mut state) = ready_state(
+        let (resolved, mut state) = ready_state(
             &b,
             &p,
             &[],
@@ -64,13 +64,7 @@ fn sampled_subnets_run_and_match_their_manifest() {
         )
         .unwrap();
         // The graph's own statistics agree with the generator's counts.
-        let stats = b
-            .graph_stats(
-                &p,
-                &frontier_profiler::inputs::resolve(&p, &b.inspect(&p).unwrap().inputs, &[])
-                    .unwrap(),
-            )
-            .unwrap();
+        let stats = b.graph_stats(&p, &resolved).unwrap();
         assert_eq!(stats.macs, ofa_mbv3::macs_exact(&arch), "{}", l.file);
         assert!(stats.uncounted.is_empty());
         let y = state.outputs().unwrap();
