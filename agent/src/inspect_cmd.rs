@@ -11,11 +11,7 @@ use crate::cli::InspectArgs;
 use crate::discover;
 
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
-    let specs = args
-        .inputs
-        .iter()
-        .map(|s| InputSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let specs = InputSpec::parse_all(&args.inputs)?;
     let b = TractBackend::default();
     let path = &args.model;
     let info = b.inspect(path)?;

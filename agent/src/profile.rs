@@ -193,11 +193,7 @@ fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
 }
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
-    let specs = args
-        .inputs
-        .iter()
-        .map(|s| InputSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    let specs = InputSpec::parse_all(&args.inputs)?;
     let probe_mode = parse_probe_ref(&args.probe_ref)?;
     // Refuse an output we could not append to before spending time measuring.
     if let Some(out) = &args.out {
@@ -251,6 +247,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
         ) {
             (Ok(s), Ok(a)) => (s, a),
             (Err(e), _) | (_, Err(e)) => {
+                // Its inputs are unknown, so unmatched --input names prove nothing.
+                inspected_all = false;
                 let msg = format!("{e:#}");
                 eprintln!("error: {msg}");
                 failures.push(msg);

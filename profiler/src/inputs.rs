@@ -182,6 +182,11 @@ impl InputSpec {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(InputSpec { name, shape, dtype })
     }
+
+    /// Parse every `--input` flag; the first bad one is the error.
+    pub fn parse_all(texts: &[String]) -> Result<Vec<InputSpec>, ProfileError> {
+        texts.iter().map(|t| InputSpec::parse(t)).collect()
+    }
 }
 
 /// An input with a concrete dtype and shape.
