@@ -39,16 +39,64 @@ pub struct ModelInfo {
     pub inputs: Vec<DeclaredInput>,
 }
 
+/// Graph optimization level (ONNX Runtime's names). tract always optimizes
+/// fully, so it accepts only [`GraphOpt::All`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraphOpt {
+    Disable,
+    Basic,
+    Extended,
+    Layout,
+    #[default]
+    All,
+}
+
+impl GraphOpt {
+    pub const ALL: [GraphOpt; 5] = [
+        GraphOpt::Disable,
+        GraphOpt::Basic,
+        GraphOpt::Extended,
+        GraphOpt::Layout,
+        GraphOpt::All,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GraphOpt::Disable => "disable",
+            GraphOpt::Basic => "basic",
+            GraphOpt::Extended => "extended",
+            GraphOpt::Layout => "layout",
+            GraphOpt::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GraphOpt> {
+        GraphOpt::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
 /// Options that change how a model is prepared; recorded with every row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrepareOptions {
     /// Threads the backend may use for one inference (intra-op parallelism).
     pub threads: usize,
+    /// Threads running independent branches of the graph at once (inter-op;
+    /// ONNX Runtime only, 1 = sequential execution).
+    pub inter_threads: usize,
+    /// Graph optimization level.
+    pub graph_opt: GraphOpt,
+    /// Execution provider, lower case without the suffix (`cpu`, `cuda`, ...).
+    pub execution_provider: String,
 }
 
 impl Default for PrepareOptions {
     fn default() -> Self {
-        PrepareOptions { threads: 1 }
+        PrepareOptions {
+            threads: 1,
+            inter_threads: 1,
+            graph_opt: GraphOpt::All,
+            execution_provider: "cpu".into(),
+        }
     }
 }
 
@@ -80,6 +128,10 @@ pub trait Backend: Send + Sync {
     fn version(&self) -> String;
     /// Whether this backend works on this device.
     fn availability(&self) -> Availability;
+    /// Execution providers this backend can use here (`cpu` at least).
+    fn execution_providers(&self) -> Vec<String> {
+        vec!["cpu".into()]
+    }
     /// The inputs a model declares (names, dtypes, possibly symbolic dims).
     fn inspect(&self, model: &Path) -> Result<ModelInfo, ProfileError>;
     /// Load, type for `inputs` and optimize a model.
@@ -105,9 +157,10 @@ pub trait ModelState: Send {
     fn run(&mut self) -> Result<(), ProfileError>;
     /// One inference returning its outputs (not timed).
     fn outputs(&mut self) -> Result<Vec<OutputTensor>, ProfileError>;
-    /// One inference with per-node timing. `None` when the backend has no
-    /// per-operator profile.
-    fn run_per_op(&mut self) -> Option<Result<Vec<NodeTime>, ProfileError>> {
+    /// `runs` inferences with per-node timing, one list per run. `None` when
+    /// the backend has no per-operator profile.
+    fn run_per_op(&mut self, runs: usize) -> Option<Result<Vec<Vec<NodeTime>>, ProfileError>> {
+        let _ = runs;
         None
     }
 }

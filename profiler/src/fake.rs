@@ -277,13 +277,17 @@ impl ModelState for FakeState {
         }])
     }
 
-    fn run_per_op(&mut self) -> Option<Result<Vec<NodeTime>, ProfileError>> {
+    fn run_per_op(&mut self, runs: usize) -> Option<Result<Vec<Vec<NodeTime>>, ProfileError>> {
+        Some((0..runs).map(|_| self.one_run_per_op()).collect())
+    }
+}
+
+impl FakeState {
+    fn one_run_per_op(&mut self) -> Result<Vec<NodeTime>, ProfileError> {
         let before = self.clock.seconds();
-        if let Err(e) = self.run() {
-            return Some(Err(e));
-        }
+        self.run()?;
         let total = self.clock.seconds() - before;
-        Some(Ok(vec![
+        Ok(vec![
             NodeTime {
                 node_id: 0,
                 name: "conv".into(),
@@ -296,6 +300,6 @@ impl ModelState for FakeState {
                 op_type: "Relu".into(),
                 seconds: total * 0.25,
             },
-        ]))
+        ])
     }
 }

@@ -793,11 +793,11 @@ pub fn profile_ops(
     runs: usize,
 ) -> Option<Result<Vec<OpStat>, ProfileError>> {
     let mut per_node: Vec<(NodeTime, Vec<f64>)> = Vec::new();
-    for _ in 0..runs.max(1) {
-        let times = match state.run_per_op()? {
-            Ok(t) => t,
-            Err(e) => return Some(Err(e)),
-        };
+    let all = match state.run_per_op(runs.max(1))? {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    for times in all {
         for t in times {
             match per_node.iter_mut().find(|(n, _)| n.node_id == t.node_id) {
                 Some((_, v)) => v.push(t.seconds * 1e3),

@@ -3,6 +3,8 @@
 //! - [`backend`]: the three-level backend trait (backend, prepared model, state);
 //!   [`tract_backend`] is the embedded default; [`fake`] is a scripted backend
 //!   for tests of the harness.
+//!   [`ort_backend`] (ONNX Runtime, loaded at run time) is on for non-musl
+//!   targets; [`check`] compares two backends' outputs.
 //! - [`inputs`]: declared inputs, `--input` specs, seeded random data.
 //! - [`harness`]: warm-up, interleaved rounds, the calibration probe, the stop
 //!   rule and re-measurement of unstable rows.
@@ -15,12 +17,15 @@
 //! through [`clock::Clock`] so its logic is testable with scripted timings.
 
 pub mod backend;
+pub mod check;
 pub mod clock;
 pub mod fake;
 pub mod fingerprint;
 pub mod harness;
 pub mod inputs;
 pub mod memory;
+#[cfg(all(feature = "ort", not(target_env = "musl")))]
+pub mod ort_backend;
 pub mod probe;
 pub mod stats;
 #[cfg(feature = "tract")]

@@ -12,6 +12,14 @@
 //! possible (not Linux, or `clear_refs` not writable) the figure would be
 //! contaminated by earlier peaks, so it is `None` rather than wrong.
 
+/// Memory the system could give this process now, in bytes: the budget
+/// against which absurd shapes are refused before anything is allocated.
+pub fn available_memory() -> u64 {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    sys.available_memory()
+}
+
 fn status_kb(field: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     text.lines()

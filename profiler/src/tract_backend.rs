@@ -22,10 +22,11 @@ use tract_onnx::tract_core::tract_linalg::multithread::Executor;
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid, InferenceFact};
 
 use crate::backend::{
-    Availability, Backend, ModelInfo, ModelState, NodeTime, OutputTensor, PrepareOptions,
+    Availability, Backend, GraphOpt, ModelInfo, ModelState, NodeTime, OutputTensor, PrepareOptions,
     PreparedModel,
 };
 use crate::inputs::{DType, DeclaredInput, Dim, InputTensor, ResolvedInput, TensorData};
+use crate::memory::available_memory;
 use crate::ProfileError;
 
 /// Version of the tract crates this binary was built with (read from Cargo.lock).
@@ -75,12 +76,6 @@ fn chain(e: &TractError) -> String {
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(": ")
-}
-
-pub(crate) fn available_memory() -> u64 {
-    let mut sys = sysinfo::System::new();
-    sys.refresh_memory();
-    sys.available_memory()
 }
 
 impl TractBackend {
@@ -363,6 +358,17 @@ impl Backend for TractBackend {
         inputs: &[ResolvedInput],
         options: &PrepareOptions,
     ) -> Result<Box<dyn PreparedModel>, ProfileError> {
+        if options.graph_opt != GraphOpt::All || options.execution_provider != "cpu" {
+            return Err(ProfileError::Prepare {
+                path: path.to_path_buf(),
+                backend: "tract",
+                detail: format!(
+                    "tract always runs fully optimized on the CPU (asked: graph optimization '{}', execution provider '{}'); fix: drop --graph-opt/--ep or use --backend ort",
+                    options.graph_opt.as_str(),
+                    options.execution_provider
+                ),
+            });
+        }
         let budget = self.budget();
         crate::inputs::check_size(path, inputs, budget)?;
         let model = self.load(path)?;
@@ -535,7 +541,13 @@ impl ModelState for TractState {
             .collect()
     }
 
-    fn run_per_op(&mut self) -> Option<Result<Vec<NodeTime>, ProfileError>> {
+    fn run_per_op(&mut self, runs: usize) -> Option<Result<Vec<Vec<NodeTime>>, ProfileError>> {
+        Some((0..runs).map(|_| self.run_once_per_op()).collect())
+    }
+}
+
+impl TractState {
+    fn run_once_per_op(&mut self) -> Result<Vec<NodeTime>, ProfileError> {
         let mut times: Vec<NodeTime> = Vec::new();
         let result =
             self.state
@@ -550,9 +562,9 @@ impl ModelState for TractState {
                     });
                     r
                 });
-        Some(match result {
+        match result {
             Ok(_) => Ok(times),
             Err(e) => Err(self.err(e)),
-        })
+        }
     }
 }

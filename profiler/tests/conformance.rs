@@ -220,6 +220,42 @@ pub mod suite {
         assert_eq!(out[0].shape, vec![2, 5]);
     }
 
+    pub fn per_operator_profile(b: &dyn Backend) {
+        let p = fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx");
+        let fill = FillOptions {
+            seed: 1,
+            int_max: 1000,
+        };
+        let (_, mut state) = ready_state(
+            b,
+            &p,
+            &[InputSpec::parse("1,3,128,128").unwrap()],
+            fill,
+            &PrepareOptions::default(),
+        )
+        .unwrap();
+        let runs = state
+            .run_per_op(3)
+            .expect("a per-operator profile")
+            .unwrap();
+        assert_eq!(runs.len(), 3);
+        for r in &runs {
+            assert!(r.len() >= 20, "{} nodes", r.len());
+            assert!(r.iter().all(|n| n.seconds >= 0.0 && n.seconds < 1.0));
+            assert!(
+                r.iter().any(|n| n.op_type.to_lowercase().contains("conv")),
+                "{:?}",
+                r.iter().map(|n| &n.op_type).collect::<Vec<_>>()
+            );
+        }
+        // Node ids name the same node in every run.
+        for n in &runs[1] {
+            if let Some(m) = runs[0].iter().find(|m| m.node_id == n.node_id) {
+                assert_eq!(m.name, n.name);
+            }
+        }
+    }
+
     pub fn absurd_input_is_refused_before_allocating(b: &dyn Backend) {
         let p = fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx");
         // 4.3e12 elements: 17 TB of f32.
@@ -243,7 +279,7 @@ macro_rules! conformance {
             conformance!(@tests reports_itself, ofa_opset13_classifies, ofa_opset20_with_external_data,
                 gpt2_with_int64_token_ids, same_seed_same_outputs, missing_file, truncated_file,
                 random_bytes, unknown_operator, symbolic_dim_needs_input_flag,
-                absurd_input_is_refused_before_allocating);
+                per_operator_profile, absurd_input_is_refused_before_allocating);
         }
     };
     (@tests $($name:ident),*) => {
@@ -324,5 +360,43 @@ fn tract_graph_stats_match_the_reference_package() {
                 r["onnx_initializer_elements_opset13"].as_u64().unwrap()
             );
         }
+    }
+}
+
+// The ONNX Runtime library must be present where the tests run (the test
+// script fetches it): these tests fail rather than skip without it.
+#[cfg(all(feature = "ort", not(target_env = "musl")))]
+conformance!(ort, frontier_profiler::ort_backend::OrtBackend::default());
+
+/// tract and ONNX Runtime compute the same function on every fixture, within
+/// `check::DEFAULT_TOLERANCE` of the output's scale.
+#[cfg(all(feature = "tract", feature = "ort", not(target_env = "musl")))]
+#[test]
+fn tract_and_ort_agree_on_the_fixtures() {
+    use frontier_profiler::check;
+    let t = frontier_profiler::tract_backend::TractBackend::default();
+    let o = frontier_profiler::ort_backend::OrtBackend::default();
+    for (file, spec) in [
+        ("ofa_mbv3_ref0_r128_opset13.onnx", "1,3,128,128"),
+        ("ofa_mbv3_ref3_r192_opset20.onnx", "1,3,192,192"),
+        ("gpt2_tiny_seq32.onnx", "input_ids=1,32"),
+    ] {
+        let p = fixtures().join(file);
+        let fill = FillOptions {
+            seed: 7,
+            int_max: 1000,
+        };
+        let specs = [InputSpec::parse(spec).unwrap()];
+        let outputs = |b: &dyn Backend| {
+            let (_, mut s) = ready_state(b, &p, &specs, fill, &PrepareOptions::default()).unwrap();
+            s.outputs().unwrap()
+        };
+        let c = check::compare(&outputs(&t), &outputs(&o));
+        eprintln!(
+            "{file}: max abs {:.3e}, max rel {:.3e}",
+            c.max_abs, c.max_rel
+        );
+        assert!(c.within(check::DEFAULT_TOLERANCE), "{file}: {c:?}");
+        assert!(c.elements > 0);
     }
 }
