@@ -13,6 +13,12 @@ mkdir -p "$CARGO_TARGET_DIR"
 # generator's test runs the ONNX reference checker on generated models.
 python3 -c 'import pandas, onnx' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2' 'onnx>=1.16'
 
+# The ONNX Runtime backend's tests need the library; they are never skipped,
+# so fetch it (PyPI wheel, no compiling) when it is missing.
+if [ -z "${ORT_DYLIB_PATH:-}" ] && [ ! -f "$HOME/.local/lib/frontier/libonnxruntime.so.1.32.0" ]; then
+  ./scripts/fetch-onnxruntime.sh
+fi
+
 # The fixtures live in ../shared beside the checkout (FRONTIER_SHARED overrides).
 shared="${FRONTIER_SHARED:-$(pwd)/../shared}"
 if [ ! -d "$shared/fixtures/onnx" ]; then

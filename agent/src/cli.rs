@@ -19,11 +19,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Profile ONNX models on this device and write a latency table.
-    Profile(ProfileArgs),
+    Profile(Box<ProfileArgs>),
     /// Write subnets of a search space as ONNX models with a manifest.
     Export(ExportArgs),
     /// Print a model's inputs, parameters, MACs and op histogram.
     Inspect(InspectArgs),
+    /// Describe this device and say which backends work here, and if not, why.
+    Doctor(DoctorArgs),
+}
+
+/// Where the ONNX Runtime library comes from (shared by every command that
+/// may load it).
+#[derive(Debug, Clone, Args, Default)]
+pub struct OrtLibArgs {
+    /// ONNX Runtime library (libonnxruntime.so.*); otherwise ORT_DYLIB_PATH,
+    /// then next to the binary, ~/.local/lib/frontier and system library dirs.
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub ort: OrtLibArgs,
+
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,6 +100,20 @@ pub struct ExportArgs {
 pub enum BackendChoice {
     /// tract: pure Rust, always available.
     Tract,
+    /// ONNX Runtime, loaded from libonnxruntime.so (see --ort-lib).
+    Ort,
+    /// Every backend that works here; the fastest per model is marked.
+    Auto,
+}
+
+/// Graph optimization level (`--graph-opt`), ONNX Runtime's levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphOptChoice {
+    Disable,
+    Basic,
+    Extended,
+    Layout,
+    All,
 }
 
 /// Parse a duration: `1.5` (seconds), `500ms`, `2s`.
@@ -133,6 +169,32 @@ pub struct ProfileArgs {
     /// Threads per inference (intra-op).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
+
+    /// Threads running independent graph branches at once (ONNX Runtime;
+    /// more than 1 enables parallel execution).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub inter_threads: u32,
+
+    /// Graph optimization level (ONNX Runtime; tract always optimizes fully).
+    #[arg(long, value_enum, default_value_t = GraphOptChoice::All)]
+    pub graph_opt: GraphOptChoice,
+
+    /// Execution provider (ONNX Runtime): `cpu`; `frontier doctor` lists what
+    /// the library offers.
+    #[arg(long, default_value = "cpu")]
+    pub ep: String,
+
+    #[command(flatten)]
+    pub ort: OrtLibArgs,
+
+    /// Do not measure: run every available backend once on the same seeded
+    /// inputs and report how far their outputs differ.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Largest difference `--check` accepts, relative to the output's scale.
+    #[arg(long, default_value_t = frontier_profiler::check::DEFAULT_TOLERANCE)]
+    pub check_tolerance: f64,
 
     /// Fix an input's shape and dtype: NAME=1,3,224,224[:f32]; repeatable. Without
     /// NAME= it applies to each model's first input.

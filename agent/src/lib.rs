@@ -4,8 +4,11 @@
 //! Invariant: commands print results on stdout and logs, progress and errors
 //! on stderr, so `--json` output can be piped.
 
+pub mod backends;
+pub mod check_cmd;
 pub mod cli;
 pub mod discover;
+pub mod doctor;
 pub mod export_cmd;
 pub mod inspect_cmd;
 pub mod probe_ref;
@@ -15,8 +18,9 @@ pub mod summary;
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     match cli.command {
-        cli::Command::Profile(args) => profile::run(args),
+        cli::Command::Profile(args) => profile::run(*args),
         cli::Command::Export(args) => export_cmd::run(args),
         cli::Command::Inspect(args) => inspect_cmd::run(args),
+        cli::Command::Doctor(args) => doctor::run(args),
     }
 }

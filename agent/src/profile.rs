@@ -9,10 +9,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use frontier_export::rows::{self, ModelFacts, SessionFacts};
 use frontier_export::table::{self, Format, LatencyRow, OpRow};
-use frontier_profiler::backend::{Availability, Backend, ModelState, PrepareOptions};
+use frontier_profiler::backend::{Backend, GraphOpt, ModelState, PrepareOptions};
 use frontier_profiler::clock::MonotonicClock;
 use frontier_profiler::fingerprint::{Fingerprint, LoadMonitor};
 use frontier_profiler::harness::{
@@ -24,6 +24,7 @@ use frontier_profiler::probe::CpuProbe;
 use frontier_profiler::ProfileError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::backends;
 use crate::cli::{BackendChoice, ProfileArgs};
 use crate::discover;
 use crate::probe_ref;
@@ -50,14 +51,6 @@ fn parse_probe_ref(s: &str) -> anyhow::Result<ProbeRef> {
             ProbeRef::Fixed(v)
         }
     })
-}
-
-fn backends(choice: BackendChoice) -> Vec<Box<dyn Backend>> {
-    match choice {
-        BackendChoice::Tract => vec![Box::new(
-            frontier_profiler::tract_backend::TractBackend::default(),
-        )],
-    }
 }
 
 /// A prepared (model, backend) pair, ready to measure.
@@ -192,6 +185,16 @@ fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Session options from the command line, before per-backend adjustment.
+pub fn base_options(args: &ProfileArgs) -> PrepareOptions {
+    PrepareOptions {
+        threads: args.threads as usize,
+        inter_threads: args.inter_threads as usize,
+        graph_opt: backends::graph_opt(args.graph_opt),
+        execution_provider: args.ep.trim().to_ascii_lowercase(),
+    }
+}
+
 pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let specs = InputSpec::parse_all(&args.inputs)?;
     let probe_mode = parse_probe_ref(&args.probe_ref)?;
@@ -204,14 +207,15 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     } else if let (Some(ops_out), true) = (&args.ops_out, args.per_op) {
         check_appendable::<OpRow>(ops_out)?;
     }
-    let backends = backends(args.backend);
-    for b in &backends {
-        if let Availability::Unavailable { reason, fix } = b.availability() {
-            bail!(
-                "backend {} is not usable here: {reason}; fix: {fix}",
-                b.name()
-            );
-        }
+    if args.check {
+        return crate::check_cmd::run(&args, &specs);
+    }
+    let backends = backends::selected(args.backend, &args.ort)?;
+    let base_options = base_options(&args);
+    if args.backend == BackendChoice::Tract
+        && (args.inter_threads != 1 || base_options.graph_opt != GraphOpt::All)
+    {
+        eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
     }
     let fingerprint = Fingerprint::collect();
     let stored_ref = match probe_mode {
@@ -232,9 +236,6 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let fill = FillOptions {
         seed: args.seed,
         int_max: args.int_max,
-    };
-    let options = PrepareOptions {
-        threads: args.threads as usize,
     };
     let mut subjects: Vec<Subject> = Vec::new();
     let mut states: Vec<Box<dyn ModelState>> = Vec::new();
@@ -261,7 +262,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
                 path,
                 &specs,
                 fill,
-                &options,
+                &backends::options_for(backend.as_ref(), &base_options),
                 &mut seen_inputs,
             ) {
                 Ok(Ready {
@@ -375,6 +376,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let mut op_stats: Vec<(String, String, Vec<OpStat>)> = Vec::new();
     for ((subject, state), result) in subjects.iter().zip(states.iter_mut()).zip(report.results) {
         let backend = &backends[subject.backend];
+        let options = backends::options_for(backend.as_ref(), &base_options);
+        let is_tract = backend.name() == "tract";
         let m = match result {
             Ok(m) => m,
             Err(e) => {
@@ -389,6 +392,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
             backend: backend.name(),
             backend_version: &backend.version(),
             threads: args.threads,
+            inter_threads: (!is_tract).then_some(options.inter_threads as u32),
+            graph_opt: (!is_tract).then_some(options.graph_opt.as_str()),
+            execution_provider: &options.execution_provider,
             seed: args.seed,
             overhead_ns: Some(overhead_ns),
             probe_ref_ms: report.probe_reference_ms,

@@ -4,7 +4,7 @@
 //!   that return bytes, a reader that checks the schema version).
 //! - [`rows`]: conversion of the profiler's measurements into rows.
 //! - [`onnx`]: a small ONNX graph builder on tract-onnx's protobuf types.
-//! - [`inspect`]: the report of `frontier inspect`.
+//! - [`inspect`]: the report of `frontier inspect`; [`doctor`]: of `frontier doctor`.
 //! - [`manifest`]: the `manifest.jsonl` lines written beside generated models.
 //! - [`ofa_mbv3`]: Once-for-All's MobileNetV3 space: architectures, channel
 //!   plans, parameter and MAC counts, ONNX generation, encodings, sampling.
@@ -15,6 +15,8 @@
 //! Invariant: with the wire types of the collector, this crate is the only
 //! place that knows how anything is serialized.
 
+pub mod check;
+pub mod doctor;
 pub mod inspect;
 pub mod manifest;
 pub mod ofa_mbv3;

@@ -16,6 +16,11 @@ pub struct SessionFacts<'a> {
     pub backend: &'a str,
     pub backend_version: &'a str,
     pub threads: u32,
+    /// ONNX Runtime's inter-op threads; `None` for backends without them.
+    pub inter_threads: Option<u32>,
+    /// Graph optimization level; `None` for tract (always fully optimized).
+    pub graph_opt: Option<&'a str>,
+    pub execution_provider: &'a str,
     pub seed: u64,
     pub overhead_ns: Option<f64>,
     pub probe_ref_ms: Option<f64>,
@@ -91,6 +96,9 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         warmup_runs: Some(x.warmup_runs),
         overhead_ns: s.overhead_ns.map(|v| v.round()),
         seed: Some(s.seed),
+        inter_threads: s.inter_threads,
+        graph_opt: s.graph_opt.map(String::from),
+        execution_provider: Some(s.execution_provider.into()),
         fastest: None,
         device_class_id: Some(fp.device_class_id.clone()),
         hostname: fp.hostname.clone(),

@@ -98,6 +98,15 @@ pub struct LatencyRow {
     pub overhead_ns: Option<f64>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// ONNX Runtime's inter-op threads (empty for tract).
+    #[serde(default)]
+    pub inter_threads: Option<u32>,
+    /// Graph optimization level (ONNX Runtime's name; empty for tract, which always optimizes fully).
+    #[serde(default)]
+    pub graph_opt: Option<String>,
+    /// Execution provider (`cpu`, ...).
+    #[serde(default)]
+    pub execution_provider: Option<String>,
     /// Whether this backend had the lowest corrected median for this model among those profiled.
     #[serde(default)]
     pub fastest: Option<bool>,

@@ -128,6 +128,11 @@ pub trait Backend: Send + Sync {
     fn version(&self) -> String;
     /// Whether this backend works on this device.
     fn availability(&self) -> Availability;
+    /// Facts for `frontier doctor` beyond name and version (for example the
+    /// library a backend loaded and where it was found).
+    fn details(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// Execution providers this backend can use here (`cpu` at least).
     fn execution_providers(&self) -> Vec<String> {
         vec!["cpu".into()]

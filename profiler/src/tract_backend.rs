@@ -339,6 +339,10 @@ impl Backend for TractBackend {
         TRACT_VERSION.to_string()
     }
 
+    fn details(&self) -> Vec<(&'static str, String)> {
+        vec![("linked", "statically (pure Rust)".into())]
+    }
+
     fn availability(&self) -> Availability {
         // Pure Rust, compiled in: it works wherever this binary runs.
         Availability::Available

@@ -328,7 +328,7 @@ impl Backend for OrtBackend {
     fn version(&self) -> String {
         self.runtime()
             .map(|rt| rt.info.version.clone())
-            .unwrap_or_else(|_| format!("{} (not loaded)", library::FETCHED_VERSION))
+            .unwrap_or_else(|_| "-".into())
     }
 
     fn availability(&self) -> Availability {
@@ -341,6 +341,30 @@ impl Backend for OrtBackend {
                     None => (text, "see docs/BACKENDS.md".to_string()),
                 };
                 Availability::Unavailable { reason, fix }
+            }
+        }
+    }
+
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self.runtime() {
+            Ok(rt) => vec![
+                ("library", rt.info.path.display().to_string()),
+                ("found_by", rt.info.source.as_str().to_string()),
+                ("required", format!(">= 1.{}", library::REQUIRED_MINOR)),
+            ],
+            Err(_) => {
+                let searched = match library::locate(self.library.as_deref()) {
+                    Ok((p, s)) => format!("{} ({})", p.display(), s.as_str()),
+                    Err(_) => library::search_dirs()
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                vec![
+                    ("looked_at", searched),
+                    ("required", format!(">= 1.{}", library::REQUIRED_MINOR)),
+                ]
             }
         }
     }

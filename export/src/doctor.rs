@@ -1,0 +1,173 @@
+//! The report of `frontier doctor`: this device and which backends work on
+//! it, in JSON or as text.
+
+use std::fmt::Write;
+
+use frontier_profiler::fingerprint::Fingerprint;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceReport {
+    pub device_id: String,
+    pub device_class_id: String,
+    pub hostname: Option<String>,
+    pub cpu_model: String,
+    pub cpu_vendor: String,
+    pub cpu_arch: String,
+    pub target_triple: String,
+    pub physical_cores: Option<usize>,
+    pub logical_cores: usize,
+    pub cpu_freq_mhz: Option<u64>,
+    pub cpu_max_freq_mhz: Option<u64>,
+    pub governor: Option<String>,
+    pub mem_total_mb: u64,
+    pub mem_available_mb: u64,
+    pub os: String,
+    pub kernel: String,
+    pub temperature_c: Option<f32>,
+    pub cpu_features: Vec<String>,
+    /// The SIMD extensions inference kernels care most about, each present or not.
+    pub simd: SimdReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimdReport {
+    pub neon: bool,
+    pub avx2: bool,
+    pub avx512: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackendReport {
+    pub name: String,
+    pub version: String,
+    pub available: bool,
+    /// Why it does not work here.
+    pub reason: Option<String>,
+    /// How to make it work.
+    pub fix: Option<String>,
+    pub execution_providers: Vec<String>,
+    /// Backend-specific facts (library path, how it was found, ...).
+    pub details: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoctorReport {
+    pub frontier_version: String,
+    pub device: DeviceReport,
+    pub backends: Vec<BackendReport>,
+}
+
+impl DeviceReport {
+    pub fn new(fp: &Fingerprint) -> Self {
+        let has = |f: &str| fp.cpu_features.iter().any(|x| x == f);
+        DeviceReport {
+            device_id: fp.device_id.clone(),
+            device_class_id: fp.device_class_id.clone(),
+            hostname: fp.hostname.clone(),
+            cpu_model: fp.cpu_model.clone(),
+            cpu_vendor: fp.cpu_vendor.clone(),
+            cpu_arch: fp.cpu_arch.clone(),
+            target_triple: fp.target_triple.clone(),
+            physical_cores: fp.physical_cores,
+            logical_cores: fp.logical_cores,
+            cpu_freq_mhz: fp.cpu_freq_mhz,
+            cpu_max_freq_mhz: fp.cpu_max_freq_mhz,
+            governor: fp.governor.clone(),
+            mem_total_mb: fp.mem_total_mb,
+            mem_available_mb: fp.mem_available_mb,
+            os: fp.os.clone(),
+            kernel: fp.kernel.clone(),
+            temperature_c: fp.temperature_c,
+            cpu_features: fp.cpu_features.clone(),
+            simd: SimdReport {
+                neon: has("neon"),
+                avx2: has("avx2"),
+                avx512: has("avx512f"),
+            },
+        }
+    }
+}
+
+impl DoctorReport {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("plain data serializes");
+        v.push(b'\n');
+        v
+    }
+
+    pub fn to_text(&self) -> String {
+        let d = &self.device;
+        let mut s = String::new();
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let _ = writeln!(s, "frontier {}", self.frontier_version);
+        let _ = writeln!(
+            s,
+            "device      {} (class {})",
+            d.device_id, d.device_class_id
+        );
+        let _ = writeln!(
+            s,
+            "cpu         {} ({}, {}), {} logical / {} physical cores",
+            d.cpu_model,
+            d.cpu_arch,
+            d.target_triple,
+            d.logical_cores,
+            d.physical_cores
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+        let _ = writeln!(
+            s,
+            "frequency   {} MHz now, {} MHz max, governor {}",
+            d.cpu_freq_mhz.map(|v| v.to_string()).unwrap_or("?".into()),
+            d.cpu_max_freq_mhz
+                .map(|v| v.to_string())
+                .unwrap_or("?".into()),
+            d.governor.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(
+            s,
+            "simd        NEON {}, AVX2 {}, AVX-512 {} ({})",
+            yes(d.simd.neon),
+            yes(d.simd.avx2),
+            yes(d.simd.avx512),
+            d.cpu_features.join(" ")
+        );
+        let _ = writeln!(
+            s,
+            "memory      {} MB total, {} MB available",
+            d.mem_total_mb, d.mem_available_mb
+        );
+        let _ = writeln!(s, "system      {} (kernel {})", d.os, d.kernel);
+        if let Some(t) = d.temperature_c {
+            let _ = writeln!(s, "temperature {t:.1} °C");
+        }
+        let _ = writeln!(s, "\nbackends");
+        for b in &self.backends {
+            let status = if b.available {
+                "works here"
+            } else {
+                "NOT usable"
+            };
+            let _ = writeln!(s, "  {:<6} {:<12} {}", b.name, b.version, status);
+            if let Some(r) = &b.reason {
+                let _ = writeln!(s, "         why: {r}");
+            }
+            if let Some(f) = &b.fix {
+                let _ = writeln!(s, "         fix: {f}");
+            }
+            if b.available {
+                let _ = writeln!(
+                    s,
+                    "         execution providers: {}",
+                    b.execution_providers.join(", ")
+                );
+            }
+            for (k, v) in &b.details {
+                let _ = writeln!(s, "         {k}: {v}");
+            }
+        }
+        s
+    }
+}
