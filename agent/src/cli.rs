@@ -67,6 +67,21 @@ pub enum Space {
     /// Once-for-All MobileNetV3 (width 1.0): ks 3/5/7, expand 3/4/6, depth 2-4, resolution 128-224.
     #[value(name = "ofa-mbv3")]
     OfaMbv3,
+    /// LiteTransformerSearch's GPT-2 decoders (Hugging Face GPT2Model): 2-16
+    /// layers, d_model 128-1024, per-layer heads 2/4/8 and d_inner 256-4096.
+    Gpt2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SamplerChoice {
+    /// Every choice independently uniform.
+    Uniform,
+    /// Even coverage of total depth (OFA: sum of stage depths; GPT-2: layers).
+    Depth,
+    /// Even coverage of input resolution (OFA).
+    Resolution,
+    /// Even coverage of MACs (ten equal-width bins).
+    Macs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -75,11 +90,33 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub space: Space,
 
-    /// Sample this many architectures uniformly (writes DIR/*.onnx and DIR/manifest.jsonl).
-    #[arg(long, conflicts_with = "arch", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Sample this many architectures (writes DIR/*.onnx and DIR/manifest.jsonl).
+    #[arg(long, conflicts_with_all = ["arch", "blocks"], value_parser = clap::value_parser!(u32).range(1..))]
     pub samples: Option<u32>,
 
-    /// One architecture as JSON, e.g. '{"ks":[...20],"e":[...20],"d":[...5],"r":160}'.
+    /// How --samples draws architectures.
+    #[arg(long, value_enum, default_value_t = SamplerChoice::Uniform)]
+    pub sampler: SamplerChoice,
+
+    /// Write every distinct block configuration of the space (stem, blocks,
+    /// head) as its own model, for a per-block latency lookup table (ofa-mbv3).
+    #[arg(long, conflicts_with = "arch")]
+    pub blocks: bool,
+
+    /// With --blocks: only these input resolutions (comma-separated); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub resolutions: Vec<u32>,
+
+    /// GPT-2 sampling: sequence length, vocabulary and context of the models.
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: u32,
+    #[arg(long, default_value_t = 50257)]
+    pub vocab_size: u32,
+    #[arg(long, default_value_t = 1024)]
+    pub n_positions: u32,
+
+    /// One architecture as JSON, e.g. '{"ks":[...20],"e":[...20],"d":[...5],"r":160}'
+    /// or '{"n_layer":4,"d_model":256,"n_head":4,"d_inner":1024,"vocab_size":50257,"n_positions":1024,"seq_len":128}'.
     #[arg(long)]
     pub arch: Option<String>,
 

@@ -1,40 +1,191 @@
 //! `frontier export`: write subnets of a search space as ONNX files, with a
-//! `manifest.jsonl` that records each one's architecture, counts and encoding.
+//! `manifest.jsonl` that records each one's architecture, counts and encoding;
+//! or (`--blocks`) every block configuration of the space as its own model.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use frontier_export::manifest::ManifestLine;
-use frontier_export::ofa_mbv3::{self, Arch};
+use frontier_export::ofa_mbv3::{self, ArchError, Generated};
+use frontier_export::{gpt2, sampler};
 use frontier_profiler::inputs::SplitMix64;
 
-use crate::cli::{ExportArgs, Space};
+use crate::cli::{ExportArgs, SamplerChoice, Space};
 
-fn line(file: &str, arch: &Arch, seed: u64, input_shape: Vec<usize>) -> ManifestLine {
-    ManifestLine {
-        file: file.to_string(),
-        space: "ofa-mbv3".into(),
-        arch: serde_json::from_str(&arch.to_json()).expect("valid JSON"),
-        params: ofa_mbv3::params(arch),
-        macs: ofa_mbv3::macs(arch),
-        macs_exact: ofa_mbv3::macs_exact(arch),
-        encoding: ofa_mbv3::encode(arch),
-        seed,
-        input_shape,
+/// One architecture of either space.
+#[derive(Debug, Clone)]
+enum AnyArch {
+    Ofa(ofa_mbv3::Arch),
+    Gpt2(gpt2::Arch),
+}
+
+impl AnyArch {
+    fn parse(space: Space, json: &str) -> Result<AnyArch, ArchError> {
+        Ok(match space {
+            Space::OfaMbv3 => AnyArch::Ofa(ofa_mbv3::Arch::from_json(json)?),
+            Space::Gpt2 => AnyArch::Gpt2(gpt2::Arch::from_json(json)?),
+        })
+    }
+
+    fn generate(&self, seed: u64) -> Result<Generated, ArchError> {
+        match self {
+            AnyArch::Ofa(a) => ofa_mbv3::generate(a, seed),
+            AnyArch::Gpt2(a) => gpt2::generate(a, seed),
+        }
+    }
+
+    fn line(&self, file: &str, seed: u64, input_shape: Vec<usize>) -> ManifestLine {
+        let (space, json, params, macs, macs_exact, encoding) = match self {
+            AnyArch::Ofa(a) => (
+                "ofa-mbv3",
+                a.to_json(),
+                ofa_mbv3::params(a),
+                ofa_mbv3::macs(a),
+                ofa_mbv3::macs_exact(a),
+                ofa_mbv3::encode(a),
+            ),
+            AnyArch::Gpt2(a) => (
+                "gpt2",
+                a.to_json(),
+                gpt2::params(a),
+                gpt2::macs(a) as f64,
+                gpt2::macs(a),
+                gpt2::encode(a),
+            ),
+        };
+        ManifestLine {
+            file: file.to_string(),
+            space: space.into(),
+            arch: serde_json::from_str(&json).expect("valid JSON"),
+            params,
+            macs,
+            macs_exact,
+            encoding,
+            seed,
+            input_shape,
+        }
     }
 }
+
+/// A numeric key of an OFA architecture that a stratified sampler spreads.
+type OfaKey = fn(&ofa_mbv3::Arch) -> f64;
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }
 
+fn sample(args: &ExportArgs, n: usize) -> anyhow::Result<Vec<AnyArch>> {
+    let mut rng = SplitMix64::new(args.seed);
+    let strategy = args.sampler;
+    Ok(match args.space {
+        Space::OfaMbv3 => {
+            let key: Option<(OfaKey, bool)> = match strategy {
+                SamplerChoice::Uniform => None,
+                SamplerChoice::Depth => Some((|a| a.d.iter().sum::<u32>() as f64, true)),
+                SamplerChoice::Resolution => Some((|a| a.r as f64, true)),
+                SamplerChoice::Macs => Some((ofa_mbv3::macs, false)),
+            };
+            let archs = match key {
+                None => (0..n).map(|_| ofa_mbv3::sample(&mut rng)).collect(),
+                Some((k, discrete)) => {
+                    sampler::stratified(n, &mut rng, ofa_mbv3::sample, k, discrete)
+                }
+            };
+            archs.into_iter().map(AnyArch::Ofa).collect()
+        }
+        Space::Gpt2 => {
+            let space = gpt2::Space {
+                vocab_size: args.vocab_size,
+                n_positions: args.n_positions,
+                seq_len: args.seq_len,
+                ..gpt2::Space::default()
+            };
+            let probe = gpt2::sample(&space, &mut SplitMix64::new(0));
+            probe.validate()?;
+            let draw = |r: &mut SplitMix64| gpt2::sample(&space, r);
+            let archs = match strategy {
+                SamplerChoice::Uniform => (0..n).map(|_| draw(&mut rng)).collect(),
+                SamplerChoice::Depth => {
+                    sampler::stratified(n, &mut rng, draw, |a| a.n_layer as f64, true)
+                }
+                SamplerChoice::Macs => {
+                    sampler::stratified(n, &mut rng, draw, |a| gpt2::macs(a) as f64, false)
+                }
+                SamplerChoice::Resolution => bail!(
+                    "--sampler resolution: the gpt2 space has no input resolution; use uniform, depth or macs"
+                ),
+            };
+            archs.into_iter().map(AnyArch::Gpt2).collect()
+        }
+    })
+}
+
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.extension().and_then(|e| e.to_str()) == Some("onnx") {
+        bail!("--out {}: give a directory", dir.display());
+    }
+    let manifest = dir.join("manifest.jsonl");
+    if manifest.exists() {
+        bail!(
+            "{}: this directory already holds an export; fix: choose a new --out directory or remove it",
+            manifest.display()
+        );
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create directory", dir.display()))
+}
+
+fn blocks(args: &ExportArgs) -> anyhow::Result<i32> {
+    if args.space != Space::OfaMbv3 {
+        bail!("--blocks: only ofa-mbv3 has a per-block lookup table; gpt2 layers are profiled as whole models");
+    }
+    let units = ofa_mbv3::all_units(&args.resolutions)?;
+    let dir = &args.out;
+    prepare_dir(dir)?;
+    let mut stdout = std::io::stdout().lock();
+    let mut lines = String::new();
+    for (i, u) in units.iter().enumerate() {
+        let seed = args.seed.wrapping_add(i as u64);
+        let g = ofa_mbv3::generate_unit(u, seed);
+        let file = format!("{}.onnx", u.key().replace(':', "_"));
+        write_file(&dir.join(&file), &g.onnx)?;
+        let macs_exact = ofa_mbv3::unit_macs(u);
+        let l = ManifestLine {
+            file,
+            space: "ofa-mbv3-block".into(),
+            arch: serde_json::json!({ "key": u.key(), "unit": u }),
+            params: ofa_mbv3::unit_params(u),
+            macs: macs_exact as f64,
+            macs_exact,
+            encoding: u.features(),
+            seed,
+            input_shape: g.input_shape,
+        };
+        if args.json {
+            stdout.write_all(l.to_line().as_bytes())?;
+        }
+        lines.push_str(&l.to_line());
+    }
+    write_file(&dir.join("manifest.jsonl"), lines.as_bytes())?;
+    if !args.json {
+        eprintln!(
+            "wrote {} block models and {}",
+            units.len(),
+            dir.join("manifest.jsonl").display()
+        );
+    }
+    Ok(0)
+}
+
 pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
-    let Space::OfaMbv3 = args.space;
+    if args.blocks {
+        return blocks(&args);
+    }
     let mut stdout = std::io::stdout().lock();
     if let Some(json) = &args.arch {
         // One architecture to one file.
-        let arch = Arch::from_json(json)?;
+        let arch = AnyArch::parse(args.space, json)?;
         let out = &args.out;
         if out.extension().and_then(|e| e.to_str()) != Some("onnx") {
             bail!(
@@ -42,7 +193,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
                 out.display()
             );
         }
-        let g = ofa_mbv3::generate(&arch, args.seed)?;
+        let g = arch.generate(args.seed)?;
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: cannot create directory", dir.display()))?;
@@ -53,7 +204,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
             .and_then(|f| f.to_str())
             .unwrap_or_default()
             .to_string();
-        let l = line(&file, &arch, args.seed, g.input_shape);
+        let l = arch.line(&file, args.seed, g.input_shape);
         if args.json {
             stdout.write_all(l.to_line().as_bytes())?;
         } else {
@@ -67,38 +218,33 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let Some(samples) = args.samples else {
-        bail!("give --samples N (with --out DIR) or --arch JSON (with --out FILE.onnx)");
+        bail!("give --samples N (with --out DIR), --arch JSON (with --out FILE.onnx) or --blocks (with --out DIR)");
     };
     let dir = &args.out;
-    if dir.extension().and_then(|e| e.to_str()) == Some("onnx") {
-        bail!("--out {}: with --samples, give a directory", dir.display());
-    }
-    let manifest = dir.join("manifest.jsonl");
-    if manifest.exists() {
-        bail!(
-            "{}: this directory already holds an export; fix: choose a new --out directory or remove it",
-            manifest.display()
-        );
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-    let mut rng = SplitMix64::new(args.seed);
+    let archs = sample(&args, samples as usize)?;
+    prepare_dir(dir)?;
+    let prefix = match args.space {
+        Space::OfaMbv3 => "ofa_mbv3",
+        Space::Gpt2 => "gpt2",
+    };
     let mut lines = String::new();
-    for i in 0..samples {
-        let arch = ofa_mbv3::sample(&mut rng);
+    for (i, arch) in archs.iter().enumerate() {
         let seed = args.seed.wrapping_add(i as u64);
-        let g = ofa_mbv3::generate(&arch, seed)?;
-        let file = format!("ofa_mbv3_{i:04}.onnx");
+        let g = arch.generate(seed)?;
+        let file = format!("{prefix}_{i:04}.onnx");
         write_file(&dir.join(&file), &g.onnx)?;
-        let l = line(&file, &arch, seed, g.input_shape);
+        let l = arch.line(&file, seed, g.input_shape);
         if args.json {
             stdout.write_all(l.to_line().as_bytes())?;
         }
         lines.push_str(&l.to_line());
     }
-    write_file(&manifest, lines.as_bytes())?;
+    write_file(&dir.join("manifest.jsonl"), lines.as_bytes())?;
     if !args.json {
-        eprintln!("wrote {samples} models and {} ", manifest.display());
+        eprintln!(
+            "wrote {samples} models and {} ",
+            dir.join("manifest.jsonl").display()
+        );
     }
     Ok(0)
 }

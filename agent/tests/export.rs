@@ -206,3 +206,125 @@ fn invalid_architectures_write_nothing() {
         assert!(!file.exists());
     }
 }
+
+#[test]
+fn gpt2_samples_carry_hugging_face_counts_and_profile_with_their_arch() {
+    use frontier_export::gpt2;
+    let dir = scratch("gpt2");
+    let out = dir.join("g");
+    let o = frontier(
+        &[
+            "export",
+            "--space",
+            "gpt2",
+            "--samples",
+            "2",
+            "--sampler",
+            "macs",
+            "--seed",
+            "3",
+            "--seq-len",
+            "16",
+            "--vocab-size",
+            "500",
+            "--n-positions",
+            "64",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = manifest(&out);
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        let a: gpt2::Arch = serde_json::from_value(l.arch.clone()).unwrap();
+        assert_eq!(l.params, gpt2::params(&a));
+        assert_eq!(l.input_shape, vec![1, 16]);
+        assert_eq!(gpt2::decode(&l.encoding).unwrap().heads(), a.heads());
+    }
+    let table_path = dir.join("t.jsonl");
+    let o = frontier(
+        &[
+            "profile",
+            out.join(&lines[0].file).to_str().unwrap(),
+            "--min-time",
+            "50ms",
+            "--max-time",
+            "300ms",
+            "--rounds",
+            "2",
+            "--warmup-time",
+            "0",
+            "--probe-ref",
+            "session",
+            "--out",
+            table_path.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<LatencyRow> = table::read(&table_path).unwrap();
+    let arch: serde_json::Value = serde_json::from_str(rows[0].arch.as_deref().unwrap()).unwrap();
+    assert_eq!(arch, lines[0].arch);
+}
+
+#[test]
+fn blocks_export_every_unit_once_with_lookup_keys() {
+    let dir = scratch("blocks");
+    let out = dir.join("b");
+    let o = frontier(
+        &[
+            "export",
+            "--space",
+            "ofa-mbv3",
+            "--blocks",
+            "--resolutions",
+            "128,224",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = manifest(&out);
+    assert_eq!(lines.len(), 2 * 93);
+    assert!(lines.iter().all(|l| l.space == "ofa-mbv3-block"));
+    let keys: std::collections::HashSet<&str> = lines
+        .iter()
+        .map(|l| l.arch["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), lines.len());
+    // A block model runs with its declared input shape.
+    let l = lines
+        .iter()
+        .find(|l| l.arch["unit"]["type"] == "block")
+        .unwrap();
+    let (_, mut s) = ready_state(
+        &TractBackend::default(),
+        &out.join(&l.file),
+        &[],
+        FillOptions {
+            seed: 0,
+            int_max: 10,
+        },
+        &PrepareOptions::default(),
+    )
+    .unwrap();
+    let y = s.outputs().unwrap();
+    assert_eq!(y[0].shape.len(), 4);
+    // gpt2 has no block table.
+    let o = frontier(
+        &[
+            "export",
+            "--space",
+            "gpt2",
+            "--blocks",
+            "--out",
+            dir.join("x").to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.join("x").exists());
+}

@@ -6,6 +6,8 @@
 //! - [`onnx`]: a small ONNX graph builder on tract-onnx's protobuf types.
 //! - [`inspect`]: the report of `frontier inspect`; [`doctor`]: of `frontier doctor`.
 //! - [`manifest`]: the `manifest.jsonl` lines written beside generated models.
+//! - [`gpt2`]: LiteTransformerSearch's GPT-2 decoder space (Hugging Face
+//!   `GPT2Model`): parameter counts, ONNX generation, encodings, sampling.
 //! - [`ofa_mbv3`]: Once-for-All's MobileNetV3 space: architectures, channel
 //!   plans, parameter and MAC counts, ONNX generation, encodings, sampling.
 //!
@@ -17,11 +19,13 @@
 
 pub mod check;
 pub mod doctor;
+pub mod gpt2;
 pub mod inspect;
 pub mod manifest;
 pub mod ofa_mbv3;
 pub mod onnx;
 pub mod rows;
+pub mod sampler;
 pub mod table;
 
 pub use table::{LatencyRow, OpRow, TableError};

@@ -325,42 +325,38 @@ fn act(g: &mut GraphBuilder, x: &str, a: Act) -> String {
     }
 }
 
-/// The ONNX model of `arch` with seeded random weights (opset 13, input
-/// `input: f32[1, 3, r, r]`, one output `f32[1, 1000]`).
-pub fn generate(arch: &Arch, seed: u64) -> Result<Generated, ArchError> {
-    arch.validate()?;
-    let r = arch.r as usize;
-    let mut g = GraphBuilder::new(seed);
-    let input_shape = vec![1, 3, r, r];
-    let x = g.input("input", Elem::F32, &input_shape);
-    let mut x = g.conv(&x, Conv::dense(3, FIRST_CONV, 3, 2));
-    x = g.hswish(&x);
-    for b in blocks(arch) {
-        let skip = x.clone();
-        let mut h = x;
-        if b.expand_ratio != 1 {
-            h = g.conv(&h, Conv::dense(b.in_channels, b.mid_channels, 1, 1));
-            h = act(&mut g, &h, b.act);
-        }
-        h = g.conv(&h, Conv::depthwise(b.mid_channels, b.kernel_size, b.stride));
-        h = act(&mut g, &h, b.act);
-        if let Some(se) = b.se_channels {
-            let y = g.reduce_mean(&h, 3);
-            let y = g.reduce_mean(&y, 2);
-            let y = g.conv(&y, Conv::dense(b.mid_channels, se, 1, 1));
-            let y = g.op("Relu", &[&y]);
-            let y = g.conv(&y, Conv::dense(se, b.mid_channels, 1, 1));
-            let y = g.hsigmoid(&y);
-            h = g.op("Mul", &[&h, &y]);
-        }
-        h = g.conv(&h, Conv::dense(b.mid_channels, b.out_channels, 1, 1));
-        x = if b.residual {
-            g.op("Add", &[&h, &skip])
-        } else {
-            h
-        };
+fn emit_stem(g: &mut GraphBuilder, x: &str) -> String {
+    let x = g.conv(x, Conv::dense(3, FIRST_CONV, 3, 2));
+    g.hswish(&x)
+}
+
+fn emit_block(g: &mut GraphBuilder, x: &str, b: &Block) -> String {
+    let mut h = x.to_string();
+    if b.expand_ratio != 1 {
+        h = g.conv(&h, Conv::dense(b.in_channels, b.mid_channels, 1, 1));
+        h = act(g, &h, b.act);
     }
-    x = g.conv(&x, Conv::dense(STAGE_OUT[STAGES - 1], FINAL_EXPAND, 1, 1));
+    h = g.conv(&h, Conv::depthwise(b.mid_channels, b.kernel_size, b.stride));
+    h = act(g, &h, b.act);
+    if let Some(se) = b.se_channels {
+        let y = g.reduce_mean(&h, 3);
+        let y = g.reduce_mean(&y, 2);
+        let y = g.conv(&y, Conv::dense(b.mid_channels, se, 1, 1));
+        let y = g.op("Relu", &[&y]);
+        let y = g.conv(&y, Conv::dense(se, b.mid_channels, 1, 1));
+        let y = g.hsigmoid(&y);
+        h = g.op("Mul", &[&h, &y]);
+    }
+    h = g.conv(&h, Conv::dense(b.mid_channels, b.out_channels, 1, 1));
+    if b.residual {
+        g.op("Add", &[&h, x])
+    } else {
+        h
+    }
+}
+
+fn emit_head(g: &mut GraphBuilder, x: &str) -> String {
+    let mut x = g.conv(x, Conv::dense(STAGE_OUT[STAGES - 1], FINAL_EXPAND, 1, 1));
     x = g.hswish(&x);
     x = g.reduce_mean(&x, 3);
     x = g.reduce_mean(&x, 2);
@@ -374,7 +370,22 @@ pub fn generate(arch: &Arch, seed: u64) -> Result<Generated, ArchError> {
     x = g.hswish(&x);
     let shape = g.constant_i64("flatten_shape", &[2], &[1, -1]);
     x = g.op("Reshape", &[&x, &shape]);
-    x = g.linear(&x, FEATURE_MIX, CLASSES);
+    g.linear(&x, FEATURE_MIX, CLASSES)
+}
+
+/// The ONNX model of `arch` with seeded random weights (opset 13, input
+/// `input: f32[1, 3, r, r]`, one output `f32[1, 1000]`).
+pub fn generate(arch: &Arch, seed: u64) -> Result<Generated, ArchError> {
+    arch.validate()?;
+    let r = arch.r as usize;
+    let mut g = GraphBuilder::new(seed);
+    let input_shape = vec![1, 3, r, r];
+    let x = g.input("input", Elem::F32, &input_shape);
+    let mut x = emit_stem(&mut g, &x);
+    for b in blocks(arch) {
+        x = emit_block(&mut g, &x, &b);
+    }
+    x = emit_head(&mut g, &x);
     g.output(&x, Elem::F32, &[1, CLASSES]);
     let op_counts = g.op_counts();
     let weight_elements = g.weight_elements;
@@ -384,6 +395,248 @@ pub fn generate(arch: &Arch, seed: u64) -> Result<Generated, ArchError> {
         weight_elements,
         input_shape,
     })
+}
+
+/// A unit of Once-for-All's latency lookup table: the stem, one MBConv
+/// block configuration at one input size, or the head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Unit {
+    /// First conv 3→16 stride 2 with h-swish, at input resolution `r`.
+    Stem {
+        r: usize,
+    },
+    Block(Block),
+    /// 1x1 conv to 960, pooling, 1x1 conv to 1280, linear to 1000, at the
+    /// last feature map's size.
+    Head {
+        in_size: usize,
+    },
+}
+
+impl Unit {
+    /// The lookup-table key, in the form of the `ofa` package's
+    /// `latency_lookup_table.py` (`expanded_conv-input:112x112x16-...`).
+    pub fn key(&self) -> String {
+        match self {
+            Unit::Stem { r } => {
+                let o = conv_out(*r, 3, 2);
+                format!("Conv-input:{r}x{r}x3-output:{o}x{o}x{FIRST_CONV}-act:h_swish")
+            }
+            Unit::Block(b) => format!(
+                "expanded_conv-input:{i}x{i}x{cin}-output:{o}x{o}x{cout}-expand:{mid}-kernel:{k}-stride:{s}-idskip:{skip}-se:{se}-hs:{hs}",
+                i = b.in_size,
+                cin = b.in_channels,
+                o = b.out_size,
+                cout = b.out_channels,
+                mid = b.mid_channels,
+                k = b.kernel_size,
+                s = b.stride,
+                skip = u8::from(b.residual),
+                se = u8::from(b.use_se),
+                hs = u8::from(b.act == Act::HSwish),
+            ),
+            Unit::Head { in_size } => format!(
+                "Head-input:{in_size}x{in_size}x{}-feature:{FINAL_EXPAND}-mix:{FEATURE_MIX}-classes:{CLASSES}",
+                STAGE_OUT[STAGES - 1]
+            ),
+        }
+    }
+
+    /// Input shape (NCHW).
+    pub fn input_shape(&self) -> Vec<usize> {
+        match self {
+            Unit::Stem { r } => vec![1, 3, *r, *r],
+            Unit::Block(b) => vec![1, b.in_channels, b.in_size, b.in_size],
+            Unit::Head { in_size } => vec![1, STAGE_OUT[STAGES - 1], *in_size, *in_size],
+        }
+    }
+
+    /// A numeric feature vector: `[kind (0 stem, 1 block, 2 head), in_size,
+    /// in_channels, out_size, out_channels, mid_channels, kernel, stride,
+    /// residual, se, h-swish]`.
+    pub fn features(&self) -> Vec<f32> {
+        match self {
+            Unit::Stem { r } => {
+                let o = conv_out(*r, 3, 2) as f32;
+                vec![
+                    0.0,
+                    *r as f32,
+                    3.0,
+                    o,
+                    FIRST_CONV as f32,
+                    0.0,
+                    3.0,
+                    2.0,
+                    0.0,
+                    0.0,
+                    1.0,
+                ]
+            }
+            Unit::Block(b) => vec![
+                1.0,
+                b.in_size as f32,
+                b.in_channels as f32,
+                b.out_size as f32,
+                b.out_channels as f32,
+                b.mid_channels as f32,
+                b.kernel_size as f32,
+                b.stride as f32,
+                f32::from(u8::from(b.residual)),
+                f32::from(u8::from(b.use_se)),
+                f32::from(u8::from(b.act == Act::HSwish)),
+            ],
+            Unit::Head { in_size } => {
+                let c = STAGE_OUT[STAGES - 1] as f32;
+                vec![
+                    2.0,
+                    *in_size as f32,
+                    c,
+                    1.0,
+                    CLASSES as f32,
+                    FINAL_EXPAND as f32,
+                    1.0,
+                    1.0,
+                    0.0,
+                    0.0,
+                    1.0,
+                ]
+            }
+        }
+    }
+}
+
+/// The units a network is made of, in order: its lookup-table latency is
+/// the sum of theirs.
+pub fn units(arch: &Arch) -> Vec<Unit> {
+    let bs = blocks(arch);
+    let last = bs.last().map(|b| b.out_size).unwrap_or(0);
+    let mut v = vec![Unit::Stem { r: arch.r as usize }];
+    v.extend(bs.into_iter().map(Unit::Block));
+    v.push(Unit::Head { in_size: last });
+    v
+}
+
+/// Every distinct unit of the space at the given resolutions (all valid
+/// ones when `resolutions` is empty): per resolution the stem, the fixed
+/// first block, per stage its first block and its later blocks for each
+/// kernel and expand ratio, and the head. Deduplicated by key, in a stable order.
+pub fn all_units(resolutions: &[u32]) -> Result<Vec<Unit>, ArchError> {
+    let all: Vec<u32> = (MIN_RES..=MAX_RES).step_by(4).collect();
+    let rs = if resolutions.is_empty() {
+        &all[..]
+    } else {
+        resolutions
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for &r in rs {
+        // Two blocks per stage cover "first block" and "later block" positions;
+        // every kernel and expand at each, with the depth-4 network's shapes.
+        for k in KERNELS {
+            for e in EXPANDS {
+                let arch = Arch {
+                    ks: vec![k; STAGES * MAX_DEPTH],
+                    e: vec![e; STAGES * MAX_DEPTH],
+                    d: vec![2; STAGES],
+                    r,
+                };
+                arch.validate()?;
+                for u in units(&arch) {
+                    if seen.insert(u.key()) {
+                        out.push(u);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// PyTorch's parameter count of one unit (BatchNorm affine parameters
+/// included); over a network's [`units`] they add up to [`params`].
+pub fn unit_params(u: &Unit) -> u64 {
+    let bn = |c: usize| 2 * c as u64;
+    match u {
+        Unit::Stem { .. } => (3 * FIRST_CONV * 9) as u64 + bn(FIRST_CONV),
+        Unit::Block(b) => {
+            let mut p = 0;
+            if b.expand_ratio != 1 {
+                p += (b.in_channels * b.mid_channels) as u64 + bn(b.mid_channels);
+            }
+            p += (b.mid_channels * b.kernel_size * b.kernel_size) as u64 + bn(b.mid_channels);
+            if let Some(se) = b.se_channels {
+                p += (2 * b.mid_channels * se + se + b.mid_channels) as u64;
+            }
+            p + (b.mid_channels * b.out_channels) as u64 + bn(b.out_channels)
+        }
+        Unit::Head { .. } => {
+            (STAGE_OUT[STAGES - 1] * FINAL_EXPAND) as u64
+                + bn(FINAL_EXPAND)
+                + (FINAL_EXPAND * FEATURE_MIX) as u64
+                + (FEATURE_MIX * CLASSES + CLASSES) as u64
+        }
+    }
+}
+
+/// Once-for-All's MAC count of one unit (exact integer); over a network's
+/// [`units`] they add up to [`macs_exact`].
+pub fn unit_macs(u: &Unit) -> u64 {
+    let conv = |cin: usize, cout: usize, size: usize, k: usize, groups: usize| -> u64 {
+        (cin * cout * size * size * k * k / groups) as u64
+    };
+    match u {
+        Unit::Stem { r } => conv(3, FIRST_CONV, conv_out(*r, 3, 2), 3, 1),
+        Unit::Block(b) => {
+            let mut m = 0;
+            if b.expand_ratio != 1 {
+                m += conv(b.in_channels, b.mid_channels, b.in_size, 1, 1);
+            }
+            m += conv(
+                b.mid_channels,
+                b.mid_channels,
+                b.out_size,
+                b.kernel_size,
+                b.mid_channels,
+            );
+            if let Some(se) = b.se_channels {
+                m += 2 * (b.mid_channels * se) as u64;
+            }
+            m + conv(b.mid_channels, b.out_channels, b.out_size, 1, 1)
+        }
+        Unit::Head { in_size } => {
+            conv(STAGE_OUT[STAGES - 1], FINAL_EXPAND, *in_size, 1, 1)
+                + (FINAL_EXPAND * FEATURE_MIX) as u64
+                + (FEATURE_MIX * CLASSES) as u64
+        }
+    }
+}
+
+/// One unit as a standalone ONNX model (opset 13, input `input`).
+pub fn generate_unit(u: &Unit, seed: u64) -> Generated {
+    let mut g = GraphBuilder::new(seed);
+    let input_shape = u.input_shape();
+    let x = g.input("input", Elem::F32, &input_shape);
+    let (y, out_shape) = match u {
+        Unit::Stem { r } => {
+            let o = conv_out(*r, 3, 2);
+            (emit_stem(&mut g, &x), vec![1, FIRST_CONV, o, o])
+        }
+        Unit::Block(b) => (
+            emit_block(&mut g, &x, b),
+            vec![1, b.out_channels, b.out_size, b.out_size],
+        ),
+        Unit::Head { .. } => (emit_head(&mut g, &x), vec![1, CLASSES]),
+    };
+    g.output(&y, Elem::F32, &out_shape);
+    let op_counts = g.op_counts();
+    let weight_elements = g.weight_elements;
+    Generated {
+        onnx: g.finish("ofa_mbv3_unit", 13),
+        op_counts,
+        weight_elements,
+        input_shape,
+    }
 }
 
 /// Length of [`encode`]'s vector.

@@ -72,7 +72,7 @@ pub struct GraphBuilder {
     pub weight_elements: u64,
 }
 
-fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+pub(crate) fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         ints: v.to_vec(),
@@ -81,7 +81,7 @@ fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     }
 }
 
-fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
+pub(crate) fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         i: v,
@@ -90,7 +90,7 @@ fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
     }
 }
 
-fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
+pub(crate) fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         f: v,
@@ -188,6 +188,22 @@ impl GraphBuilder {
         self.weight_elements += n as u64;
         let values: Vec<f32> = (0..n)
             .map(|_| ((self.rng.next_f64() * 2.0 - 1.0) as f32) * bound)
+            .collect();
+        self.constant_f32(prefix, dims, values)
+    }
+
+    /// Seeded uniform weights in `[center - bound, center + bound)`.
+    pub fn weights_around(
+        &mut self,
+        prefix: &str,
+        dims: &[usize],
+        center: f32,
+        bound: f32,
+    ) -> String {
+        let n: usize = dims.iter().product();
+        self.weight_elements += n as u64;
+        let values: Vec<f32> = (0..n)
+            .map(|_| center + ((self.rng.next_f64() * 2.0 - 1.0) as f32) * bound)
             .collect();
         self.constant_f32(prefix, dims, values)
     }

@@ -296,3 +296,70 @@ fn onnx_checker_accepts_generated_models() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The lookup-table units of a network partition it: their weights add up to
+/// the network's, and its MACs to the sum of theirs.
+#[test]
+fn units_partition_the_network() {
+    let mut rng = SplitMix64::new(21);
+    for _ in 0..5 {
+        let a = ofa_mbv3::sample(&mut rng);
+        let whole = ofa_mbv3::generate(&a, 0).unwrap();
+        let parts: u64 = ofa_mbv3::units(&a)
+            .iter()
+            .map(|u| ofa_mbv3::generate_unit(u, 0).weight_elements)
+            .sum();
+        assert_eq!(parts, whole.weight_elements, "{}", a.to_json());
+        let us = ofa_mbv3::units(&a);
+        assert_eq!(
+            us.iter().map(ofa_mbv3::unit_params).sum::<u64>(),
+            ofa_mbv3::params(&a)
+        );
+        assert_eq!(
+            us.iter().map(ofa_mbv3::unit_macs).sum::<u64>(),
+            ofa_mbv3::macs_exact(&a)
+        );
+        let blocks = ofa_mbv3::units(&a).len() - 2;
+        assert_eq!(blocks, 1 + a.d.iter().sum::<u32>() as usize);
+    }
+}
+
+/// The space's units are enumerable: per resolution, stem + fixed block +
+/// 5 stages x 2 positions x 9 (kernel, expand) + head, minus duplicates.
+#[test]
+fn all_units_are_enumerated_once() {
+    let one = ofa_mbv3::all_units(&[224]).unwrap();
+    assert_eq!(one.len(), 1 + 1 + 5 * 2 * 9 + 1);
+    let keys: std::collections::HashSet<String> = one.iter().map(|u| u.key()).collect();
+    assert_eq!(keys.len(), one.len());
+    assert!(keys.contains(
+        "expanded_conv-input:56x56x24-output:28x28x40-expand:144-kernel:5-stride:2-idskip:0-se:1-hs:0"
+    ));
+    // Every unit of any network is among them.
+    let mut rng = SplitMix64::new(2);
+    let all: std::collections::HashSet<String> = ofa_mbv3::all_units(&[])
+        .unwrap()
+        .iter()
+        .map(|u| u.key())
+        .collect();
+    for _ in 0..20 {
+        for u in ofa_mbv3::units(&ofa_mbv3::sample(&mut rng)) {
+            assert!(all.contains(&u.key()), "{}", u.key());
+        }
+    }
+    assert!(ofa_mbv3::all_units(&[130]).is_err(), "not a multiple of 4");
+}
+
+#[test]
+fn stratified_by_depth_covers_every_total_depth() {
+    use frontier_export::sampler;
+    let s = sampler::stratified(
+        33,
+        &mut SplitMix64::new(3),
+        ofa_mbv3::sample,
+        |a| a.d.iter().sum::<u32>() as f64,
+        true,
+    );
+    let depths: std::collections::BTreeSet<u32> = s.iter().map(|a| a.d.iter().sum()).collect();
+    assert_eq!(depths.len(), 11, "10..=20 each three times: {depths:?}");
+}

@@ -148,6 +148,7 @@ impl FakeBackend {
             name: "x".into(),
             dtype: Some(DType::F32),
             dims: Some(vec![Dim::Fixed(1), Dim::Fixed(4)]),
+            index_bound: None,
         }]
     }
 }

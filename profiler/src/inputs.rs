@@ -128,6 +128,9 @@ pub struct DeclaredInput {
     pub dtype: Option<DType>,
     /// `None` when the model declares no rank at all.
     pub dims: Option<Vec<Dim>>,
+    /// For integer inputs used as indices into a table (token ids into an
+    /// embedding): the table's size, so generated ids stay in range.
+    pub index_bound: Option<u64>,
 }
 
 /// A user's `--input` flag: `[NAME=]d0,d1,...[:dtype]`.
@@ -195,6 +198,8 @@ pub struct ResolvedInput {
     pub name: String,
     pub dtype: DType,
     pub shape: Vec<usize>,
+    /// See [`DeclaredInput::index_bound`].
+    pub index_bound: Option<u64>,
 }
 
 impl ResolvedInput {
@@ -279,6 +284,7 @@ pub fn resolve(
                 name: d.name.clone(),
                 dtype,
                 shape,
+                index_bound: d.index_bound,
             })
         })
         .collect()
@@ -421,7 +427,11 @@ pub fn generate(inputs: &[ResolvedInput], fill: FillOptions) -> Vec<InputTensor>
             let mut rng =
                 SplitMix64::new(fill.seed ^ (ix as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let n = input.elements().unwrap_or(0);
-            let int_max = fill.int_max.max(1);
+            // Indices stay inside the table they index, whatever --int-max says.
+            let int_max = fill
+                .int_max
+                .min(input.index_bound.unwrap_or(u64::MAX))
+                .max(1);
             let data = match input.dtype {
                 DType::F32 => TensorData::F32((0..n).map(|_| rng.next_f64() as f32).collect()),
                 DType::F64 => TensorData::F64((0..n).map(|_| rng.next_f64()).collect()),
@@ -470,6 +480,7 @@ mod tests {
             name: name.into(),
             dtype: Some(dtype),
             dims: Some(dims),
+            index_bound: None,
         }
     }
 
@@ -579,6 +590,7 @@ mod tests {
             name: "x".into(),
             dtype: DType::F32,
             shape: vec![1 << 20, 1 << 20, 1 << 20],
+            index_bound: None,
         };
         let e = check_size(&p, std::slice::from_ref(&huge), 1 << 30)
             .unwrap_err()
@@ -588,8 +600,33 @@ mod tests {
             name: "x".into(),
             dtype: DType::F32,
             shape: vec![1, 3, 224, 224],
+            index_bound: None,
         };
         check_size(&p, &[ok], 1 << 30).unwrap();
+    }
+
+    #[test]
+    fn ids_stay_inside_the_table_they_index() {
+        let ids = ResolvedInput {
+            name: "ids".into(),
+            dtype: DType::I64,
+            shape: vec![1, 4096],
+            index_bound: Some(10),
+        };
+        let t = generate(
+            &[ids],
+            FillOptions {
+                seed: 1,
+                int_max: 1000,
+            },
+        );
+        match &t[0].data {
+            TensorData::I64(v) => {
+                assert!(v.iter().all(|x| (0..10).contains(x)));
+                assert!(v.contains(&9));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -599,11 +636,13 @@ mod tests {
                 name: "ids".into(),
                 dtype: DType::I64,
                 shape: vec![1, 64],
+                index_bound: None,
             },
             ResolvedInput {
                 name: "x".into(),
                 dtype: DType::F32,
                 shape: vec![2, 8],
+                index_bound: None,
             },
         ];
         let a = generate(

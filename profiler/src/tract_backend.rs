@@ -298,6 +298,44 @@ impl TractBackend {
     }
 }
 
+/// For graph inputs used directly as `Gather` indices into an initializer
+/// (token ids into an embedding): the smallest gathered dimension. Random
+/// ids beyond it would be out of range, which tract answers with a panic.
+pub(crate) fn gather_bounds(proto: &ModelProto) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    let Some(g) = proto.graph.as_ref() else {
+        return out;
+    };
+    let inputs: std::collections::HashSet<&str> = g.input.iter().map(|i| i.name.as_str()).collect();
+    for n in g.node.iter().filter(|n| n.op_type == "Gather") {
+        let (Some(data), Some(ix)) = (n.input.first(), n.input.get(1)) else {
+            continue;
+        };
+        if !inputs.contains(ix.as_str()) {
+            continue;
+        }
+        let Some(t) = g.initializer.iter().find(|t| &t.name == data) else {
+            continue;
+        };
+        let axis = n
+            .attribute
+            .iter()
+            .find(|a| a.name == "axis")
+            .map(|a| a.i)
+            .unwrap_or(0);
+        let axis = if axis < 0 {
+            axis + t.dims.len() as i64
+        } else {
+            axis
+        };
+        if let Some(d) = t.dims.get(axis as usize).filter(|d| **d > 0) {
+            let e = out.entry(ix.clone()).or_insert(*d as u64);
+            *e = (*e).min(*d as u64);
+        }
+    }
+    out
+}
+
 fn declared_inputs(model: &InferenceModel) -> Result<Vec<DeclaredInput>, TractError> {
     model
         .input_outlets()?
@@ -325,6 +363,7 @@ fn declared_inputs(model: &InferenceModel) -> Result<Vec<DeclaredInput>, TractEr
                 name: model.node(o.node).name.clone(),
                 dtype,
                 dims,
+                index_bound: None,
             })
         })
         .collect()
@@ -350,9 +389,14 @@ impl Backend for TractBackend {
 
     fn inspect(&self, model: &Path) -> Result<ModelInfo, ProfileError> {
         let m = self.load(model)?;
+        let mut inputs = declared_inputs(&m).map_err(|e| self.prepare_error(model, &e))?;
+        let bounds = gather_bounds(&decode(model)?);
+        for i in &mut inputs {
+            i.index_bound = bounds.get(&i.name).copied();
+        }
         Ok(ModelInfo {
             path: model.to_path_buf(),
-            inputs: declared_inputs(&m).map_err(|e| self.prepare_error(model, &e))?,
+            inputs,
         })
     }
 
@@ -494,6 +538,19 @@ struct TractState {
 }
 
 impl TractState {
+    fn panicked(&self, payload: Box<dyn std::any::Any + Send>) -> ProfileError {
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        ProfileError::Run {
+            path: self.path.clone(),
+            backend: "tract",
+            detail: format!("tract panicked: {msg}; fix: check the input values (--int-max for ids) or try --backend ort"),
+        }
+    }
+
     fn err(&self, e: TractError) -> ProfileError {
         ProfileError::Run {
             path: self.path.clone(),
@@ -507,17 +564,26 @@ impl ModelState for TractState {
     #[inline]
     fn run(&mut self) -> Result<(), ProfileError> {
         // Cloning a TValue clones an Arc: no tensor copy in the timed region.
-        match self.state.run(self.inputs.clone()) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.err(e)),
+        // A panic inside tract (some kernels assert on their inputs) becomes
+        // this model's error; unwinding costs nothing when nothing panics.
+        let (state, inputs) = (&mut self.state, &self.inputs);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            state.run(inputs.clone()).map(drop)
+        })) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.err(e)),
+            Err(p) => Err(self.panicked(p)),
         }
     }
 
     fn outputs(&mut self) -> Result<Vec<OutputTensor>, ProfileError> {
-        let outs = self
-            .state
-            .run(self.inputs.clone())
-            .map_err(|e| self.err(e))?;
+        let (state, inputs) = (&mut self.state, &self.inputs);
+        let outs = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            state.run(inputs.clone())
+        })) {
+            Ok(r) => r.map_err(|e| self.err(e))?,
+            Err(p) => return Err(self.panicked(p)),
+        };
         let model = self.plan.model();
         outs.iter()
             .enumerate()

@@ -298,6 +298,7 @@ fn declared(session: &Session) -> Vec<DeclaredInput> {
                 dimension_symbols,
             } => DeclaredInput {
                 name: o.name().to_string(),
+                index_bound: None,
                 dtype: from_element(*ty),
                 dims: Some(
                     shape
@@ -315,6 +316,7 @@ fn declared(session: &Session) -> Vec<DeclaredInput> {
                 name: o.name().to_string(),
                 dtype: None,
                 dims: None,
+                index_bound: None,
             },
         })
         .collect()
@@ -338,7 +340,7 @@ impl Backend for OrtBackend {
                 let text = e.to_string();
                 let (reason, fix) = match text.split_once("; fix: ") {
                     Some((r, f)) => (r.to_string(), f.to_string()),
-                    None => (text, "see docs/BACKENDS.md".to_string()),
+                    None => (text, "see the README section on --ort-lib".to_string()),
                 };
                 Availability::Unavailable { reason, fix }
             }
@@ -381,9 +383,23 @@ impl Backend for OrtBackend {
             ..PrepareOptions::default()
         };
         let session = self.session(model, &options, None)?;
+        #[allow(unused_mut)]
+        let mut inputs = declared(&session);
+        // ONNX Runtime reports out-of-range indices as an error rather than a
+        // panic, but the table's ids should be valid either way.
+        #[cfg(feature = "tract")]
+        if let Ok(bytes) = std::fs::read(model) {
+            use prost::Message;
+            if let Ok(proto) = tract_onnx::pb::ModelProto::decode(bytes.as_slice()) {
+                let bounds = crate::tract_backend::gather_bounds(&proto);
+                for i in &mut inputs {
+                    i.index_bound = bounds.get(&i.name).copied();
+                }
+            }
+        }
         Ok(ModelInfo {
             path: model.to_path_buf(),
-            inputs: declared(&session),
+            inputs,
         })
     }
 
