@@ -30,3 +30,10 @@ export FRONTIER_SHARED="$shared"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace
+
+# Proof that the cross-built agents run (docs/TARGETS.md): build the aarch64
+# and armv7 agents (installing rustup targets, cross compilers and qemu-user
+# as needed), then run `doctor --json` and `profile` under qemu-user; the
+# aarch64 build also profiles with ONNX Runtime's arm64 library.
+[ -f "$HOME/.local/lib/frontier/aarch64/libonnxruntime.so.1.32.0" ] || ./scripts/fetch-onnxruntime.sh aarch64
+cargo xtask dist --target edge-gnu --target iot-gnu --profile release --smoke-test --out "$CARGO_TARGET_DIR/dist-smoke"

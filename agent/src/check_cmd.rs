@@ -15,7 +15,7 @@ use crate::cli::{BackendChoice, ProfileArgs};
 use crate::discover;
 
 pub fn run(args: &ProfileArgs, specs: &[InputSpec]) -> anyhow::Result<i32> {
-    let all = backends::selected(BackendChoice::Auto, &args.ort)?;
+    let all = backends::selected(BackendChoice::Auto, &args.ort, None)?;
     if all.len() < 2 {
         anyhow::bail!(
             "--check compares backends, but only {} works here; `frontier doctor` says why the others do not",

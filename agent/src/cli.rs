@@ -16,6 +16,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Record which `profile` flags were given on the command line, so a
+    /// `--policy` fills in only the others.
+    pub fn note_explicit(&mut self, matches: &clap::ArgMatches) {
+        if let (Command::Profile(a), Some(("profile", m))) =
+            (&mut self.command, matches.subcommand())
+        {
+            a.explicit = m
+                .ids()
+                .filter(|id| {
+                    m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+                })
+                .map(|id| id.to_string())
+                .collect();
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Profile ONNX models on this device and write a latency table.
@@ -134,6 +152,12 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeKind {
+    Network,
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
     /// tract: pure Rust, always available.
     Tract,
@@ -203,8 +227,8 @@ pub struct ProfileArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
     pub backend: BackendChoice,
 
-    /// Threads per inference (intra-op).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Threads per inference (intra-op); 0 = every logical core.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub threads: u32,
 
     /// Threads running independent graph branches at once (ONNX Runtime;
@@ -288,6 +312,12 @@ pub struct ProfileArgs {
     #[arg(long, default_value = "auto")]
     pub probe_ref: String,
 
+    /// Calibration probe: `network` (the smallest Once-for-All subnet run by
+    /// the first backend: it slows down as the models do) or `cpu` (a fixed
+    /// matrix product and memory stream).
+    #[arg(long, value_enum, default_value_t = ProbeKind::Network)]
+    pub probe: ProbeKind,
+
     /// Also write a per-operator profile.
     #[arg(long)]
     pub per_op: bool,
@@ -315,6 +345,21 @@ pub struct ProfileArgs {
     /// Exit non-zero if any model failed (default: only if none could be profiled).
     #[arg(long)]
     pub strict: bool,
+
+    /// A device class's defaults (iot, edge, laptop, server; see targets/):
+    /// warm-up, time budgets, rounds, threads and memory budget, for every
+    /// flag not given explicitly.
+    #[arg(long, value_name = "CLASS")]
+    pub policy: Option<String>,
+
+    /// Largest input or intermediate tensor set a model may allocate, in MB
+    /// (default: the memory available, or the --policy class's budget).
+    #[arg(long, value_name = "MB")]
+    pub memory_budget: Option<u64>,
+
+    /// Flags given on the command line (filled by `Cli::note_explicit`).
+    #[arg(skip)]
+    pub explicit: Vec<String>,
 }
 
 #[cfg(test)]

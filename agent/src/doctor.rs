@@ -13,7 +13,7 @@ use crate::cli::DoctorArgs;
 
 pub fn run(args: DoctorArgs) -> anyhow::Result<i32> {
     let fp = Fingerprint::collect();
-    let reports: Vec<BackendReport> = backends::compiled(&args.ort)
+    let reports: Vec<BackendReport> = backends::compiled(&args.ort, None)
         .iter()
         .map(|b| {
             let (available, reason, fix) = match b.availability() {

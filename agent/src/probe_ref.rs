@@ -23,13 +23,17 @@ pub fn state_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/frontier"))
 }
 
-fn file(device_id: &str) -> Option<PathBuf> {
-    Some(state_dir()?.join(format!("probe-ref-{device_id}-v{PROBE_VERSION}.json")))
+/// `kind`: which probe (`cpu`, or `net-<backend>-<version>-t<threads>` for
+/// the network probe): references of different probes are not comparable.
+fn file(device_id: &str, kind: &str) -> Option<PathBuf> {
+    Some(state_dir()?.join(format!(
+        "probe-ref-{device_id}-v{PROBE_VERSION}-{kind}.json"
+    )))
 }
 
 /// The stored reference for this device, if any (an unreadable file is ignored).
-pub fn load(device_id: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(file(device_id)?).ok()?;
+pub fn load(device_id: &str, kind: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(file(device_id, kind)?).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("reference_ms")?
         .as_f64()
@@ -37,14 +41,15 @@ pub fn load(device_id: &str) -> Option<f64> {
 }
 
 /// Store the reference; failures are reported to the caller as a warning text.
-pub fn store(device_id: &str, reference_ms: f64) -> Result<PathBuf, String> {
-    let path = file(device_id).ok_or("no state directory (set FRONTIER_STATE_DIR)")?;
+pub fn store(device_id: &str, kind: &str, reference_ms: f64) -> Result<PathBuf, String> {
+    let path = file(device_id, kind).ok_or("no state directory (set FRONTIER_STATE_DIR)")?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let body = serde_json::json!({
         "device_id": device_id,
         "probe_version": PROBE_VERSION,
+        "probe": kind,
         "reference_ms": reference_ms,
     });
     std::fs::write(&path, format!("{body}\n")).map_err(|e| format!("{}: {e}", path.display()))?;

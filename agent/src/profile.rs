@@ -20,12 +20,12 @@ use frontier_profiler::harness::{
 };
 use frontier_profiler::inputs::{self, FillOptions, InputSpec};
 use frontier_profiler::memory::PeakTracker;
-use frontier_profiler::probe::CpuProbe;
+use frontier_profiler::probe::{CpuProbe, ModelProbe, Probe};
 use frontier_profiler::ProfileError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
-use crate::cli::{BackendChoice, ProfileArgs};
+use crate::cli::{BackendChoice, ProbeKind, ProfileArgs};
 use crate::discover;
 use crate::probe_ref;
 use crate::summary;
@@ -185,6 +185,61 @@ fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The calibration probe and the key of its stored reference. The network
+/// probe is the smallest Once-for-All subnet (kernel 3, expand 3, depth 2,
+/// resolution 128), generated in memory and prepared by `backend` with the
+/// run's threads; if that fails, the CPU probe stands in, with a warning.
+fn make_probe(
+    args: &ProfileArgs,
+    backend: &dyn Backend,
+    base: &PrepareOptions,
+) -> (Box<dyn Probe>, String) {
+    if args.probe == ProbeKind::Network {
+        match network_probe(backend, &backends::options_for(backend, base)) {
+            Ok(p) => {
+                return (
+                    Box::new(p),
+                    format!(
+                        "net-{}-{}-t{}",
+                        backend.name(),
+                        backend.version(),
+                        args.threads
+                    ),
+                )
+            }
+            Err(e) => eprintln!("warning: network probe unavailable ({e:#}); using --probe cpu"),
+        }
+    }
+    (Box::new(CpuProbe::new()), "cpu".into())
+}
+
+fn network_probe(backend: &dyn Backend, options: &PrepareOptions) -> anyhow::Result<ModelProbe> {
+    use frontier_export::ofa_mbv3;
+    let arch = ofa_mbv3::Arch {
+        ks: vec![3; 20],
+        e: vec![3; 20],
+        d: vec![2; 5],
+        r: 128,
+    };
+    let g = ofa_mbv3::generate(&arch, 0)?;
+    let path = std::env::temp_dir().join(format!("frontier-probe-{}.onnx", std::process::id()));
+    std::fs::write(&path, &g.onnx).with_context(|| format!("{}: cannot write", path.display()))?;
+    let result = frontier_profiler::backend::ready_state(
+        backend,
+        &path,
+        &[],
+        FillOptions {
+            seed: 0,
+            int_max: 1,
+        },
+        options,
+    );
+    let _ = std::fs::remove_file(&path);
+    let (_, mut state) = result?;
+    state.run()?;
+    Ok(ModelProbe::new(state))
+}
+
 /// Session options from the command line, before per-backend adjustment.
 pub fn base_options(args: &ProfileArgs) -> PrepareOptions {
     PrepareOptions {
@@ -195,7 +250,51 @@ pub fn base_options(args: &ProfileArgs) -> PrepareOptions {
     }
 }
 
-pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
+/// Fill the flags not given on the command line from `--policy CLASS`, and
+/// turn `--threads 0` into the number of logical cores.
+fn apply_policy(args: &mut ProfileArgs) -> anyhow::Result<Option<u64>> {
+    let mut budget_mb = args.memory_budget;
+    if let Some(class) = &args.policy {
+        let p = frontier_targets::policy(class)?;
+        let given = |id: &str| args.explicit.iter().any(|e| e == id);
+        if !given("warmup") {
+            args.warmup = p.warmup;
+        }
+        if !given("warmup_time") {
+            args.warmup_time = p.warmup_time;
+        }
+        if !given("min_runs") {
+            args.min_runs = p.min_runs;
+        }
+        if !given("min_time") {
+            args.min_time = p.min_time;
+        }
+        if !given("max_time") {
+            args.max_time = p.max_time;
+        }
+        if !given("rounds") {
+            args.rounds = p.rounds;
+        }
+        if !given("threads") {
+            args.threads = p.threads;
+        }
+        if budget_mb.is_none() {
+            budget_mb = frontier_targets::all()?
+                .into_iter()
+                .find(|c| &c.class == class)
+                .map(|c| c.memory_budget_mb);
+        }
+    }
+    if args.threads == 0 {
+        args.threads = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+    }
+    Ok(budget_mb.map(|mb| mb << 20))
+}
+
+pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
+    let memory_budget = apply_policy(&mut args)?;
     let specs = InputSpec::parse_all(&args.inputs)?;
     let probe_mode = parse_probe_ref(&args.probe_ref)?;
     // Refuse an output we could not append to before spending time measuring.
@@ -210,7 +309,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     if args.check {
         return crate::check_cmd::run(&args, &specs);
     }
-    let backends = backends::selected(args.backend, &args.ort)?;
+    let backends = backends::selected(args.backend, &args.ort, memory_budget)?;
     let base_options = base_options(&args);
     if args.backend == BackendChoice::Tract
         && (args.inter_threads != 1 || base_options.graph_opt != GraphOpt::All)
@@ -218,8 +317,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
         eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
     }
     let fingerprint = Fingerprint::collect();
+    let (mut probe, probe_kind) = make_probe(&args, backends[0].as_ref(), &base_options);
     let stored_ref = match probe_mode {
-        ProbeRef::Auto => probe_ref::load(&fingerprint.device_id),
+        ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
         _ => None,
     };
     let config = harness_config(&args, &probe_mode, stored_ref)?;
@@ -328,8 +428,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
                 .unwrap_or_default()
         })
         .collect();
-    let mut probe = CpuProbe::new();
-    let mut h = Harness::new(config, &clock, Some(&mut probe));
+    let mut h = Harness::new(config, &clock, Some(probe.as_mut()));
     let report = h.run(&mut states, &mut |p: &Progress| match p {
         Progress::WarmedUp { subject } => {
             bar.set_message(format!("warm-up {}", names[*subject]));
@@ -364,7 +463,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     }
     if probe_mode == ProbeRef::Auto && stored_ref.is_none() {
         if let Some(r) = report.probe_reference_ms {
-            if let Err(w) = probe_ref::store(&fingerprint.device_id, r) {
+            if let Err(w) = probe_ref::store(&fingerprint.device_id, &probe_kind, r) {
                 eprintln!("warning: cannot store the probe reference ({w}); corrected medians of later runs use their own session median");
             }
         }

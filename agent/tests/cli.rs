@@ -327,3 +327,54 @@ fn inspect_reports_graph_statistics() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.onnx"), "{}", stderr(&o));
 }
+
+/// `--policy CLASS` fills the flags not given explicitly: the server class
+/// uses every core (threads 0); an explicit `--rounds` still wins.
+#[test]
+fn policy_fills_unset_flags_and_explicit_flags_win() {
+    let dir = scratch("policy");
+    let model = fixtures().join("gpt2_tiny_seq32.onnx");
+    let out = dir.join("t.jsonl");
+    let o = frontier(
+        &[
+            "profile",
+            model.to_str().unwrap(),
+            "--policy",
+            "server",
+            "--rounds",
+            "2",
+            "--min-time",
+            "50ms",
+            "--max-time",
+            "300ms",
+            "--warmup-time",
+            "0",
+            "--min-runs",
+            "4",
+            "--probe-ref",
+            "session",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<LatencyRow> = table::read(&out).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get() as u32;
+    assert_eq!(rows[0].threads, cores);
+    assert!(rows[0].rounds.unwrap() >= 2);
+    assert!(
+        rows[0].warmup_runs.unwrap() >= 10,
+        "the server policy warms up 10 runs"
+    );
+    let o = frontier(
+        &["profile", model.to_str().unwrap(), "--policy", "toaster"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("iot") && stderr(&o).contains("laptop"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -80,3 +80,26 @@ impl Probe for CpuProbe {
         black_box(acc);
     }
 }
+
+/// A probe that is a fixed network run by the backend being measured: it
+/// exercises the same kernels, threads and memory paths as the models, so it
+/// slows down as they do when the machine does (the CPU workload above moved
+/// about twice as much as the models between invocations on the machine of
+/// `docs/BENCHMARKS.md`). The agent uses the smallest Once-for-All subnet.
+pub struct ModelProbe {
+    state: Box<dyn crate::backend::ModelState>,
+}
+
+impl ModelProbe {
+    pub fn new(state: Box<dyn crate::backend::ModelState>) -> Self {
+        ModelProbe { state }
+    }
+}
+
+impl Probe for ModelProbe {
+    fn run(&mut self) {
+        // A failure here already failed when the probe was prepared and run
+        // once; the point then measures whatever the failure cost.
+        let _ = black_box(self.state.run());
+    }
+}
