@@ -177,24 +177,10 @@ pub enum GraphOptChoice {
     All,
 }
 
-/// Parse a duration: `1.5` (seconds), `500ms`, `2s`.
+/// Parse a duration: `1.5` (seconds), `500ms`, `2s` (the same syntax as
+/// the class files of `targets/`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
-        (v, 1e-3)
-    } else if let Some(v) = t.strip_suffix('s') {
-        (v, 1.0)
-    } else {
-        (t, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; use seconds (1.5), '500ms' or '2s'"))?;
-    if v.is_nan() || v < 0.0 || !v.is_finite() {
-        return Err(format!("'{s}' must be a non-negative duration"));
-    }
-    Ok(Duration::from_secs_f64(v * scale))
+    frontier_targets::parse_duration(s)
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {

@@ -121,6 +121,29 @@ fn sample(args: &ExportArgs, n: usize) -> anyhow::Result<Vec<AnyArch>> {
     })
 }
 
+/// Add a manifest line (and print it with `--json`).
+fn emit(
+    l: &ManifestLine,
+    json: bool,
+    stdout: &mut impl Write,
+    lines: &mut String,
+) -> anyhow::Result<()> {
+    if json {
+        stdout.write_all(l.to_line().as_bytes())?;
+    }
+    lines.push_str(&l.to_line());
+    Ok(())
+}
+
+fn finish(dir: &Path, lines: &str, json: bool, what: &str) -> anyhow::Result<i32> {
+    let manifest = dir.join("manifest.jsonl");
+    write_file(&manifest, lines.as_bytes())?;
+    if !json {
+        eprintln!("wrote {what} and {}", manifest.display());
+    }
+    Ok(0)
+}
+
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.extension().and_then(|e| e.to_str()) == Some("onnx") {
         bail!("--out {}: give a directory", dir.display());
@@ -162,20 +185,14 @@ fn blocks(args: &ExportArgs) -> anyhow::Result<i32> {
             seed,
             input_shape: g.input_shape,
         };
-        if args.json {
-            stdout.write_all(l.to_line().as_bytes())?;
-        }
-        lines.push_str(&l.to_line());
+        emit(&l, args.json, &mut stdout, &mut lines)?;
     }
-    write_file(&dir.join("manifest.jsonl"), lines.as_bytes())?;
-    if !args.json {
-        eprintln!(
-            "wrote {} block models and {}",
-            units.len(),
-            dir.join("manifest.jsonl").display()
-        );
-    }
-    Ok(0)
+    finish(
+        dir,
+        &lines,
+        args.json,
+        &format!("{} block models", units.len()),
+    )
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
@@ -234,17 +251,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         let file = format!("{prefix}_{i:04}.onnx");
         write_file(&dir.join(&file), &g.onnx)?;
         let l = arch.line(&file, seed, g.input_shape);
-        if args.json {
-            stdout.write_all(l.to_line().as_bytes())?;
-        }
-        lines.push_str(&l.to_line());
+        emit(&l, args.json, &mut stdout, &mut lines)?;
     }
-    write_file(&dir.join("manifest.jsonl"), lines.as_bytes())?;
-    if !args.json {
-        eprintln!(
-            "wrote {samples} models and {} ",
-            dir.join("manifest.jsonl").display()
-        );
-    }
-    Ok(0)
+    finish(dir, &lines, args.json, &format!("{samples} models"))
 }

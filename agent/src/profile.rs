@@ -498,6 +498,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             overhead_ns: Some(overhead_ns),
             probe_ref_ms: report.probe_reference_ms,
             probe_beta: report.probe_beta,
+            probe: (probe_mode != ProbeRef::Off).then_some(probe_kind.as_str()),
             measured_at: &measured_at,
         };
         let path_text = subject.path.display().to_string();

@@ -5,30 +5,11 @@
 
 mod common;
 
-use common::{fixtures, frontier, scratch};
+use common::{fixtures, frontier, scratch, FAST};
 
 use std::process::Output;
 
 use frontier_export::table::{self, LatencyRow};
-
-const FAST: &[&str] = &[
-    "--warmup",
-    "1",
-    "--warmup-time",
-    "0",
-    "--min-runs",
-    "4",
-    "--min-time",
-    "50ms",
-    "--max-time",
-    "300ms",
-    "--rounds",
-    "2",
-    "--retries",
-    "0",
-    "--probe-ref",
-    "session",
-];
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

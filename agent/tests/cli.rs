@@ -3,32 +3,12 @@
 
 mod common;
 
-use common::{fixtures, frontier, scratch};
+use common::{fixtures, frontier, scratch, FAST};
 
 use std::path::Path;
 use std::process::Output;
 
 use frontier_export::table::{self, LatencyRow, OpRow};
-
-/// Fast settings: a few runs per model, no stored probe reference.
-const FAST: &[&str] = &[
-    "--warmup",
-    "1",
-    "--warmup-time",
-    "0",
-    "--min-runs",
-    "4",
-    "--min-time",
-    "50ms",
-    "--max-time",
-    "300ms",
-    "--rounds",
-    "2",
-    "--retries",
-    "0",
-    "--probe-ref",
-    "session",
-];
 
 fn profile(paths: &[&Path], extra: &[&str], state: &Path) -> Output {
     let mut args: Vec<&str> = vec!["profile"];

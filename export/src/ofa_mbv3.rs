@@ -239,22 +239,7 @@ pub fn blocks(arch: &Arch) -> Vec<Block> {
 
 /// PyTorch's parameter count of the subnet (BatchNorm affine parameters included).
 pub fn params(arch: &Arch) -> u64 {
-    let bn = |c: usize| 2 * c as u64;
-    let mut p = (3 * FIRST_CONV * 9) as u64 + bn(FIRST_CONV);
-    for b in blocks(arch) {
-        if b.expand_ratio != 1 {
-            p += (b.in_channels * b.mid_channels) as u64 + bn(b.mid_channels);
-        }
-        p += (b.mid_channels * b.kernel_size * b.kernel_size) as u64 + bn(b.mid_channels);
-        if let Some(se) = b.se_channels {
-            p += (2 * b.mid_channels * se + se + b.mid_channels) as u64;
-        }
-        p += (b.mid_channels * b.out_channels) as u64 + bn(b.out_channels);
-    }
-    p += (STAGE_OUT[STAGES - 1] * FINAL_EXPAND) as u64 + bn(FINAL_EXPAND);
-    p += (FINAL_EXPAND * FEATURE_MIX) as u64;
-    p += (FEATURE_MIX * CLASSES + CLASSES) as u64;
-    p
+    units(arch).iter().map(unit_params).sum()
 }
 
 /// Per-layer MAC counts in the order the `ofa` package's counter visits the

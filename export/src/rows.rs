@@ -25,6 +25,8 @@ pub struct SessionFacts<'a> {
     pub overhead_ns: Option<f64>,
     pub probe_ref_ms: Option<f64>,
     pub probe_beta: Option<f64>,
+    /// Which probe (`cpu` or `net-...`); `None` when the probe was off.
+    pub probe: Option<&'a str>,
     pub measured_at: &'a str,
 }
 
@@ -89,6 +91,7 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         probe_drift: Some(r(x.probe_drift)),
         probe_ref_ms: s.probe_ref_ms.map(r),
         probe_beta: s.probe_beta.map(|b| (b * 1000.0).round() / 1000.0),
+        probe: s.probe.map(String::from),
         unstable_reason: x.unstable_reason.clone(),
         stop_reason: Some(x.stop.name().into()),
         rounds: Some(x.rounds),

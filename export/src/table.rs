@@ -81,6 +81,10 @@ pub struct LatencyRow {
     pub probe_drift: Option<f64>,
     #[serde(default)]
     pub probe_ref_ms: Option<f64>,
+    /// Which calibration probe: `cpu`, or `net-<backend>-<version>-t<threads>`
+    /// (the smallest OFA subnet run by that backend).
+    #[serde(default)]
+    pub probe: Option<String>,
     /// Elasticity of the models to the probe used for the corrected figures.
     #[serde(default)]
     pub probe_beta: Option<f64>,

@@ -57,7 +57,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     match num.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(Duration::from_secs_f64(v * scale)),
-        _ => Err(format!(
+        Ok(_) => Err(format!("'{s}' must be a non-negative duration")),
+        Err(_) => Err(format!(
             "'{s}' is not a duration; use seconds (1.5), '500ms' or '2s'"
         )),
     }

@@ -28,3 +28,24 @@ pub fn frontier(args: &[&str], state: &Path) -> Output {
         .output()
         .unwrap()
 }
+
+/// Fast measurement settings: a few runs per model, no stored probe reference
+/// (these tests check behaviour and formats, never speed).
+pub const FAST: &[&str] = &[
+    "--warmup",
+    "1",
+    "--warmup-time",
+    "0",
+    "--min-runs",
+    "4",
+    "--min-time",
+    "50ms",
+    "--max-time",
+    "300ms",
+    "--rounds",
+    "2",
+    "--retries",
+    "0",
+    "--probe-ref",
+    "session",
+];
