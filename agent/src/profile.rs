@@ -293,7 +293,44 @@ fn apply_policy(args: &mut ProfileArgs) -> anyhow::Result<Option<u64>> {
     Ok(budget_mb.map(|mb| mb << 20))
 }
 
+/// Start-up milestones, printed on stderr when `FRONTIER_TIMINGS` is set (for
+/// the start-up benchmark of docs/BENCHMARKS.md).
+struct Milestones {
+    start: std::time::Instant,
+    on: bool,
+    marks: Vec<(&'static str, f64)>,
+}
+
+impl Milestones {
+    fn new() -> Self {
+        Milestones {
+            start: std::time::Instant::now(),
+            on: std::env::var_os("FRONTIER_TIMINGS").is_some(),
+            marks: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        if self.on {
+            self.marks
+                .push((what, self.start.elapsed().as_secs_f64() * 1e3));
+        }
+    }
+
+    fn print(&self) {
+        if self.on {
+            let parts: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(w, t)| format!("{w} {t:.1} ms"))
+                .collect();
+            eprintln!("timings since start: {}", parts.join(", "));
+        }
+    }
+}
+
 pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
+    let mut milestones = Milestones::new();
     let memory_budget = apply_policy(&mut args)?;
     let specs = InputSpec::parse_all(&args.inputs)?;
     let probe_mode = parse_probe_ref(&args.probe_ref)?;
@@ -316,8 +353,11 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     {
         eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
     }
+    milestones.mark("backends ready");
     let fingerprint = Fingerprint::collect();
+    milestones.mark("fingerprint");
     let (mut probe, probe_kind) = make_probe(&args, backends[0].as_ref(), &base_options);
+    milestones.mark("probe prepared");
     let stored_ref = match probe_mode {
         ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
         _ => None,
@@ -332,6 +372,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
 
     let clock = MonotonicClock::new();
     let overhead_ns = harness::calibrate_overhead(&clock, 20_000);
+    milestones.mark("overhead calibrated");
     let load = LoadMonitor::start();
     let fill = FillOptions {
         seed: args.seed,
@@ -428,6 +469,8 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
                 .unwrap_or_default()
         })
         .collect();
+    milestones.mark("models prepared (first measurement)");
+    milestones.print();
     let mut h = Harness::new(config, &clock, Some(probe.as_mut()));
     let report = h.run(&mut states, &mut |p: &Progress| match p {
         Progress::WarmedUp { subject } => {

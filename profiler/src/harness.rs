@@ -14,6 +14,10 @@
 //!    every slice is discarded: switching models evicts caches.
 //! 3. **Probes** the machine: a fixed workload ([`crate::probe`]) runs between
 //!    slices (one discarded warm-up repetition, then the median of `reps`).
+//!    The agent's default workload is a fixed small network run by the
+//!    measured backend ([`crate::probe::ModelProbe`]), which slows down as
+//!    the models do; a synthetic CPU workload ([`crate::probe::CpuProbe`])
+//!    moved about twice as much as the models between invocations.
 //!    A slice's speed is the median of the probe points around it (the two
 //!    that bracket it and [`ProbeConfig::window`] more on each side): one probe point
 //!    is noisier than the drift it tracks, which moves over seconds, not
