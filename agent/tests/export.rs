@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{frontier, scratch};
+use common::{frontier, scratch, FAST};
 
 use std::path::Path;
 
@@ -244,25 +244,11 @@ fn gpt2_samples_carry_hugging_face_counts_and_profile_with_their_arch() {
         assert_eq!(gpt2::decode(&l.encoding).unwrap().heads(), a.heads());
     }
     let table_path = dir.join("t.jsonl");
-    let o = frontier(
-        &[
-            "profile",
-            out.join(&lines[0].file).to_str().unwrap(),
-            "--min-time",
-            "50ms",
-            "--max-time",
-            "300ms",
-            "--rounds",
-            "2",
-            "--warmup-time",
-            "0",
-            "--probe-ref",
-            "session",
-            "--out",
-            table_path.to_str().unwrap(),
-        ],
-        &dir,
-    );
+    let model = out.join(&lines[0].file);
+    let mut args = vec!["profile", model.to_str().unwrap()];
+    args.extend(FAST);
+    args.extend(["--out", table_path.to_str().unwrap()]);
+    let o = frontier(&args, &dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows: Vec<LatencyRow> = table::read(&table_path).unwrap();
     let arch: serde_json::Value = serde_json::from_str(rows[0].arch.as_deref().unwrap()).unwrap();

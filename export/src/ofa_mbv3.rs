@@ -246,34 +246,41 @@ pub fn params(arch: &Arch) -> u64 {
 /// modules (registration order): first conv; per block expand, depthwise, SE
 /// reduce, SE expand, pointwise; final expand; feature mix; classifier.
 fn layer_macs(arch: &Arch) -> Vec<u64> {
+    units(arch).iter().flat_map(unit_layer_macs).collect()
+}
+
+/// Per-layer MACs of one unit, in the package's module order.
+fn unit_layer_macs(u: &Unit) -> Vec<u64> {
     let conv = |cin: usize, cout: usize, size: usize, k: usize, groups: usize| -> u64 {
         (cin * cout * size * size * k * k / groups) as u64
     };
-    let first = conv_out(arch.r as usize, 3, 2);
-    let mut v = vec![conv(3, FIRST_CONV, first, 3, 1)];
-    let mut size = first;
-    for b in blocks(arch) {
-        if b.expand_ratio != 1 {
-            v.push(conv(b.in_channels, b.mid_channels, b.in_size, 1, 1));
+    match u {
+        Unit::Stem { r } => vec![conv(3, FIRST_CONV, conv_out(*r, 3, 2), 3, 1)],
+        Unit::Block(b) => {
+            let mut v = Vec::new();
+            if b.expand_ratio != 1 {
+                v.push(conv(b.in_channels, b.mid_channels, b.in_size, 1, 1));
+            }
+            v.push(conv(
+                b.mid_channels,
+                b.mid_channels,
+                b.out_size,
+                b.kernel_size,
+                b.mid_channels,
+            ));
+            if let Some(se) = b.se_channels {
+                v.push((b.mid_channels * se) as u64);
+                v.push((se * b.mid_channels) as u64);
+            }
+            v.push(conv(b.mid_channels, b.out_channels, b.out_size, 1, 1));
+            v
         }
-        v.push(conv(
-            b.mid_channels,
-            b.mid_channels,
-            b.out_size,
-            b.kernel_size,
-            b.mid_channels,
-        ));
-        if let Some(se) = b.se_channels {
-            v.push((b.mid_channels * se) as u64);
-            v.push((se * b.mid_channels) as u64);
-        }
-        v.push(conv(b.mid_channels, b.out_channels, b.out_size, 1, 1));
-        size = b.out_size;
+        Unit::Head { in_size } => vec![
+            conv(STAGE_OUT[STAGES - 1], FINAL_EXPAND, *in_size, 1, 1),
+            (FINAL_EXPAND * FEATURE_MIX) as u64,
+            (FEATURE_MIX * CLASSES) as u64,
+        ],
     }
-    v.push(conv(STAGE_OUT[STAGES - 1], FINAL_EXPAND, size, 1, 1));
-    v.push((FINAL_EXPAND * FEATURE_MIX) as u64);
-    v.push((FEATURE_MIX * CLASSES) as u64);
-    v
 }
 
 /// The exact MAC count (integer arithmetic).
@@ -567,34 +574,7 @@ pub fn unit_params(u: &Unit) -> u64 {
 /// Once-for-All's MAC count of one unit (exact integer); over a network's
 /// [`units`] they add up to [`macs_exact`].
 pub fn unit_macs(u: &Unit) -> u64 {
-    let conv = |cin: usize, cout: usize, size: usize, k: usize, groups: usize| -> u64 {
-        (cin * cout * size * size * k * k / groups) as u64
-    };
-    match u {
-        Unit::Stem { r } => conv(3, FIRST_CONV, conv_out(*r, 3, 2), 3, 1),
-        Unit::Block(b) => {
-            let mut m = 0;
-            if b.expand_ratio != 1 {
-                m += conv(b.in_channels, b.mid_channels, b.in_size, 1, 1);
-            }
-            m += conv(
-                b.mid_channels,
-                b.mid_channels,
-                b.out_size,
-                b.kernel_size,
-                b.mid_channels,
-            );
-            if let Some(se) = b.se_channels {
-                m += 2 * (b.mid_channels * se) as u64;
-            }
-            m + conv(b.mid_channels, b.out_channels, b.out_size, 1, 1)
-        }
-        Unit::Head { in_size } => {
-            conv(STAGE_OUT[STAGES - 1], FINAL_EXPAND, *in_size, 1, 1)
-                + (FINAL_EXPAND * FEATURE_MIX) as u64
-                + (FEATURE_MIX * CLASSES) as u64
-        }
-    }
+    unit_layer_macs(u).iter().sum()
 }
 
 /// One unit as a standalone ONNX model (opset 13, input `input`).
