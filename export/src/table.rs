@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
