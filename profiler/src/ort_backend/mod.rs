@@ -601,11 +601,10 @@ impl OrtState {
     /// `runs` runs of a profiling session (after one unprofiled warm-up run
     /// whose kernels include one-time work such as weight pre-packing).
     fn profiled_runs(&mut self, runs: usize) -> Result<Vec<Vec<NodeTime>>, ProfileError> {
-        let dir = std::env::temp_dir().join(format!(
-            "frontier-ort-profile-{}-{:x}",
-            std::process::id(),
-            crate::inputs::SplitMix64::new(self.values.len() as u64 ^ runs as u64).next_u64()
-        ));
+        static PROFILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("frontier-ort-profile-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| self.err(e))?;
         let result = (|| {
             let mut session =
