@@ -199,6 +199,53 @@ fn build(t: &Target, profile: &str) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// The newest glibc symbol version the binary needs (its glibc floor), read
+/// with `objdump -T`; `None` for static builds or without objdump.
+fn glibc_needed(bin: &Path) -> Option<String> {
+    let out = Command::new("objdump").arg("-T").arg(bin).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut versions: Vec<Vec<u32>> = text
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|rest| {
+            let v: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let parts: Option<Vec<u32>> = v
+                .trim_end_matches('.')
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect();
+            parts
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|v| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    })
+}
+
+/// Fail when the build needs a newer glibc than its class file promises.
+fn check_glibc_floor(t: &Target, bin: &Path) -> anyhow::Result<()> {
+    let (Some(floor), Some(needed)) = (&t.glibc_floor, glibc_needed(bin)) else {
+        return Ok(());
+    };
+    let parse = |v: &str| -> Vec<u32> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
+    if parse(&needed) > parse(floor) {
+        bail!(
+            "{}: the binary needs glibc {needed} but targets/classes/{}.toml promises {floor}; build against an older sysroot or raise glibc_floor",
+            t.name,
+            t.class
+        );
+    }
+    eprintln!("{}: needs glibc {needed} (promised floor {floor})", t.name);
+    Ok(())
+}
+
 fn archive(t: &Target, bin: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let version = env!("CARGO_PKG_VERSION");
     let name = format!("frontier-{version}-{}", t.name);
@@ -265,8 +312,9 @@ fn archive(t: &Target, bin: &Path, out: &Path) -> anyhow::Result<PathBuf> {
                 "A static binary: it needs no shared library, not even libc.".to_string()
             } else {
                 format!(
-                    "Needs glibc {} or newer.",
-                    t.glibc_floor.as_deref().unwrap_or("2.28")
+                    "Needs glibc {} or newer (Debian 12, Ubuntu 22.04, Raspberry Pi OS Bookworm); \
+                     on older systems use the musl build of this class.",
+                    t.glibc_floor.as_deref().unwrap_or("2.35")
                 )
             },
         ),
@@ -499,6 +547,7 @@ fn main() -> anyhow::Result<()> {
             .and_then(|()| build(t, &o.profile))
             .and_then(|bin| {
                 let size = std::fs::metadata(&bin)?.len();
+                check_glibc_floor(t, &bin)?;
                 let tarball = archive(t, &bin, &out)?;
                 println!(
                     "{:<14} {:<34} {:>7.1} MB  {}",
