@@ -116,9 +116,16 @@ fn ensure_toolchain(t: &Target, install: bool) -> anyhow::Result<()> {
         .unwrap_or(false);
     if install && is_root && have("apt-get") && !apt.is_empty() {
         eprintln!("installing {pkgs} (for {})", missing.join(", "));
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-q"])
-            .args(&apt))?;
+        let install = || {
+            run(Command::new("apt-get")
+                .args(["install", "-y", "-q"])
+                .args(&apt))
+        };
+        // A fresh machine may have no package lists yet: update once and retry.
+        if install().is_err() {
+            run(Command::new("apt-get").args(["update", "-q"]))?;
+            install()?;
+        }
         if let Some(c) = missing.iter().find(|c| !have(c)) {
             bail!("{}: {c} is still missing after installing {pkgs}", t.name);
         }
