@@ -125,11 +125,13 @@ pub struct ExportArgs {
     #[arg(long, value_delimiter = ',')]
     pub resolutions: Vec<u32>,
 
-    /// GPT-2 sampling: sequence length, vocabulary and context of the models.
+    /// GPT-2 sampling: sequence length of the models' input.
     #[arg(long, default_value_t = 128)]
     pub seq_len: u32,
+    /// GPT-2 sampling: vocabulary size (GPT-2's is 50257).
     #[arg(long, default_value_t = 50257)]
     pub vocab_size: u32,
+    /// GPT-2 sampling: context length, rows of the position embedding.
     #[arg(long, default_value_t = 1024)]
     pub n_positions: u32,
 
