@@ -79,11 +79,12 @@ pub fn graph_opt(c: GraphOptChoice) -> GraphOpt {
     }
 }
 
-/// Prepare options as a backend sees them: tract has no inter-op threads or
-/// optimization levels, so for it those stay at their defaults (and are not
-/// recorded), while `--ep` other than cpu is still refused by tract.
+/// Prepare options as a backend sees them: a backend without session options
+/// (tract) keeps inter-op threads and optimization level at their defaults
+/// (and they are not recorded), while `--ep` other than cpu is still refused
+/// by it.
 pub fn options_for(backend: &dyn Backend, base: &PrepareOptions) -> PrepareOptions {
-    if backend.name() == "tract" {
+    if !backend.has_session_options() {
         PrepareOptions {
             threads: base.threads,
             execution_provider: base.execution_provider.clone(),

@@ -38,7 +38,7 @@ impl AnyArch {
     fn line(&self, file: &str, seed: u64, input_shape: Vec<usize>) -> ManifestLine {
         let (space, json, params, macs, macs_exact, encoding) = match self {
             AnyArch::Ofa(a) => (
-                "ofa-mbv3",
+                ofa_mbv3::SPACE,
                 a.to_json(),
                 ofa_mbv3::params(a),
                 ofa_mbv3::macs(a),
@@ -46,7 +46,7 @@ impl AnyArch {
                 ofa_mbv3::encode(a),
             ),
             AnyArch::Gpt2(a) => (
-                "gpt2",
+                gpt2::SPACE,
                 a.to_json(),
                 gpt2::params(a),
                 gpt2::macs(a) as f64,

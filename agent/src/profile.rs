@@ -25,7 +25,7 @@ use frontier_profiler::ProfileError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
-use crate::cli::{BackendChoice, ProbeKind, ProfileArgs};
+use crate::cli::{ProbeKind, ProfileArgs};
 use crate::discover;
 use crate::probe_ref;
 use crate::summary;
@@ -348,7 +348,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     }
     let backends = backends::selected(args.backend, &args.ort, memory_budget)?;
     let base_options = base_options(&args);
-    if args.backend == BackendChoice::Tract
+    if backends.iter().all(|b| !b.has_session_options())
         && (args.inter_threads != 1 || base_options.graph_opt != GraphOpt::All)
     {
         eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
@@ -356,7 +356,14 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     milestones.mark("backends ready");
     let fingerprint = Fingerprint::collect();
     milestones.mark("fingerprint");
-    let (mut probe, probe_kind) = make_probe(&args, backends[0].as_ref(), &base_options);
+    // No probe with --probe-ref off: preparing the network probe costs a
+    // model optimization (seconds under emulation) for nothing.
+    let (mut probe, probe_kind) = if probe_mode == ProbeRef::Off {
+        (None, String::new())
+    } else {
+        let (p, kind) = make_probe(&args, backends[0].as_ref(), &base_options);
+        (Some(p), kind)
+    };
     milestones.mark("probe prepared");
     let stored_ref = match probe_mode {
         ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
@@ -471,7 +478,11 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         .collect();
     milestones.mark("models prepared (first measurement)");
     milestones.print();
-    let mut h = Harness::new(config, &clock, Some(probe.as_mut()));
+    let probe: Option<&mut dyn Probe> = match probe.as_mut() {
+        Some(p) => Some(p.as_mut()),
+        None => None,
+    };
+    let mut h = Harness::new(config, &clock, probe);
     let report = h.run(&mut states, &mut |p: &Progress| match p {
         Progress::WarmedUp { subject } => {
             bar.set_message(format!("warm-up {}", names[*subject]));
@@ -519,7 +530,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     for ((subject, state), result) in subjects.iter().zip(states.iter_mut()).zip(report.results) {
         let backend = &backends[subject.backend];
         let options = backends::options_for(backend.as_ref(), &base_options);
-        let is_tract = backend.name() == "tract";
+        let session_options = backend.has_session_options();
         let m = match result {
             Ok(m) => m,
             Err(e) => {
@@ -534,8 +545,8 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             backend: backend.name(),
             backend_version: &backend.version(),
             threads: args.threads,
-            inter_threads: (!is_tract).then_some(options.inter_threads as u32),
-            graph_opt: (!is_tract).then_some(options.graph_opt.as_str()),
+            inter_threads: session_options.then_some(options.inter_threads as u32),
+            graph_opt: session_options.then_some(options.graph_opt.as_str()),
             execution_provider: &options.execution_provider,
             seed: args.seed,
             overhead_ns: Some(overhead_ns),

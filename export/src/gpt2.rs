@@ -28,9 +28,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ofa_mbv3::{ArchError, Generated};
-use crate::onnx::{attr_float, attr_int, attr_ints, Elem, GraphBuilder};
+use crate::onnx::{attr_float, attr_int, attr_ints, ArchError, Elem, Generated, GraphBuilder};
 use frontier_profiler::inputs::SplitMix64;
+
+/// The space's name in manifests, tables and errors.
+pub const SPACE: &str = "gpt2";
 
 /// Most layers an architecture may have (GPT-2 medium has 24).
 pub const MAX_LAYERS: usize = 24;
@@ -97,6 +99,7 @@ pub struct Arch {
 
 fn err(field: &str, problem: String, allowed: &str) -> ArchError {
     ArchError {
+        space: SPACE,
         field: field.into(),
         problem,
         allowed: allowed.into(),
@@ -285,14 +288,7 @@ pub fn generate(a: &Arch, seed: u64) -> Result<Generated, ArchError> {
     }
     let out = layer_norm(&mut g, &h, d);
     g.output(&out, Elem::F32, &[1, s, d]);
-    let op_counts = g.op_counts();
-    let weight_elements = g.weight_elements;
-    Ok(Generated {
-        onnx: g.finish("gpt2", 18),
-        op_counts,
-        weight_elements,
-        input_shape: vec![1, s],
-    })
+    Ok(g.into_generated("gpt2", 18, vec![1, s]))
 }
 
 fn gather(g: &mut GraphBuilder, table: &str, ids: &str) -> String {

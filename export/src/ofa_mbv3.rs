@@ -24,6 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::onnx::{ArchError, Generated};
 use crate::onnx::{Conv, Elem, GraphBuilder};
 use frontier_profiler::inputs::SplitMix64;
 
@@ -38,6 +39,8 @@ pub const STAGE_OUT: [usize; STAGES] = [24, 40, 80, 112, 160];
 pub const STAGE_STRIDE: [usize; STAGES] = [2, 2, 2, 1, 2];
 pub const STAGE_ACT: [Act; STAGES] = [Act::Relu, Act::Relu, Act::HSwish, Act::HSwish, Act::HSwish];
 pub const STAGE_SE: [bool; STAGES] = [false, true, false, true, true];
+/// The space's name in manifests, tables and errors.
+pub const SPACE: &str = "ofa-mbv3";
 const FIRST_CONV: usize = 16;
 const FINAL_EXPAND: usize = 960;
 const FEATURE_MIX: usize = 1280;
@@ -53,15 +56,6 @@ pub struct Arch {
     pub r: u32,
 }
 
-/// An invalid architecture: which field, and what is allowed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ofa-mbv3 architecture: field `{field}` {problem}; allowed: {allowed}")]
-pub struct ArchError {
-    pub field: String,
-    pub problem: String,
-    pub allowed: String,
-}
-
 fn list(v: &[u32]) -> String {
     v.iter()
         .map(|x| x.to_string())
@@ -73,6 +67,7 @@ impl Arch {
     /// Parse and validate architecture JSON: `{"ks": [20], "e": [20], "d": [5], "r": int}`.
     pub fn from_json(text: &str) -> Result<Arch, ArchError> {
         let arch: Arch = serde_json::from_str(text).map_err(|e| ArchError {
+            space: SPACE,
             field: "(json)".into(),
             problem: format!("cannot be read: {e}"),
             allowed: "{\"ks\": [20 ints], \"e\": [20 ints], \"d\": [5 ints], \"r\": int}".into(),
@@ -90,6 +85,7 @@ impl Arch {
         ] {
             if v.len() != len {
                 return Err(ArchError {
+                    space: SPACE,
                     field: name.into(),
                     problem: format!("has {} entries", v.len()),
                     allowed: format!("exactly {len} entries"),
@@ -103,6 +99,7 @@ impl Arch {
         ] {
             if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !choices.contains(x)) {
                 return Err(ArchError {
+                    space: SPACE,
                     field: format!("{name}[{i}]"),
                     problem: format!("is {x}"),
                     allowed: list(choices),
@@ -111,6 +108,7 @@ impl Arch {
         }
         if !(MIN_RES..=MAX_RES).contains(&self.r) || !self.r.is_multiple_of(4) {
             return Err(ArchError {
+                space: SPACE,
                 field: "r".into(),
                 problem: format!("is {}", self.r),
                 allowed: format!("{MIN_RES} to {MAX_RES} in steps of 4"),
@@ -299,17 +297,6 @@ pub fn macs(arch: &Arch) -> f64 {
         .fold(0.0f32, |acc, m| acc + *m as f32) as f64
 }
 
-/// A generated model and what the generator knows about it.
-#[derive(Debug, Clone)]
-pub struct Generated {
-    /// The serialized ONNX model.
-    pub onnx: Vec<u8>,
-    pub op_counts: std::collections::BTreeMap<String, usize>,
-    /// Elements of the graph's weights and biases (BatchNorm folded).
-    pub weight_elements: u64,
-    pub input_shape: Vec<usize>,
-}
-
 fn act(g: &mut GraphBuilder, x: &str, a: Act) -> String {
     match a {
         Act::Relu => g.op("Relu", &[x]),
@@ -379,14 +366,7 @@ pub fn generate(arch: &Arch, seed: u64) -> Result<Generated, ArchError> {
     }
     x = emit_head(&mut g, &x);
     g.output(&x, Elem::F32, &[1, CLASSES]);
-    let op_counts = g.op_counts();
-    let weight_elements = g.weight_elements;
-    Ok(Generated {
-        onnx: g.finish("ofa_mbv3", 13),
-        op_counts,
-        weight_elements,
-        input_shape,
-    })
+    Ok(g.into_generated("ofa_mbv3", 13, input_shape))
 }
 
 /// A unit of Once-for-All's latency lookup table: the stem, one MBConv
@@ -594,14 +574,7 @@ pub fn generate_unit(u: &Unit, seed: u64) -> Generated {
         Unit::Head { .. } => (emit_head(&mut g, &x), vec![1, CLASSES]),
     };
     g.output(&y, Elem::F32, &out_shape);
-    let op_counts = g.op_counts();
-    let weight_elements = g.weight_elements;
-    Generated {
-        onnx: g.finish("ofa_mbv3_unit", 13),
-        op_counts,
-        weight_elements,
-        input_shape,
-    }
+    g.into_generated("ofa_mbv3_unit", 13, input_shape)
 }
 
 /// Length of [`encode`]'s vector.
@@ -642,6 +615,7 @@ pub fn encode(arch: &Arch) -> Vec<f32> {
 /// The inverse of [`encode`] (inactive blocks come back as kernel 3, expand 3).
 pub fn decode(v: &[f32]) -> Result<Arch, ArchError> {
     let bad = |what: &str| ArchError {
+        space: SPACE,
         field: "encoding".into(),
         problem: what.into(),
         allowed: format!("a vector of {ENCODING_LEN} values made by encode()"),

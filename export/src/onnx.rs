@@ -19,6 +19,27 @@ pub enum Elem {
     I64 = 7,
 }
 
+/// An invalid architecture of a space: which field, and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{space} architecture: field `{field}` {problem}; allowed: {allowed}")]
+pub struct ArchError {
+    pub space: &'static str,
+    pub field: String,
+    pub problem: String,
+    pub allowed: String,
+}
+
+/// A generated model and what the generator knows about it.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The serialized ONNX model.
+    pub onnx: Vec<u8>,
+    pub op_counts: std::collections::BTreeMap<String, usize>,
+    /// Elements of the graph's weights and biases (BatchNorm folded).
+    pub weight_elements: u64,
+    pub input_shape: Vec<usize>,
+}
+
 /// A convolution's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv {
@@ -323,6 +344,23 @@ impl GraphBuilder {
             *m.entry(n.op_type.clone()).or_insert(0) += 1;
         }
         m
+    }
+
+    /// The serialized model with what the builder counted.
+    pub fn into_generated(
+        self,
+        graph_name: &str,
+        opset: i64,
+        input_shape: Vec<usize>,
+    ) -> Generated {
+        let op_counts = self.op_counts();
+        let weight_elements = self.weight_elements;
+        Generated {
+            onnx: self.finish(graph_name, opset),
+            op_counts,
+            weight_elements,
+            input_shape,
+        }
     }
 
     /// The serialized model.

@@ -133,6 +133,13 @@ pub trait Backend: Send + Sync {
     fn details(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// Whether the backend honours [`PrepareOptions::inter_threads`] and
+    /// [`PrepareOptions::graph_opt`] (ONNX Runtime does; tract always runs
+    /// sequentially and fully optimized). Callers leave those options at
+    /// their defaults for a backend without them and do not record them.
+    fn has_session_options(&self) -> bool {
+        false
+    }
     /// Execution providers this backend can use here (`cpu` at least).
     fn execution_providers(&self) -> Vec<String> {
         vec!["cpu".into()]

@@ -13,7 +13,8 @@
 //! - [`memory`]: resident memory added by loading and running a model.
 //!
 //! Invariants: the profiler never touches the network and never serializes
-//! (tables are the `export` crate's business); the harness reads time only
+//! its results (tables are the `export` crate's business; the only JSON it
+//! reads is ONNX Runtime's profiler trace); the harness reads time only
 //! through [`clock::Clock`] so its logic is testable with scripted timings.
 
 pub mod backend;

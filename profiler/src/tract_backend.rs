@@ -86,6 +86,12 @@ impl TractBackend {
     /// Read and parse a model file; the error says whether the file is missing,
     /// not ONNX, or uses operators tract lacks.
     fn load(&self, path: &Path) -> Result<InferenceModel, ProfileError> {
+        self.load_with_proto(path).map(|(_, m)| m)
+    }
+
+    /// [`load`](Self::load), also returning the decoded protobuf for callers
+    /// that read the graph itself (one decode of the file, not two).
+    fn load_with_proto(&self, path: &Path) -> Result<(ModelProto, InferenceModel), ProfileError> {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ProfileError::NotFound {
                 path: path.to_path_buf(),
@@ -138,7 +144,7 @@ impl TractBackend {
                 op,
             });
         }
-        Ok(model)
+        Ok((proto, model))
     }
 
     /// The model typed for concrete inputs (not yet optimized).
@@ -214,8 +220,8 @@ impl TractBackend {
         inputs: &[ResolvedInput],
     ) -> Result<GraphStats, ProfileError> {
         use std::collections::{BTreeMap, HashMap};
-        let proto = decode(path)?;
-        let typed = self.typed(path, self.load(path)?, inputs)?;
+        let (proto, model) = self.load_with_proto(path)?;
+        let typed = self.typed(path, model, inputs)?;
         let graph = proto.graph.unwrap_or_default();
         let shape_of = |name: &str| -> Option<Vec<usize>> {
             let o = typed.find_outlet_label(name).or_else(|| {
@@ -388,9 +394,9 @@ impl Backend for TractBackend {
     }
 
     fn inspect(&self, model: &Path) -> Result<ModelInfo, ProfileError> {
-        let m = self.load(model)?;
+        let (proto, m) = self.load_with_proto(model)?;
         let mut inputs = declared_inputs(&m).map_err(|e| self.prepare_error(model, &e))?;
-        let bounds = gather_bounds(&decode(model)?);
+        let bounds = gather_bounds(&proto);
         for i in &mut inputs {
             i.index_bound = bounds.get(&i.name).copied();
         }

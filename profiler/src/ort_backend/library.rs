@@ -105,7 +105,7 @@ pub fn search_dirs() -> Vec<PathBuf> {
     if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         dirs.push(PathBuf::from(home).join(".local/lib/frontier"));
     }
-    let multiarch = format!("/usr/lib/{}-linux-gnu", multiarch_cpu());
+    let multiarch = format!("/usr/lib/{}", multiarch_dir());
     for d in [
         "/usr/local/lib",
         multiarch.as_str(),
@@ -118,10 +118,11 @@ pub fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-fn multiarch_cpu() -> &'static str {
+/// Debian's multiarch directory name for this CPU.
+fn multiarch_dir() -> String {
     match std::env::consts::ARCH {
-        "arm" => "arm",
-        other => other,
+        "arm" => "arm-linux-gnueabihf".into(),
+        other => format!("{other}-linux-gnu"),
     }
 }
 

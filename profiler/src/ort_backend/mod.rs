@@ -347,6 +347,10 @@ impl Backend for OrtBackend {
         }
     }
 
+    fn has_session_options(&self) -> bool {
+        true
+    }
+
     fn details(&self) -> Vec<(&'static str, String)> {
         match self.runtime() {
             Ok(rt) => vec![

@@ -62,6 +62,12 @@ fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+fn is_root() -> bool {
+    run(Command::new("id").arg("-u"))
+        .map(|u| u.trim() == "0")
+        .unwrap_or(false)
+}
+
 fn run(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd
         .output()
@@ -111,10 +117,7 @@ fn ensure_toolchain(t: &Target, install: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let pkgs = apt.join(" ");
-    let is_root = run(Command::new("id").arg("-u"))
-        .map(|u| u.trim() == "0")
-        .unwrap_or(false);
-    if install && is_root && have("apt-get") && !apt.is_empty() {
+    if install && is_root() && have("apt-get") && !apt.is_empty() {
         eprintln!("installing {pkgs} (for {})", missing.join(", "));
         let install = || {
             run(Command::new("apt-get")
@@ -430,9 +433,6 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
         "--out",
     ]).arg(&model))?;
     let mut backends = vec![("tract".to_string(), None::<PathBuf>)];
-    let is_root = run(Command::new("id").arg("-u"))
-        .map(|u| u.trim() == "0")
-        .unwrap_or(false);
     if t.features.iter().any(|f| f == "ort") && !t.runner.is_empty() {
         // ONNX Runtime under QEMU, with the wheel's library for this CPU, when
         // fetched; it needs a private mount namespace (root) for its cpuinfo.
@@ -443,7 +443,7 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
                 .join("libonnxruntime.so.1.32.0");
             if !lib.exists() {
                 eprintln!("{}: {} not fetched (scripts/fetch-onnxruntime.sh {arch}); ONNX Runtime not tried under QEMU", t.name, lib.display());
-            } else if !(is_root && arch == "aarch64" && private_mounts()) {
+            } else if !(is_root() && arch == "aarch64" && private_mounts()) {
                 eprintln!("{}: ONNX Runtime under QEMU needs a private mount namespace (root, unshare) for a board's /proc/cpuinfo; not tried", t.name);
             } else {
                 backends.push(("ort".into(), Some(lib)));
