@@ -45,4 +45,11 @@ print("unstable rows:", sum(r["unstable"] for r in rows), "of", len(rows),
       "| median runs per row:", statistics.median(r["n_runs"] for r in rows),
       "| median probe drift: %.1f%%" % (100 * statistics.median(r["probe_drift"] for r in rows)),
       "| probe_beta per invocation:", sorted({r["probe_beta"] for r in rows}))
+def med(key):
+    v = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(v) if v else float("nan")
+print("median rounds per row:", med("rounds"),
+      "| median instance spread: %.1f%%" % (100 * med("instance_spread")),
+      "| session probe per invocation (ms):", sorted({r.get("probe_session_ms") for r in rows}, key=str),
+      "| stored reference (ms):", rows[0].get("probe_ref_ms"))
 PY

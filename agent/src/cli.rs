@@ -282,9 +282,24 @@ pub struct ProfileArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
 
+    /// Independently prepared copies of each model, measured in turn. Where
+    /// a model's weights land in memory moves its latency by a few percent
+    /// for the life of a process, so one copy's median does not repeat in
+    /// the next invocation; the median over copies does. 1 uses the least
+    /// memory and preparation time. Copies that would not fit in half the
+    /// available memory are left out, with a warning.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub instances: u32,
+
     /// Stop once the 95% CI of the median is within this fraction (0.01 = ±1%).
     #[arg(long, default_value = "0.01", value_parser = parse_fraction)]
     pub target_ci: f64,
+
+    /// Stop only once the 95% CI of the mean of the rounds' medians (batch
+    /// means: rounds as independent observations, which runs on a drifting
+    /// machine are not) is within this fraction.
+    #[arg(long, default_value = "0.02", value_parser = parse_fraction)]
+    pub target_round_ci: f64,
 
     /// Re-measure rows whose round-to-round spread exceeds this fraction.
     #[arg(long, default_value = "0.10", value_parser = parse_fraction)]

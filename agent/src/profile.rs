@@ -19,7 +19,7 @@ use frontier_profiler::harness::{
     self, Harness, HarnessConfig, OpStat, ProbeConfig, Progress, WarmupConfig,
 };
 use frontier_profiler::inputs::{self, FillOptions, InputSpec};
-use frontier_profiler::memory::PeakTracker;
+use frontier_profiler::memory::{self, PeakTracker};
 use frontier_profiler::probe::{CpuProbe, ModelProbe, Probe};
 use frontier_profiler::ProfileError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -67,7 +67,8 @@ struct Subject {
 struct Ready {
     inputs_key: String,
     peak_rss_mb: Option<f64>,
-    state: Box<dyn ModelState>,
+    /// Independently prepared instances, the first one measured for memory.
+    states: Vec<Box<dyn ModelState>>,
 }
 
 fn prepare_one(
@@ -76,6 +77,7 @@ fn prepare_one(
     specs: &[InputSpec],
     fill: FillOptions,
     options: &PrepareOptions,
+    instances: u32,
     seen_inputs: &mut Vec<String>,
 ) -> Result<Ready, ProfileError> {
     let info = backend.inspect(path)?;
@@ -85,13 +87,52 @@ fn prepare_one(
     let prepared = backend.prepare(path, &resolved, options)?;
     let data = inputs::generate(&resolved, fill);
     let mut state = prepared.state(&data)?;
-    drop(data);
     // One run before measuring: errors surface here, and the peak includes a run.
     state.run()?;
+    let peak_rss_mb = tracker.added_mb();
+    let mut states = vec![state];
+    let wanted = instances.max(1) as usize;
+    let fits = match peak_rss_mb {
+        // Extra copies may use half of what is available, so that measuring
+        // never pushes the device into swap.
+        Some(mb) if mb > 0.0 => {
+            let avail_mb = memory::available_memory() as f64 / (1 << 20) as f64;
+            1 + ((avail_mb / 2.0) / mb).floor() as usize
+        }
+        _ => wanted,
+    };
+    drop(prepared); // states own what they run, as below
+    while states.len() < wanted.min(fits) {
+        let extra = backend.prepare(path, &resolved, options).and_then(|p| {
+            let mut s = p.state(&data)?;
+            s.run()?;
+            Ok(s)
+        });
+        match extra {
+            Ok(s) => states.push(s),
+            Err(e) => {
+                eprintln!(
+                    "warning: {}: instance {} of {wanted} failed ({e}); measuring {}",
+                    path.display(),
+                    states.len() + 1,
+                    states.len()
+                );
+                break;
+            }
+        }
+    }
+    if fits < wanted {
+        eprintln!(
+            "warning: {}: {} of {wanted} instances (each adds {:.0} MB; half the available memory holds {fits}); fix: --instances {fits}, or free memory",
+            path.display(),
+            states.len(),
+            peak_rss_mb.unwrap_or(0.0),
+        );
+    }
     Ok(Ready {
         inputs_key: inputs::inputs_key(&resolved),
-        peak_rss_mb: tracker.added_mb(),
-        state,
+        peak_rss_mb,
+        states,
     })
 }
 
@@ -111,6 +152,7 @@ fn harness_config(
         max_time: a.max_time,
         rounds: a.rounds,
         target_ci: a.target_ci,
+        target_round_ci: a.target_round_ci,
         max_spread: a.max_spread,
         retries: a.retries,
         probe: ProbeConfig {
@@ -195,17 +237,21 @@ fn make_probe(
     base: &PrepareOptions,
 ) -> (Box<dyn Probe>, String) {
     if args.probe == ProbeKind::Network {
-        match network_probe(backend, &backends::options_for(backend, base)) {
+        let options = backends::options_for(backend, base);
+        match network_probe(backend, &options, args.instances) {
             Ok(p) => {
+                // The copy count is in the key: a reference averaged over
+                // several copies and one copy's level differ by its luck.
+                let copies = p.instances();
                 return (
                     Box::new(p),
                     format!(
-                        "net-{}-{}-t{}",
+                        "net-{}-{}-t{}-i{copies}",
                         backend.name(),
                         backend.version(),
                         args.threads
                     ),
-                )
+                );
             }
             Err(e) => eprintln!("warning: network probe unavailable ({e:#}); using --probe cpu"),
         }
@@ -213,7 +259,11 @@ fn make_probe(
     (Box::new(CpuProbe::new()), "cpu".into())
 }
 
-fn network_probe(backend: &dyn Backend, options: &PrepareOptions) -> anyhow::Result<ModelProbe> {
+fn network_probe(
+    backend: &dyn Backend,
+    options: &PrepareOptions,
+    copies: u32,
+) -> anyhow::Result<ModelProbe> {
     use frontier_export::ofa_mbv3;
     let arch = ofa_mbv3::Arch {
         ks: vec![3; 20],
@@ -224,20 +274,20 @@ fn network_probe(backend: &dyn Backend, options: &PrepareOptions) -> anyhow::Res
     let g = ofa_mbv3::generate(&arch, 0)?;
     let path = std::env::temp_dir().join(format!("frontier-probe-{}.onnx", std::process::id()));
     std::fs::write(&path, &g.onnx).with_context(|| format!("{}: cannot write", path.display()))?;
-    let result = frontier_profiler::backend::ready_state(
-        backend,
-        &path,
-        &[],
-        FillOptions {
-            seed: 0,
-            int_max: 1,
-        },
-        options,
-    );
+    let fill = FillOptions {
+        seed: 0,
+        int_max: 1,
+    };
+    let result = (0..copies.max(1))
+        .map(|_| {
+            let (_, mut state) =
+                frontier_profiler::backend::ready_state(backend, &path, &[], fill, options)?;
+            state.run()?;
+            Ok(state)
+        })
+        .collect::<Result<Vec<_>, ProfileError>>();
     let _ = std::fs::remove_file(&path);
-    let (_, mut state) = result?;
-    state.run()?;
-    Ok(ModelProbe::new(state))
+    Ok(ModelProbe::new(result?))
 }
 
 /// Session options from the command line, before per-backend adjustment.
@@ -274,6 +324,9 @@ fn apply_policy(args: &mut ProfileArgs) -> anyhow::Result<Option<u64>> {
         }
         if !given("rounds") {
             args.rounds = p.rounds;
+        }
+        if !given("instances") {
+            args.instances = p.instances;
         }
         if !given("threads") {
             args.threads = p.threads;
@@ -369,7 +422,12 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
         _ => None,
     };
-    let config = harness_config(&args, &probe_mode, stored_ref)?;
+    let mut config = harness_config(&args, &probe_mode, stored_ref)?;
+    if probe_kind.starts_with("net-") {
+        // The models follow the network probe's shifts between invocations
+        // one for one (docs/BENCHMARKS.md); the CPU probe moves more.
+        config.probe.session_elasticity = Some(1.0);
+    }
 
     let (paths, discover_errors) = discover::models(&args.paths);
     let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
@@ -386,7 +444,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         int_max: args.int_max,
     };
     let mut subjects: Vec<Subject> = Vec::new();
-    let mut states: Vec<Box<dyn ModelState>> = Vec::new();
+    let mut states: Vec<Vec<Box<dyn ModelState>>> = Vec::new();
     let mut seen_inputs = Vec::new();
     let mut inspected_all = true;
     for path in &paths {
@@ -411,12 +469,13 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
                 &specs,
                 fill,
                 &backends::options_for(backend.as_ref(), &base_options),
+                args.instances,
                 &mut seen_inputs,
             ) {
                 Ok(Ready {
                     inputs_key,
                     peak_rss_mb,
-                    state,
+                    states: instances,
                 }) => {
                     subjects.push(Subject {
                         backend: bix,
@@ -426,7 +485,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
                         inputs_key,
                         peak_rss_mb,
                     });
-                    states.push(state);
+                    states.push(instances);
                 }
                 Err(e) => {
                     if matches!(
@@ -551,6 +610,8 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             seed: args.seed,
             overhead_ns: Some(overhead_ns),
             probe_ref_ms: report.probe_reference_ms,
+            probe_session_ms: report.probe_session_ms,
+            probe_session_beta: report.probe_session_beta,
             probe_beta: report.probe_beta,
             probe: (probe_mode != ProbeRef::Off).then_some(probe_kind.as_str()),
             measured_at: &measured_at,
@@ -579,7 +640,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         }
         rows_out.push(rows::latency_row(&session, &facts, &m));
         if args.per_op {
-            match harness::profile_ops(state.as_mut(), args.per_op_runs as usize) {
+            match harness::profile_ops(state[0].as_mut(), args.per_op_runs as usize) {
                 Some(Ok(ops)) => {
                     op_rows.extend(rows::op_rows(&session, &facts, &ops));
                     op_stats.push((name.clone(), backend.name().to_string(), ops));

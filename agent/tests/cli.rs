@@ -347,6 +347,16 @@ fn policy_fills_unset_flags_and_explicit_flags_win() {
         rows[0].warmup_runs.unwrap() >= 10,
         "the server policy warms up 10 runs"
     );
+    assert_eq!(rows[0].instances, Some(3));
+    // The IoT class: 4 threads and 2 copies of each model (a board's memory).
+    let iot = dir.join("iot.jsonl");
+    let mut args = vec!["profile", model.to_str().unwrap(), "--policy", "iot"];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(&["--out", iot.to_str().unwrap()]);
+    let o = frontier(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<LatencyRow> = table::read(&iot).unwrap();
+    assert_eq!((rows[0].threads, rows[0].instances), (4, Some(2)));
     let o = frontier(
         &["profile", model.to_str().unwrap(), "--policy", "toaster"],
         &dir,
@@ -357,4 +367,48 @@ fn policy_fills_unset_flags_and_explicit_flags_win() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `--instances N`: every row is over N copies in whole cycles, with the
+/// copies' spread; `--instances 1` has none.
+#[test]
+fn instances_are_recorded_per_row() {
+    let dir = scratch("instances");
+    let fx = fixtures();
+    let models = [
+        fx.join("gpt2_tiny_seq32.onnx"),
+        fx.join("ofa_mbv3_ref0_r128_opset13.onnx"),
+    ];
+    for n in ["1", "2"] {
+        let out = dir.join(format!("t{n}.jsonl"));
+        let mut args = vec!["profile"];
+        args.extend(models.iter().map(|m| m.to_str().unwrap()));
+        args.extend_from_slice(FAST);
+        args.extend_from_slice(&["--instances", n, "--out", out.to_str().unwrap()]);
+        let o = frontier(&args, &dir);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows: Vec<LatencyRow> = table::read(&out).unwrap();
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            assert_eq!(r.schema_version, "1.2");
+            if n == "1" {
+                assert_eq!(r.instances, Some(1));
+                assert_eq!(r.instance_spread, None);
+            } else {
+                assert_eq!(r.instances, Some(2));
+                let spread = r.instance_spread.expect("two copies have a spread");
+                assert!((0.0..1.0).contains(&spread), "{spread}");
+                if r.stop_reason.as_deref() == Some("converged") {
+                    assert_eq!(r.rounds.unwrap() % 2, 0, "whole cycles: {r:?}");
+                }
+            }
+            assert!(r.probe.as_deref().unwrap().ends_with(&format!("-i{n}")));
+        }
+    }
+    let o = frontier(
+        &["profile", models[0].to_str().unwrap(), "--instances", "0"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--instances"), "{}", stderr(&o));
 }

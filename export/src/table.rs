@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
@@ -66,6 +66,9 @@ pub struct LatencyRow {
     pub outliers: Option<u64>,
     #[serde(default)]
     pub ci95_rel: Option<f64>,
+    /// Half-width of the 95% CI by batch means over the rounds (1.2).
+    #[serde(default)]
+    pub round_ci95_rel: Option<f64>,
     #[serde(default)]
     pub p10_ms_corrected: Option<f64>,
     #[serde(default)]
@@ -79,8 +82,21 @@ pub struct LatencyRow {
     pub round_spread_raw: Option<f64>,
     #[serde(default)]
     pub probe_drift: Option<f64>,
+    /// Independently prepared instances of the model the median is over (1.2).
+    #[serde(default)]
+    pub instances: Option<u32>,
+    /// Spread of the instances' corrected medians: how much where the model
+    /// landed in memory moved its latency (1.2; empty with one instance).
+    #[serde(default)]
+    pub instance_spread: Option<f64>,
     #[serde(default)]
     pub probe_ref_ms: Option<f64>,
+    /// This session's median probe (1.2).
+    #[serde(default)]
+    pub probe_session_ms: Option<f64>,
+    /// Elasticity applied to the session's shift from `probe_ref_ms` (1.2).
+    #[serde(default)]
+    pub probe_session_beta: Option<f64>,
     /// Which calibration probe: `cpu`, or `net-<backend>-<version>-t<threads>`
     /// (the smallest OFA subnet run by that backend).
     #[serde(default)]

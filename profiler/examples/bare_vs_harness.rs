@@ -81,9 +81,9 @@ fn main() -> TractResult<()> {
                 bare.push(t0.elapsed().as_secs_f64() * 1e3);
             }
             let mut h = Harness::new(config.clone(), &clock, None);
-            let mut states = vec![state];
+            let mut states = vec![vec![state]];
             let report = h.run(&mut states, &mut |_| {});
-            state = states.pop().unwrap();
+            state = states.pop().unwrap().pop().unwrap();
             ours.extend(
                 report
                     .results

@@ -86,10 +86,16 @@ impl FakeMachine {
 
     /// A probe whose run takes `base_ms * speed(now)`.
     pub fn probe(&self, base_ms: f64) -> FakeProbe {
+        self.probe_instances(base_ms, &[1.0])
+    }
+
+    /// A probe of several copies: copy `i` runs `bias[i]` times slower.
+    pub fn probe_instances(&self, base_ms: f64, bias: &[f64]) -> FakeProbe {
         FakeProbe {
             clock: self.clock.clone(),
             speed: self.speed.clone(),
             base_ms,
+            bias: bias.to_vec(),
         }
     }
 }
@@ -99,12 +105,19 @@ pub struct FakeProbe {
     clock: FakeClock,
     speed: SpeedScript,
     base_ms: f64,
+    bias: Vec<f64>,
 }
 
 impl Probe for FakeProbe {
-    fn run(&mut self) {
+    fn instances(&self) -> usize {
+        self.bias.len()
+    }
+
+    fn run(&mut self, instance: usize) {
         let now = self.clock.seconds();
-        self.clock.advance_ms(self.base_ms * (self.speed)(now));
+        let bias = self.bias[instance % self.bias.len()];
+        self.clock
+            .advance_ms(self.base_ms * bias * (self.speed)(now));
     }
 }
 

@@ -21,21 +21,50 @@
 //!    A slice's speed is the median of the probe points around it (the two
 //!    that bracket it and [`ProbeConfig::window`] more on each side): one probe point
 //!    is noisier than the drift it tracks, which moves over seconds, not
-//!    slices. Corrected samples are `sample * (reference / speed)^beta`,
-//!    with `beta` the models' elasticity to the probe estimated from this
-//!    session's slices ([`Correction`], [`elasticity`]), and where the
-//!    reference is [`ProbeConfig::reference_ms`] (a device's stored reference,
-//!    for comparability across invocations) or else the median probe of this
-//!    session.
+//!    slices. Corrected samples are
+//!    `sample * (reference / session)^beta_s * (session / speed)^beta`:
+//!    `session` is the median probe of this session, `reference` is
+//!    [`ProbeConfig::reference_ms`] (a device's stored reference, for
+//!    comparability across invocations) or else `session`; `beta` is the
+//!    models' elasticity to the probe estimated from this session's slices
+//!    ([`Correction`], [`elasticity`]), and `beta_s`
+//!    [`ProbeConfig::session_elasticity`] or else `beta`. Two elasticities,
+//!    because the within-session estimate is biased towards 0 by the noise of
+//!    single probe points (errors in the regressor), while the session's
+//!    median over hundreds of points is not noisy: for the network probe the
+//!    models followed its session-to-session shifts one for one
+//!    (`docs/BENCHMARKS.md`), with within-session estimates of 0.16-0.34.
 //! 4. **Stops** a model after at least `rounds` rounds once it has `min_runs`
-//!    runs, `min_time` of measured time and a 95% confidence interval of its
-//!    median within ±`target_ci`; or when it has spent `max_time`. `max_time`
-//!    wins over `min_runs` for very slow models.
+//!    runs, `min_time` of measured time, a 95% confidence interval of its
+//!    median within ±`target_ci`, and a 95% interval by batch means within
+//!    ±`target_round_ci`; or when it has spent `max_time`. `max_time` wins
+//!    over `min_runs` for very slow models. The first interval treats runs as
+//!    independent, which a drifting machine makes them not: runs of one
+//!    slice share its phase, so that interval shrinks with more runs while the
+//!    phases it has seen stay few. The second takes each round's median as
+//!    one observation ([`stats::batch_mean_ci95_rel`]; raw or drift-corrected,
+//!    whichever is narrower, each instance's level divided out), so a model
+//!    measured through a noisy phase gets more rounds, not more runs of the
+//!    same rounds.
 //! 5. **Re-measures** models whose round-to-round spread of medians exceeds
 //!    `max_spread` both raw and drift-corrected (if either agrees, the row is
 //!    stable: the rounds agree, or their disagreement is the machine's drift), up to `retries` times, keeping the attempt with the
 //!    smallest spread. A model still above the threshold is flagged
 //!    `unstable` with the reason; it is never silently mixed in.
+//!
+//! 6. **Spreads placements**: a subject may be several independently
+//!    prepared *instances* of one model. Where a network's weights land in
+//!    memory changes its speed by a few percent for the life of the process
+//!    (up to 5% between instances here, `docs/BENCHMARKS.md`), which a
+//!    single-instance measurement reports as the model's latency and the
+//!    next invocation contradicts. Round `r` measures instance `r mod K`, and
+//!    the stop rule is evaluated only after whole cycles, so every instance
+//!    has as many rounds and the median is one over placements. The
+//!    stability spread divides each instance's own level out (it judges
+//!    drift over time, not placement), and the spread of instance medians is
+//!    reported beside it. The probe's copies are treated the same way: each
+//!    probe point runs the next copy and is divided by that copy's median
+//!    level, so the reference is an average over the copies.
 //!
 //! Time is read only through [`Clock`], so all of this is tested with the
 //! scripted machine of [`crate::fake`].
@@ -83,6 +112,10 @@ pub struct ProbeConfig {
     /// Probe points on each side of a slice's bracketing pair that its speed
     /// estimate also uses: larger is smoother but lags a sudden change.
     pub window: usize,
+    /// The models' elasticity to the shift of this session's median probe
+    /// from `reference_ms`. `None`: the within-session estimate (right for a
+    /// probe that moves more than the models, as a synthetic one does).
+    pub session_elasticity: Option<f64>,
 }
 
 impl Default for ProbeConfig {
@@ -92,6 +125,7 @@ impl Default for ProbeConfig {
             reps: 3,
             reference_ms: None,
             window: 1,
+            session_elasticity: None,
         }
     }
 }
@@ -107,6 +141,8 @@ pub struct HarnessConfig {
     pub rounds: u32,
     /// Target relative half-width of the 95% CI of the median.
     pub target_ci: f64,
+    /// Target relative half-width of the 95% CI by batch means (rounds).
+    pub target_round_ci: f64,
     /// Round-to-round spread of corrected medians above which a row is re-measured.
     pub max_spread: f64,
     /// Re-measurements of a row whose spread is above `max_spread`.
@@ -123,6 +159,7 @@ impl Default for HarnessConfig {
             max_time: Duration::from_secs(10),
             rounds: 5,
             target_ci: 0.01,
+            target_round_ci: 0.02,
             max_spread: 0.10,
             retries: 1,
             probe: ProbeConfig::default(),
@@ -147,6 +184,9 @@ impl HarnessConfig {
         }
         if self.target_ci.is_nan() || self.target_ci <= 0.0 {
             return Err("--target-ci must be positive (e.g. 0.01 for ±1%)".into());
+        }
+        if self.target_round_ci.is_nan() || self.target_round_ci <= 0.0 {
+            return Err("--target-round-ci must be positive (e.g. 0.02 for ±2%)".into());
         }
         if self.max_spread.is_nan() || self.max_spread <= 0.0 {
             return Err("--max-spread must be positive (e.g. 0.1 for 10%)".into());
@@ -190,6 +230,9 @@ pub struct Measurement {
     pub corrected: Summary,
     /// Relative half-width of the 95% CI of the raw median; `None` below 6 samples.
     pub ci95_rel: Option<f64>,
+    /// Relative half-width of the 95% CI by batch means over the rounds
+    /// (see the module doc); `None` below 3 rounds.
+    pub round_ci95_rel: Option<f64>,
     /// Corrected median of each round of the kept attempt.
     pub round_medians_ms: Vec<f64>,
     /// `(max - min) / median` of the rounds' medians, raw or corrected,
@@ -202,6 +245,12 @@ pub struct Measurement {
     pub probe_ratio: f64,
     /// `(max - min) / median` of the probe ratios of this model's slices.
     pub probe_drift: f64,
+    /// Independently prepared instances measured (1: no spread over placements).
+    pub instances: u32,
+    /// Corrected median of each instance, in instance order.
+    pub instance_medians_ms: Vec<f64>,
+    /// `(max - min) / median` of the instance medians; `None` with one instance.
+    pub instance_spread: Option<f64>,
     pub warmup_runs: u32,
     pub warmup_ms: f64,
     /// Rounds of the kept attempt.
@@ -236,11 +285,16 @@ pub struct SessionReport {
     pub results: Vec<Result<Measurement, ProfileError>>,
     /// The probe reference the corrected figures refer to.
     pub probe_reference_ms: Option<f64>,
+    /// This session's median probe (leveled over the probe's copies).
+    pub probe_session_ms: Option<f64>,
+    /// The elasticity applied to the session's shift from the reference.
+    pub probe_session_beta: Option<f64>,
     /// The elasticity used for the corrected figures (see [`Correction`]).
     pub probe_beta: Option<f64>,
     /// Whether `probe_beta` was estimated from this session (else the default 1).
     pub probe_beta_estimated: bool,
-    /// Every probe measurement point of the session, in order.
+    /// Every probe measurement point of the session, in order, each divided
+    /// by its probe copy's level (see the module doc).
     pub probe_ms: Vec<f64>,
     pub elapsed: Duration,
 }
@@ -250,15 +304,54 @@ pub struct Harness<'a> {
     config: HarnessConfig,
     clock: &'a dyn Clock,
     probe: Option<&'a mut dyn Probe>,
-    probe_points: Vec<f64>,
+    probe_points: Vec<ProbePoint>,
     /// Index of the latest probe point of the current attempt.
     last_probe: Option<usize>,
+}
+
+/// One probe measurement: which copy of the probe ran, and its median.
+#[derive(Debug, Clone, Copy)]
+struct ProbePoint {
+    instance: usize,
+    ms: f64,
+}
+
+/// Probe points with each copy's level divided out: point `j` of copy `i`
+/// becomes `ms * mean_level / level_i`, with `level_i` the median of copy
+/// `i`'s points. Raw values while some copy has fewer than two points.
+fn level_probe_points(points: &[ProbePoint]) -> Vec<f64> {
+    let copies = points.iter().map(|p| p.instance + 1).max().unwrap_or(0);
+    let levels: Vec<Option<f64>> = (0..copies)
+        .map(|i| {
+            let v: Vec<f64> = points
+                .iter()
+                .filter(|p| p.instance == i)
+                .map(|p| p.ms)
+                .collect();
+            if v.len() >= 2 {
+                stats::median(&v)
+            } else {
+                None
+            }
+        })
+        .collect();
+    if copies <= 1 || levels.iter().any(|l| l.is_none_or(|l| l <= 0.0)) {
+        return points.iter().map(|p| p.ms).collect();
+    }
+    let levels: Vec<f64> = levels.into_iter().flatten().collect();
+    let mean = levels.iter().sum::<f64>() / levels.len() as f64;
+    points
+        .iter()
+        .map(|p| p.ms * mean / levels[p.instance])
+        .collect()
 }
 
 /// One slice: runs of one model within one round.
 #[derive(Debug, Clone)]
 struct Slice {
     round: u32,
+    /// Which of the subject's instances ran this slice.
+    instance: usize,
     samples: Vec<f64>,
     /// The slice's probe speed estimate, in ms; set once the attempt ends.
     probe_ms: Option<f64>,
@@ -271,6 +364,7 @@ struct Attempt {
     slices: Vec<Slice>,
     rounds: u32,
     stop: StopReason,
+    instances: usize,
 }
 
 impl Attempt {
@@ -292,13 +386,14 @@ impl Attempt {
             .collect()
     }
 
-    fn round_medians(&self, c: Correction) -> Vec<f64> {
-        (0..self.rounds)
-            .filter_map(|r| {
+    /// Median of each instance's samples brought to the reference speed.
+    fn instance_medians(&self, c: Correction) -> Vec<f64> {
+        (0..self.instances)
+            .filter_map(|i| {
                 let v: Vec<f64> = self
                     .slices
                     .iter()
-                    .filter(|s| s.round == r)
+                    .filter(|s| s.instance == i)
                     .flat_map(|s| {
                         let f = c.factor(s.probe_ms);
                         s.samples.iter().map(move |x| x * f)
@@ -309,8 +404,49 @@ impl Attempt {
             .collect()
     }
 
+    /// Per instance, the factor that brings its level to the mean level of
+    /// all instances (1 for every instance when one has no samples).
+    fn instance_levels(&self, c: Correction) -> Vec<f64> {
+        let m = self.instance_medians(c);
+        if m.len() != self.instances || m.iter().any(|x| *x <= 0.0) {
+            return vec![1.0; self.instances];
+        }
+        let mean = m.iter().sum::<f64>() / m.len() as f64;
+        m.iter().map(|x| mean / x).collect()
+    }
+
+    /// Corrected median of each round, with each instance's level divided
+    /// out, so that the rounds' spread measures drift over time only.
+    fn round_medians(&self, c: Correction) -> Vec<f64> {
+        let levels = self.instance_levels(c);
+        (0..self.rounds)
+            .filter_map(|r| {
+                let v: Vec<f64> = self
+                    .slices
+                    .iter()
+                    .filter(|s| s.round == r)
+                    .flat_map(|s| {
+                        let f = c.factor(s.probe_ms) * levels[s.instance];
+                        s.samples.iter().map(move |x| x * f)
+                    })
+                    .collect();
+                stats::median(&v)
+            })
+            .collect()
+    }
+
     fn raw_spread(&self) -> f64 {
         stats::relative_spread(&self.round_medians(Correction::NONE))
+    }
+
+    /// The batch-means interval of the rounds, raw or corrected, whichever is narrower.
+    fn round_ci(&self, c: Correction) -> Option<f64> {
+        let raw = stats::batch_mean_ci95_rel(&self.round_medians(Correction::NONE));
+        let corrected = stats::batch_mean_ci95_rel(&self.round_medians(c));
+        match (raw, corrected) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The spread that decides stability: the smaller of raw and corrected.
@@ -350,7 +486,9 @@ impl Attempt {
 }
 
 /// How samples are brought to the reference speed: a slice measured while
-/// the probe took `p` ms is multiplied by `(reference / p)^beta`.
+/// the probe took `p` ms is multiplied by
+/// `(reference / session)^session_beta * (session / p)^beta`, or by
+/// `(reference / p)^beta` when the session's median probe is unknown.
 ///
 /// `beta` is the models' elasticity to the probe: how many percent a model
 /// slows down when the probe slows down by one percent. It is estimated per
@@ -360,18 +498,37 @@ impl Attempt {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Correction {
     pub reference: Option<f64>,
+    /// This session's median probe.
+    pub session: Option<f64>,
     pub beta: f64,
+    pub session_beta: f64,
 }
 
 impl Correction {
     pub const NONE: Correction = Correction {
         reference: None,
+        session: None,
         beta: 0.0,
+        session_beta: 0.0,
     };
 
+    /// Full correction against a unit reference: for scale-free figures
+    /// (spreads, relative intervals) while the elasticity is not known yet.
+    fn provisional(beta: f64) -> Correction {
+        Correction {
+            reference: Some(1.0),
+            session: None,
+            beta,
+            session_beta: beta,
+        }
+    }
+
     fn factor(self, probe_ms: Option<f64>) -> f64 {
-        match (probe_ms, self.reference) {
-            (Some(p), Some(r)) if p > 0.0 && r > 0.0 => (r / p).powf(self.beta),
+        match (probe_ms, self.reference, self.session) {
+            (Some(p), Some(r), Some(s)) if p > 0.0 && r > 0.0 && s > 0.0 => {
+                (r / s).powf(self.session_beta) * (s / p).powf(self.beta)
+            }
+            (Some(p), Some(r), _) if p > 0.0 && r > 0.0 => (r / p).powf(self.beta),
             _ => 1.0,
         }
     }
@@ -417,18 +574,20 @@ impl<'a> Harness<'a> {
         &self.config
     }
 
-    /// Measure one probe point; returns its index in `probe_points`.
+    /// Measure one probe point on the next probe copy; returns its index
+    /// in `probe_points`.
     fn probe_point(&mut self) -> Option<usize> {
         let probe = self.probe.as_mut()?;
-        probe.run(); // warm-up: the model just evicted the probe's buffers
+        let instance = self.probe_points.len() % probe.instances().max(1);
+        probe.run(instance); // warm-up: the model just evicted the probe's buffers
         let mut v = Vec::with_capacity(self.config.probe.reps as usize);
         for _ in 0..self.config.probe.reps.max(1) {
             let t0 = self.clock.now();
-            probe.run();
+            probe.run(instance);
             v.push(ms(self.clock.now() - t0));
         }
         let m = stats::median(&v)?;
-        self.probe_points.push(m);
+        self.probe_points.push(ProbePoint { instance, ms: m });
         self.last_probe = Some(self.probe_points.len() - 1);
         self.last_probe
     }
@@ -460,18 +619,48 @@ impl<'a> Harness<'a> {
         Ok((times.len() as u32, ms(self.clock.now() - start)))
     }
 
-    /// Measure every state, interleaved. Failures of one state do not stop the others.
+    /// Warm up a subject's instances: the first until stable (see
+    /// [`warmup`](Self::warmup)), the others for the minimum count only, as
+    /// the machine and the code are warm by then and what is left cold is
+    /// the instance's own memory. Returns (runs, milliseconds) of all.
+    fn warm_instances(
+        &self,
+        instances: &mut [Box<dyn ModelState>],
+    ) -> Result<(u32, f64), ProfileError> {
+        let Some((first, rest)) = instances.split_first_mut() else {
+            return Ok((0, 0.0));
+        };
+        let (mut runs, mut spent) = self.warmup(first.as_mut())?;
+        for state in rest {
+            let t0 = self.clock.now();
+            for _ in 0..self.config.warmup.min_runs.max(1) {
+                state.run()?;
+                runs += 1;
+            }
+            spent += ms(self.clock.now() - t0);
+        }
+        Ok((runs, spent))
+    }
+
+    /// Measure every subject, interleaved. A subject is one or more
+    /// independently prepared instances of one model (see the module doc);
+    /// an empty one is a caller's bug and panics. Failures of one subject do
+    /// not stop the others.
     pub fn run(
         &mut self,
-        states: &mut [Box<dyn ModelState>],
+        subjects: &mut [Vec<Box<dyn ModelState>>],
         progress: &mut dyn FnMut(&Progress),
     ) -> SessionReport {
+        assert!(
+            subjects.iter().all(|s| !s.is_empty()),
+            "every subject needs at least one instance"
+        );
         let start = self.clock.now();
-        let n = states.len();
+        let n = subjects.len();
         let mut errors: Vec<Option<ProfileError>> = (0..n).map(|_| None).collect();
         let mut warm = vec![(0u32, 0.0f64); n];
-        for (i, state) in states.iter_mut().enumerate() {
-            match self.warmup(state.as_mut()) {
+        for (i, instances) in subjects.iter_mut().enumerate() {
+            match self.warm_instances(instances) {
                 Ok(w) => warm[i] = w,
                 Err(e) => errors[i] = Some(e),
             }
@@ -489,7 +678,7 @@ impl<'a> Harness<'a> {
                     subjects: todo.clone(),
                 });
             }
-            let done = self.attempt(states, &todo, attempt, &mut errors, progress);
+            let done = self.attempt(subjects, &todo, attempt, &mut errors, progress);
             // Judge spreads with the elasticity the session shows so far, as
             // the final figures will (a unit reference: spreads are scale-free).
             let pairs: Vec<(f64, f64)> = best
@@ -499,10 +688,7 @@ impl<'a> Harness<'a> {
                 .chain(done.iter().map(|(_, a)| a))
                 .flat_map(|a| a.log_pairs())
                 .collect();
-            let provisional = Correction {
-                reference: Some(1.0),
-                beta: elasticity(&pairs).unwrap_or(1.0),
-            };
+            let provisional = Correction::provisional(elasticity(&pairs).unwrap_or(1.0));
             for (i, a) in done {
                 let keep = match &best[i] {
                     Some((b, _)) => a.spread(provisional) < b.spread(provisional),
@@ -523,20 +709,21 @@ impl<'a> Harness<'a> {
             });
         }
 
-        let reference = self
-            .config
-            .probe
-            .reference_ms
-            .or_else(|| stats::median(&self.probe_points));
+        let probe_ms = level_probe_points(&self.probe_points);
+        let session = stats::median(&probe_ms);
+        let reference = self.config.probe.reference_ms.or(session);
         let pairs: Vec<(f64, f64)> = best
             .iter()
             .flatten()
             .flat_map(|(a, _)| a.log_pairs())
             .collect();
         let estimated = elasticity(&pairs);
+        let beta = estimated.unwrap_or(1.0);
         let correction = Correction {
             reference,
-            beta: estimated.unwrap_or(1.0),
+            session,
+            beta,
+            session_beta: self.config.probe.session_elasticity.unwrap_or(beta),
         };
         let results = (0..n)
             .map(|i| {
@@ -552,9 +739,11 @@ impl<'a> Harness<'a> {
         SessionReport {
             results,
             probe_reference_ms: reference.filter(|_| !self.probe_points.is_empty()),
+            probe_session_ms: session,
+            probe_session_beta: Some(correction.session_beta).filter(|_| session.is_some()),
             probe_beta: Some(correction.beta).filter(|_| !self.probe_points.is_empty()),
             probe_beta_estimated: estimated.is_some(),
-            probe_ms: self.probe_points.clone(),
+            probe_ms,
             elapsed: self.clock.now() - start,
         }
     }
@@ -581,6 +770,9 @@ impl<'a> Harness<'a> {
             .collect();
         let probe_ratio = stats::median(&ratios).unwrap_or(1.0);
         let probe_drift = stats::relative_spread(&ratios);
+        let instance_medians_ms = a.instance_medians(correction);
+        let instance_spread = (a.instances > 1 && instance_medians_ms.len() > 1)
+            .then(|| stats::relative_spread(&instance_medians_ms));
         let (unstable, unstable_reason) = if round_spread > self.config.max_spread {
             (
                 true,
@@ -596,6 +788,7 @@ impl<'a> Harness<'a> {
         };
         Measurement {
             ci95_rel: stats::median_ci95_rel(&samples_ms),
+            round_ci95_rel: a.round_ci(correction),
             samples_ms,
             corrected_ms,
             raw,
@@ -605,6 +798,9 @@ impl<'a> Harness<'a> {
             round_spread_raw,
             probe_ratio,
             probe_drift,
+            instances: a.instances as u32,
+            instance_medians_ms,
+            instance_spread,
             warmup_runs,
             warmup_ms,
             rounds: a.rounds,
@@ -618,7 +814,7 @@ impl<'a> Harness<'a> {
     /// One attempt over `subjects`: interleaved rounds until each one stops.
     fn attempt(
         &mut self,
-        states: &mut [Box<dyn ModelState>],
+        states: &mut [Vec<Box<dyn ModelState>>],
         subjects: &[usize],
         attempt: u32,
         errors: &mut [Option<ProfileError>],
@@ -644,12 +840,13 @@ impl<'a> Harness<'a> {
             let rot = round as usize % active.len();
             for &k in active[rot..].iter().chain(&active[..rot]) {
                 let i = subjects[k];
+                let instance = round as usize % states[i].len();
                 let before = match self.last_probe {
                     Some(p) => Some(p),
                     None => self.probe_point(),
                 };
                 match self.slice(
-                    states[i].as_mut(),
+                    states[i][instance].as_mut(),
                     per_round_runs,
                     per_round_time,
                     max_time_ms - spent_ms[k],
@@ -659,6 +856,7 @@ impl<'a> Harness<'a> {
                         let after = self.probe_point();
                         slices[k].push(Slice {
                             round,
+                            instance,
                             samples,
                             probe_ms: None,
                             probe_ix: before.zip(after),
@@ -678,7 +876,12 @@ impl<'a> Harness<'a> {
             round += 1;
             if round >= cfg.rounds {
                 for &k in &active {
-                    if failed[k] {
+                    // Only whole cycles over the instances, so that each
+                    // has as many rounds in the pooled median.
+                    if failed[k] || !(round as usize).is_multiple_of(states[subjects[k]].len()) {
+                        if !failed[k] && spent_ms[k] >= max_time_ms {
+                            stop[k] = Some(StopReason::MaxTime);
+                        }
                         continue;
                     }
                     let raw: Vec<f64> = slices[k]
@@ -689,6 +892,9 @@ impl<'a> Harness<'a> {
                     if raw.len() >= cfg.min_runs as usize
                         && spent_ms[k] >= ms(cfg.min_time)
                         && ci.is_some_and(|c| c <= cfg.target_ci)
+                        && self
+                            .rounds_so_far(&slices[k], states[subjects[k]].len())
+                            .is_some_and(|c| c <= cfg.target_round_ci)
                     {
                         stop[k] = Some(StopReason::Converged);
                     } else if spent_ms[k] >= max_time_ms {
@@ -702,15 +908,38 @@ impl<'a> Harness<'a> {
             .enumerate()
             .filter(|(k, _)| !failed[*k])
             .map(|(k, &i)| {
+                let slices = std::mem::take(&mut slices[k]);
                 let mut a = Attempt {
-                    slices: std::mem::take(&mut slices[k]),
-                    rounds: round,
+                    // One slice per round the subject took part in.
+                    rounds: slices.len() as u32,
+                    slices,
                     stop: stop[k].expect("loop ends when every subject stopped or failed"),
+                    instances: states[i].len(),
                 };
-                a.smooth_probes(&self.probe_points, self.config.probe.window);
+                a.smooth_probes(
+                    &level_probe_points(&self.probe_points),
+                    self.config.probe.window,
+                );
                 (i, a)
             })
             .collect()
+    }
+
+    /// The batch-means interval of a subject's slices so far, with the probe
+    /// points so far (raw, or fully corrected: the elasticity is estimated
+    /// only when the attempt ends).
+    fn rounds_so_far(&self, slices: &[Slice], instances: usize) -> Option<f64> {
+        let mut a = Attempt {
+            slices: slices.to_vec(),
+            rounds: slices.len() as u32,
+            stop: StopReason::Converged,
+            instances,
+        };
+        a.smooth_probes(
+            &level_probe_points(&self.probe_points),
+            self.config.probe.window,
+        );
+        a.round_ci(Correction::provisional(1.0))
     }
 
     /// One slice: a discarded run, then runs until both the per-round count

@@ -16,8 +16,17 @@ use std::hint::black_box;
 
 /// A workload the harness can time.
 pub trait Probe: Send {
-    /// Run the workload once.
-    fn run(&mut self);
+    /// Independently prepared copies of the workload. Where a network's
+    /// weights land in memory changes its speed by a few percent for the
+    /// life of the process (`docs/BENCHMARKS.md`, "instances"), so a probe
+    /// made of one copy carries that luck into every correction of an
+    /// invocation; the harness rotates through the copies and divides each
+    /// copy's own bias out.
+    fn instances(&self) -> usize {
+        1
+    }
+    /// Run copy `instance` (< [`instances`](Self::instances)) once.
+    fn run(&mut self, instance: usize);
 }
 
 /// Bump when the workload changes: stored references of older probes no longer apply.
@@ -55,7 +64,7 @@ impl Default for CpuProbe {
 }
 
 impl Probe for CpuProbe {
-    fn run(&mut self) {
+    fn run(&mut self, _instance: usize) {
         // i-k-j order: the inner loop is a contiguous axpy the compiler vectorizes.
         for _ in 0..MATMULS {
             self.c.iter_mut().for_each(|x| *x = 0.0);
@@ -85,21 +94,30 @@ impl Probe for CpuProbe {
 /// exercises the same kernels, threads and memory paths as the models, so it
 /// slows down as they do when the machine does (the CPU workload above moved
 /// about twice as much as the models between invocations on the machine of
-/// `docs/BENCHMARKS.md`). The agent uses the smallest Once-for-All subnet.
+/// `docs/BENCHMARKS.md`). The agent uses the smallest Once-for-All subnet,
+/// prepared several times (see [`Probe::instances`]).
 pub struct ModelProbe {
-    state: Box<dyn crate::backend::ModelState>,
+    states: Vec<Box<dyn crate::backend::ModelState>>,
 }
 
 impl ModelProbe {
-    pub fn new(state: Box<dyn crate::backend::ModelState>) -> Self {
-        ModelProbe { state }
+    /// A probe over independently prepared copies of one network.
+    /// Panics when `states` is empty.
+    pub fn new(states: Vec<Box<dyn crate::backend::ModelState>>) -> Self {
+        assert!(!states.is_empty(), "a probe needs at least one state");
+        ModelProbe { states }
     }
 }
 
 impl Probe for ModelProbe {
-    fn run(&mut self) {
+    fn instances(&self) -> usize {
+        self.states.len()
+    }
+
+    fn run(&mut self, instance: usize) {
+        let n = self.states.len();
         // A failure here already failed when the probe was prepared and run
         // once; the point then measures whatever the failure cost.
-        let _ = black_box(self.state.run());
+        let _ = black_box(self.states[instance % n].run());
     }
 }

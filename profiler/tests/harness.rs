@@ -16,21 +16,36 @@ use frontier_profiler::inputs::{generate, resolve, FillOptions};
 use frontier_profiler::probe::Probe;
 use frontier_profiler::ProfileError;
 
-fn states(machine: &FakeMachine, scripts: Vec<FakeModel>) -> Vec<Box<dyn ModelState>> {
+/// One subject per script, each a single instance.
+fn states(machine: &FakeMachine, scripts: Vec<FakeModel>) -> Vec<Vec<Box<dyn ModelState>>> {
+    subjects(machine, scripts.into_iter().map(|m| vec![m]).collect())
+}
+
+/// One subject per group; the scripts of a group are its instances (the
+/// same model prepared several times, each landing elsewhere in memory).
+fn subjects(machine: &FakeMachine, groups: Vec<Vec<FakeModel>>) -> Vec<Vec<Box<dyn ModelState>>> {
     let mut b = FakeBackend::new(machine.clock.clone());
-    for (i, m) in scripts.iter().enumerate() {
-        b.add(format!("m{i}.onnx"), m.clone());
+    for (g, group) in groups.iter().enumerate() {
+        for (i, m) in group.iter().enumerate() {
+            b.add(format!("m{g}_{i}.onnx"), m.clone());
+        }
     }
-    (0..scripts.len())
-        .map(|i| {
-            let p = format!("m{i}.onnx");
-            let p = Path::new(&p);
-            let info = b.inspect(p).unwrap();
-            let inputs = resolve(p, &info.inputs, &[]).unwrap();
-            let prepared = b.prepare(p, &inputs, &PrepareOptions::default()).unwrap();
-            prepared
-                .state(&generate(&inputs, FillOptions::default()))
-                .unwrap()
+    groups
+        .iter()
+        .enumerate()
+        .map(|(g, group)| {
+            (0..group.len())
+                .map(|i| {
+                    let p = format!("m{g}_{i}.onnx");
+                    let p = Path::new(&p);
+                    let info = b.inspect(p).unwrap();
+                    let inputs = resolve(p, &info.inputs, &[]).unwrap();
+                    let prepared = b.prepare(p, &inputs, &PrepareOptions::default()).unwrap();
+                    prepared
+                        .state(&generate(&inputs, FillOptions::default()))
+                        .unwrap()
+                })
+                .collect()
         })
         .collect()
 }
@@ -56,6 +71,7 @@ fn quiet_config() -> HarnessConfig {
         max_time: Duration::from_secs(10),
         rounds: 5,
         target_ci: 0.01,
+        target_round_ci: 0.02,
         max_spread: 0.10,
         retries: 1,
         probe: ProbeConfig {
@@ -63,6 +79,7 @@ fn quiet_config() -> HarnessConfig {
             reps: 3,
             reference_ms: Some(1.0),
             window: 1,
+            session_elasticity: None,
         },
     }
 }
@@ -348,7 +365,7 @@ fn a_failing_model_does_not_stop_the_others() {
     );
     assert!(r[0].is_ok());
     let e = r[1].as_ref().unwrap_err().to_string();
-    assert!(e.contains("m1.onnx") && e.contains("run 40"), "{e}");
+    assert!(e.contains("m1_0.onnx") && e.contains("run 40"), "{e}");
 }
 
 #[test]
@@ -366,7 +383,7 @@ fn probe_off_means_no_correction() {
 fn per_operator_shares_sum_to_one_in_descending_order() {
     let m = FakeMachine::steady();
     let mut s = states(&m, vec![runs(m.model(8.0, 0.0))]);
-    let ops = profile_ops(s[0].as_mut(), 7).unwrap().unwrap();
+    let ops = profile_ops(s[0][0].as_mut(), 7).unwrap().unwrap();
     assert_eq!(ops.len(), 2);
     assert_eq!(ops[0].op_type, "Conv");
     assert_eq!(ops[0].runs, 7);
@@ -382,4 +399,196 @@ fn contradictory_settings_are_rejected_with_the_flag() {
     let mut c = quiet_config();
     c.rounds = 0;
     assert!(c.validate().unwrap_err().contains("--rounds"));
+}
+
+#[test]
+fn instances_are_measured_in_whole_cycles_and_their_bias_is_not_drift() {
+    // One model prepared three times; the copies run 15% faster, as fast and
+    // 15% slower (where their weights landed). On a steady machine the rounds
+    // disagree by 30% raw, but that is placement, not drift: the row is
+    // stable, measured once, and its median is the middle copy's.
+    let m = FakeMachine::steady();
+    let group: Vec<FakeModel> = [0.85, 1.0, 1.15]
+        .into_iter()
+        .map(|bias| runs(m.model(10.0 * bias, 0.002)))
+        .collect();
+    let mut s = subjects(&m, vec![group, vec![runs(m.model(5.0, 0.002))]]);
+    let mut probe = m.probe(1.0);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut h = Harness::new(quiet_config(), &m.clock, Some(probe));
+    let report = h.run(&mut s, &mut |_| {});
+    let x = report.results[0].as_ref().unwrap();
+    assert_eq!(x.instances, 3);
+    assert_eq!(x.rounds % 3, 0, "whole cycles only: {} rounds", x.rounds);
+    assert!(x.rounds >= 6, "{} rounds", x.rounds);
+    let im = &x.instance_medians_ms;
+    assert_eq!(im.len(), 3);
+    for (got, want) in im.iter().zip([8.5, 10.0, 11.5]) {
+        assert!((got - want).abs() < 0.05, "instance medians {im:?}");
+    }
+    let spread = x.instance_spread.unwrap();
+    assert!((spread - 0.3).abs() < 0.01, "instance spread {spread}");
+    assert!((x.raw.median - 10.0).abs() < 0.1, "median {}", x.raw.median);
+    assert!(
+        x.round_spread < 0.02,
+        "leveled round spread {}",
+        x.round_spread
+    );
+    assert!(!x.unstable, "{:?}", x.unstable_reason);
+    assert_eq!(x.attempts, 1);
+    // The single-instance subject is not held to cycles of three.
+    let y = report.results[1].as_ref().unwrap();
+    assert_eq!(y.instances, 1);
+    assert_eq!(y.instance_spread, None);
+    assert_eq!(y.instance_medians_ms.len(), 1);
+}
+
+#[test]
+fn probe_copies_are_leveled_before_they_correct_anything() {
+    // Three probe copies 6% apart on a steady machine. Unleveled, each slice
+    // would be "corrected" by whichever copies ran around it; leveled, every
+    // point reads the same and nothing moves.
+    let m = FakeMachine::steady();
+    let mut s = states(&m, vec![runs(m.model(10.0, 0.0)), runs(m.model(20.0, 0.0))]);
+    let mut probe = m.probe_instances(1.0, &[0.94, 1.0, 1.06]);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut c = quiet_config();
+    c.probe.reference_ms = None;
+    let mut h = Harness::new(c, &m.clock, Some(probe));
+    let report = h.run(&mut s, &mut |_| {});
+    let p = &report.probe_ms;
+    assert!(p.len() > 10);
+    let (lo, hi) = p
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    assert!(hi / lo - 1.0 < 1e-6, "leveled probe points {lo}..{hi}");
+    // The reference is the copies' mean level.
+    assert!((report.probe_reference_ms.unwrap() - 1.0).abs() < 1e-6);
+    for (x, base) in report
+        .results
+        .iter()
+        .map(|x| x.as_ref().unwrap())
+        .zip([10.0, 20.0])
+    {
+        assert!(
+            (x.corrected.median - base).abs() < 1e-6,
+            "corrected {} vs {base}",
+            x.corrected.median
+        );
+        assert!(x.probe_drift < 1e-6, "probe drift {}", x.probe_drift);
+    }
+}
+
+#[test]
+fn rounds_through_slow_phases_are_batches_of_the_stop_rule() {
+    // The machine swings ±15% each second or so and there is no probe. Runs within
+    // a slice agree, so the interval over runs is met at once (target ±50%);
+    // the rounds disagree, so the batch-means interval keeps the model
+    // measured for more rounds, until it is within its target or max_time.
+    let m = FakeMachine::with_speed(Arc::new(|t| 1.0 + 0.15 * (t * 5.0).sin()));
+    let mut c = quiet_config();
+    c.probe.enabled = false;
+    c.target_ci = 0.5;
+    c.max_time = Duration::from_secs(30);
+    let mut loose = c.clone();
+    loose.target_round_ci = 1.0;
+    let (r, _) = measure(&m, loose, vec![runs(m.model(10.0, 0.001))]);
+    let quick = r[0].as_ref().unwrap();
+    assert_eq!(
+        quick.rounds, 5,
+        "only the interval over runs: stops at once"
+    );
+    let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.001))]);
+    let x = r[0].as_ref().unwrap();
+    assert!(
+        x.rounds > 5,
+        "{} rounds {:?} {:?}",
+        x.rounds,
+        x.round_medians_ms,
+        x.round_ci95_rel
+    );
+    assert_eq!(x.stop, StopReason::Converged);
+    let h = x.round_ci95_rel.unwrap();
+    assert!(h <= 0.02, "batch-means half-width {h}");
+    assert!(quick.round_ci95_rel.unwrap() > 0.02);
+}
+
+/// A probe whose points scatter by ±10% on their own (its noise, not the
+/// machine's) around `level_ms`.
+struct JitteryProbe {
+    clock: frontier_profiler::fake::FakeClock,
+    level_ms: f64,
+    n: u64,
+}
+
+impl Probe for JitteryProbe {
+    fn run(&mut self, _instance: usize) {
+        self.n += 1;
+        // Constant within a point's repetitions, different between points.
+        let point = self.n / 4;
+        let mut r = frontier_profiler::inputs::SplitMix64::new(point.wrapping_mul(0x9E37_79B9));
+        self.clock
+            .advance_ms(self.level_ms * (1.0 + 0.1 * (r.next_f64() * 2.0 - 1.0)));
+    }
+}
+
+#[test]
+fn a_whole_session_shift_is_corrected_with_the_session_elasticity() {
+    // This invocation the machine is 20% slower than when the device's
+    // reference was stored, all session long, for models and probe alike.
+    // The probe's own point-to-point noise hides the co-movement within the
+    // session (beta near 0), so the within-session elasticity alone leaves
+    // the shift in; the session elasticity of 1 removes it.
+    let m = FakeMachine::with_speed(Arc::new(|_| 1.2));
+    let run = |session_elasticity| {
+        let mut s = states(
+            &m,
+            vec![runs(m.model(10.0, 0.002)), runs(m.model(20.0, 0.002))],
+        );
+        let mut probe = JitteryProbe {
+            clock: m.clock.clone(),
+            level_ms: 1.2,
+            n: 0,
+        };
+        let probe: &mut dyn Probe = &mut probe;
+        let mut c = quiet_config();
+        c.retries = 0;
+        c.probe.session_elasticity = session_elasticity;
+        let mut h = Harness::new(c, &m.clock, Some(probe));
+        h.run(&mut s, &mut |_| {})
+    };
+    let within_only = run(None);
+    let beta = within_only.probe_beta.unwrap();
+    assert!(
+        within_only.probe_beta_estimated && beta < 0.2,
+        "beta {beta}"
+    );
+    let x = within_only.results[0].as_ref().unwrap();
+    assert!(
+        x.corrected.median > 11.5,
+        "shift left in: {}",
+        x.corrected.median
+    );
+
+    let report = run(Some(1.0));
+    assert_eq!(report.probe_session_beta, Some(1.0));
+    let session = report.probe_session_ms.unwrap();
+    assert!((session - 1.2).abs() < 0.03, "session probe {session}");
+    for (x, base) in report
+        .results
+        .iter()
+        .map(|x| x.as_ref().unwrap())
+        .zip([10.0, 20.0])
+    {
+        assert!(
+            (x.raw.median - base * 1.2).abs() / base < 0.01,
+            "raw {}",
+            x.raw.median
+        );
+        assert!(
+            (x.corrected.median - base).abs() / base < 0.03,
+            "corrected {} vs {base}",
+            x.corrected.median
+        );
+    }
 }

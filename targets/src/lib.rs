@@ -36,6 +36,8 @@ pub struct Policy {
     #[serde(deserialize_with = "duration")]
     pub max_time: Duration,
     pub rounds: u32,
+    /// Independently prepared copies of each model (`--instances`).
+    pub instances: u32,
     /// Threads per inference; 0 means every logical core.
     pub threads: u32,
 }

@@ -475,6 +475,10 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
             "2",
             "--retries",
             "0",
+            // Two copies exercise the instance rotation at two thirds of
+            // the default's preparation time under QEMU.
+            "--instances",
+            "2",
             "--probe-ref",
             "off",
             "--json",
