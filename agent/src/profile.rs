@@ -64,6 +64,9 @@ struct Subject {
 }
 
 /// What preparing one (model, backend) pair gives.
+/// Dirty page cache above which `profile` writes it back before measuring.
+const DIRTY_FLUSH_THRESHOLD: u64 = 32 << 20;
+
 struct Ready {
     inputs_key: String,
     peak_rss_mb: Option<f64>,
@@ -541,6 +544,16 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         Some(p) => Some(p.as_mut()),
         None => None,
     };
+    // Models just exported would otherwise be written back during the first
+    // minute of measurement (profiler/src/memory.rs).
+    if let Some(bytes) = memory::flush_dirty(DIRTY_FLUSH_THRESHOLD) {
+        if !args.quiet {
+            eprintln!(
+                "wrote back {:.0} MB of dirty page cache before measuring",
+                bytes as f64 / (1 << 20) as f64
+            );
+        }
+    }
     let mut h = Harness::new(config, &clock, probe);
     let report = h.run(&mut states, &mut |p: &Progress| match p {
         Progress::WarmedUp { subject } => {

@@ -679,8 +679,8 @@ impl<'a> Harness<'a> {
                 });
             }
             let done = self.attempt(subjects, &todo, attempt, &mut errors, progress);
-            // Judge spreads with the elasticity the session shows so far, as
-            // the final figures will (a unit reference: spreads are scale-free).
+            // Choose between attempts with the elasticity the session shows
+            // so far (a unit reference: spreads are scale-free).
             let pairs: Vec<(f64, f64)> = best
                 .iter()
                 .flatten()
@@ -701,11 +701,21 @@ impl<'a> Harness<'a> {
                     *t = tries;
                 }
             }
+            // Decide what to re-measure with exactly the elasticity the final
+            // figures will use if nothing more is measured (that of the kept
+            // attempts), so that a row is never flagged `unstable` without
+            // its re-measurements.
+            let kept: Vec<(f64, f64)> = best
+                .iter()
+                .flatten()
+                .flat_map(|(a, _)| a.log_pairs())
+                .collect();
+            let judged = Correction::provisional(elasticity(&kept).unwrap_or(1.0));
             todo.retain(|i| {
                 errors[*i].is_none()
                     && best[*i]
                         .as_ref()
-                        .is_some_and(|(a, _)| a.spread(provisional) > self.config.max_spread)
+                        .is_some_and(|(a, _)| a.spread(judged) > self.config.max_spread)
             });
         }
 
