@@ -185,6 +185,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     frontier_targets::parse_duration(s)
 }
 
+/// `--probe-session-beta`: estimated, or given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SessionBeta {
+    Auto,
+    Fixed(f64),
+}
+
+fn parse_session_beta(s: &str) -> Result<SessionBeta, String> {
+    if s.trim() == "auto" {
+        return Ok(SessionBeta::Auto);
+    }
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=2.0).contains(&v) => Ok(SessionBeta::Fixed(v)),
+        _ => Err(format!("'{s}': expected auto or a number in [0, 2]")),
+    }
+}
+
 fn parse_fraction(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()
@@ -314,6 +331,13 @@ pub struct ProfileArgs {
     /// duration in ms.
     #[arg(long, default_value = "auto")]
     pub probe_ref: String,
+
+    /// Elasticity applied to this run's shift of the median probe from the
+    /// stored reference: `auto` (the one estimated within the session, as
+    /// for the variation within it) or a number in [0, 2] (1: the models
+    /// move one for one with the probe between invocations).
+    #[arg(long, default_value = "auto", value_parser = parse_session_beta)]
+    pub probe_session_beta: SessionBeta,
 
     /// Calibration probe: `network` (the smallest Once-for-All subnet run by
     /// the first backend: it slows down as the models do) or `cpu` (a fixed

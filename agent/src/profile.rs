@@ -25,7 +25,7 @@ use frontier_profiler::ProfileError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
-use crate::cli::{ProbeKind, ProfileArgs};
+use crate::cli::{ProbeKind, ProfileArgs, SessionBeta};
 use crate::discover;
 use crate::probe_ref;
 use crate::summary;
@@ -164,6 +164,10 @@ fn harness_config(
                 ProbeRef::Fixed(v) => Some(*v),
                 ProbeRef::Auto => stored,
                 _ => None,
+            },
+            session_elasticity: match a.probe_session_beta {
+                SessionBeta::Auto => None,
+                SessionBeta::Fixed(b) => Some(b),
             },
             ..ProbeConfig::default()
         },
@@ -425,12 +429,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
         _ => None,
     };
-    let mut config = harness_config(&args, &probe_mode, stored_ref)?;
-    if probe_kind.starts_with("net-") {
-        // The models follow the network probe's shifts between invocations
-        // one for one (docs/BENCHMARKS.md); the CPU probe moves more.
-        config.probe.session_elasticity = Some(1.0);
-    }
+    let config = harness_config(&args, &probe_mode, stored_ref)?;
 
     let (paths, discover_errors) = discover::models(&args.paths);
     let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();

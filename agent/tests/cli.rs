@@ -269,6 +269,26 @@ fn probe_reference_is_stored_and_reused() {
         first.probe_ref_ms, second.probe_ref_ms,
         "the second run reuses the stored reference"
     );
+    // By default the session's shift from the reference gets the estimated
+    // elasticity; `--probe-session-beta` fixes it.
+    assert!(second.probe_session_ms.is_some());
+    assert_eq!(second.probe_session_beta, second.probe_beta);
+    args.extend(["--probe-session-beta", "1"]);
+    let o = frontier(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let third: LatencyRow =
+        serde_json::from_slice(o.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(third.probe_session_beta, Some(1.0));
+    let o = frontier(
+        &["profile", m.to_str().unwrap(), "--probe-session-beta", "3"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--probe-session-beta"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -29,11 +29,13 @@
 //!    models' elasticity to the probe estimated from this session's slices
 //!    ([`Correction`], [`elasticity`]), and `beta_s`
 //!    [`ProbeConfig::session_elasticity`] or else `beta`. Two elasticities,
-//!    because the within-session estimate is biased towards 0 by the noise of
-//!    single probe points (errors in the regressor), while the session's
-//!    median over hundreds of points is not noisy: for the network probe the
-//!    models followed its session-to-session shifts one for one
-//!    (`docs/BENCHMARKS.md`), with within-session estimates of 0.16-0.34.
+//!    because the within-session estimate is biased towards 0 by the noise
+//!    of single probe points (errors in the regressor), while the session's
+//!    median over hundreds of points is not. But that median carries its own
+//!    error of about 2% between invocations (`docs/BENCHMARKS.md`): where
+//!    real shifts between invocations are smaller than that, a session
+//!    elasticity of 1 adds more error than it removes, so the default is the
+//!    estimate.
 //! 4. **Stops** a model after at least `rounds` rounds once it has `min_runs`
 //!    runs, `min_time` of measured time, a 95% confidence interval of its
 //!    median within ±`target_ci`, and a 95% interval by batch means within
@@ -669,16 +671,18 @@ impl<'a> Harness<'a> {
 
         let mut best: Vec<Option<(Attempt, u32)>> = vec![None; n];
         let mut todo: Vec<usize> = (0..n).filter(|i| errors[*i].is_none()).collect();
-        for attempt in 0..=self.config.retries {
-            if todo.is_empty() {
-                break;
-            }
-            if attempt > 0 {
+        let max_tries = self.config.retries + 1;
+        // Each pass measures `todo` once more; a subject is in it at most
+        // `max_tries` times, so the loop ends.
+        let mut pass = 0u32;
+        while !todo.is_empty() {
+            if pass > 0 {
                 progress(&Progress::Remeasuring {
                     subjects: todo.clone(),
                 });
             }
-            let done = self.attempt(subjects, &todo, attempt, &mut errors, progress);
+            let done = self.attempt(subjects, &todo, pass, &mut errors, progress);
+            pass += 1;
             // Choose between attempts with the elasticity the session shows
             // so far (a unit reference: spreads are scale-free).
             let pairs: Vec<(f64, f64)> = best
@@ -690,11 +694,11 @@ impl<'a> Harness<'a> {
                 .collect();
             let provisional = Correction::provisional(elasticity(&pairs).unwrap_or(1.0));
             for (i, a) in done {
+                let tries = best[i].as_ref().map_or(0, |(_, t)| *t) + 1;
                 let keep = match &best[i] {
                     Some((b, _)) => a.spread(provisional) < b.spread(provisional),
                     None => true,
                 };
-                let tries = attempt + 1;
                 if keep {
                     best[i] = Some((a, tries));
                 } else if let Some((_, t)) = &mut best[i] {
@@ -703,20 +707,23 @@ impl<'a> Harness<'a> {
             }
             // Decide what to re-measure with exactly the elasticity the final
             // figures will use if nothing more is measured (that of the kept
-            // attempts), so that a row is never flagged `unstable` without
-            // its re-measurements.
+            // attempts), over every row with tries left, not only those just
+            // measured: the elasticity moves as rows are re-measured, and a
+            // row must never be flagged `unstable` without its re-measurements.
             let kept: Vec<(f64, f64)> = best
                 .iter()
                 .flatten()
                 .flat_map(|(a, _)| a.log_pairs())
                 .collect();
             let judged = Correction::provisional(elasticity(&kept).unwrap_or(1.0));
-            todo.retain(|i| {
-                errors[*i].is_none()
-                    && best[*i]
-                        .as_ref()
-                        .is_some_and(|(a, _)| a.spread(judged) > self.config.max_spread)
-            });
+            todo = (0..n)
+                .filter(|&i| {
+                    errors[i].is_none()
+                        && best[i].as_ref().is_some_and(|(a, t)| {
+                            *t < max_tries && a.spread(judged) > self.config.max_spread
+                        })
+                })
+                .collect();
         }
 
         let probe_ms = level_probe_points(&self.probe_points);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use frontier_profiler::backend::{Backend, ModelState, PrepareOptions};
-use frontier_profiler::fake::{FakeBackend, FakeMachine, FakeModel, RunScript};
+use frontier_profiler::fake::{FakeBackend, FakeMachine, FakeModel, RunScript, SpeedScript};
 use frontier_profiler::harness::{
     profile_ops, Harness, HarnessConfig, Measurement, ProbeConfig, Progress, StopReason,
     WarmupConfig,
@@ -590,5 +590,62 @@ fn a_whole_session_shift_is_corrected_with_the_session_elasticity() {
             "corrected {} vs {base}",
             x.corrected.median
         );
+    }
+}
+
+#[test]
+fn no_row_is_flagged_unstable_before_its_retries_are_spent() {
+    // Machines that swing, step and wobble, models that follow the probe
+    // fully, by half or not at all: whatever elasticity the session ends
+    // with, a row flagged `unstable` has had every re-measurement, and a row
+    // with re-measurements left is within the limit.
+    let mut speeds: Vec<SpeedScript> = vec![
+        Arc::new(|t| 1.0 + 0.25 * (t * 3.0).sin()),
+        Arc::new(|t| {
+            if (t as u64).is_multiple_of(2) {
+                1.0
+            } else {
+                1.3
+            }
+        }),
+        Arc::new(|t| 1.0 + 0.2 * (t * 7.0).sin() * (t * 0.5).cos()),
+    ];
+    for k in 1..=30 {
+        let (f, a) = (0.7 * k as f64, 0.05 + 0.01 * k as f64);
+        speeds.push(Arc::new(move |t| {
+            1.0 + a * (t * f).sin() * (t * 0.37 * f).cos()
+        }));
+    }
+    for (case, speed) in speeds.into_iter().enumerate() {
+        let m = FakeMachine::with_speed(speed);
+        let models: Vec<FakeModel> = [(8.0, 1.0), (12.0, 0.5), (20.0, 0.0), (5.0, 1.0)]
+            .into_iter()
+            .map(|(base, elasticity)| {
+                let speed = m.speed.clone();
+                runs(Arc::new(move |i, t| {
+                    let wobble = 1.0 + 0.03 * ((i as f64) * 1.7).sin();
+                    base * speed(t).powf(elasticity) * wobble
+                }))
+            })
+            .collect();
+        let mut c = quiet_config();
+        c.retries = 2;
+        c.max_spread = 0.05;
+        c.max_time = Duration::from_secs(4);
+        let (r, _) = measure(&m, c.clone(), models);
+        for (i, x) in r.iter().enumerate() {
+            let x = x.as_ref().unwrap();
+            assert!(
+                !x.unstable || x.attempts == c.retries + 1,
+                "case {case}, model {i}: unstable after {} attempt(s): {:?}",
+                x.attempts,
+                x.unstable_reason
+            );
+            assert_eq!(
+                x.unstable,
+                x.round_spread > c.max_spread,
+                "case {case}, model {i}"
+            );
+        }
     }
 }
