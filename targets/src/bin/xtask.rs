@@ -50,8 +50,15 @@ fn parse_args() -> anyhow::Result<Options> {
     Ok(o)
 }
 
+/// The checkout being built: `cargo run` (the `cargo xtask` alias) sets
+/// `CARGO_MANIFEST_DIR` when it runs the binary. The compile-time value is
+/// only a fallback: with a target directory shared between checkouts, cargo
+/// may reuse an xtask binary built in another (possibly deleted) checkout.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
 }
 
 fn have(cmd: &str) -> bool {
