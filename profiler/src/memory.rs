@@ -17,8 +17,9 @@
 //! the kernel within the next half minute, taking CPU time and I/O from
 //! whatever is measured then; on a board's SD card for much longer. In the
 //! test-retest benchmark of `docs/BENCHMARKS.md` the invocation that ran
-//! right after exporting 372 MB of models was the slower one in all six
-//! repetitions before this (raw medians 2.0-7.6% apart). [`flush_dirty`]
+//! right after exporting 372 MB of models was the slower one in all seven
+//! repetitions before this (raw medians 0.6-7.6% apart, six of them by 2% or
+//! more). [`flush_dirty`]
 //! writes the page cache back before measuring instead.
 
 /// Memory the system could give this process now, in bytes: the budget
