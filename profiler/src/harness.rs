@@ -377,32 +377,33 @@ impl Attempt {
             .collect()
     }
 
-    /// Samples brought to the reference speed (see [`Correction`]).
-    fn corrected(&self, c: Correction) -> Vec<f64> {
+    /// Samples of the slices `keep` selects, each times its slice's
+    /// correction factor and `level` of the slice.
+    fn scaled(
+        &self,
+        c: Correction,
+        keep: impl Fn(&Slice) -> bool,
+        level: impl Fn(&Slice) -> f64,
+    ) -> Vec<f64> {
         self.slices
             .iter()
+            .filter(|s| keep(s))
             .flat_map(|s| {
-                let f = c.factor(s.probe_ms);
+                let f = c.factor(s.probe_ms) * level(s);
                 s.samples.iter().map(move |x| x * f)
             })
             .collect()
     }
 
+    /// Samples brought to the reference speed (see [`Correction`]).
+    fn corrected(&self, c: Correction) -> Vec<f64> {
+        self.scaled(c, |_| true, |_| 1.0)
+    }
+
     /// Median of each instance's samples brought to the reference speed.
     fn instance_medians(&self, c: Correction) -> Vec<f64> {
         (0..self.instances)
-            .filter_map(|i| {
-                let v: Vec<f64> = self
-                    .slices
-                    .iter()
-                    .filter(|s| s.instance == i)
-                    .flat_map(|s| {
-                        let f = c.factor(s.probe_ms);
-                        s.samples.iter().map(move |x| x * f)
-                    })
-                    .collect();
-                stats::median(&v)
-            })
+            .filter_map(|i| stats::median(&self.scaled(c, |s| s.instance == i, |_| 1.0)))
             .collect()
     }
 
@@ -423,16 +424,7 @@ impl Attempt {
         let levels = self.instance_levels(c);
         (0..self.rounds)
             .filter_map(|r| {
-                let v: Vec<f64> = self
-                    .slices
-                    .iter()
-                    .filter(|s| s.round == r)
-                    .flat_map(|s| {
-                        let f = c.factor(s.probe_ms) * levels[s.instance];
-                        s.samples.iter().map(move |x| x * f)
-                    })
-                    .collect();
-                stats::median(&v)
+                stats::median(&self.scaled(c, |s| s.round == r, |s| levels[s.instance]))
             })
             .collect()
     }
@@ -892,6 +884,7 @@ impl<'a> Harness<'a> {
             }
             round += 1;
             if round >= cfg.rounds {
+                let points = level_probe_points(&self.probe_points);
                 for &k in &active {
                     // Only whole cycles over the instances, so that each
                     // has as many rounds in the pooled median.
@@ -910,7 +903,7 @@ impl<'a> Harness<'a> {
                         && spent_ms[k] >= ms(cfg.min_time)
                         && ci.is_some_and(|c| c <= cfg.target_ci)
                         && self
-                            .rounds_so_far(&slices[k], states[subjects[k]].len())
+                            .rounds_so_far(&slices[k], states[subjects[k]].len(), &points)
                             .is_some_and(|c| c <= cfg.target_round_ci)
                     {
                         stop[k] = Some(StopReason::Converged);
@@ -942,20 +935,17 @@ impl<'a> Harness<'a> {
             .collect()
     }
 
-    /// The batch-means interval of a subject's slices so far, with the probe
-    /// points so far (raw, or fully corrected: the elasticity is estimated
-    /// only when the attempt ends).
-    fn rounds_so_far(&self, slices: &[Slice], instances: usize) -> Option<f64> {
+    /// The batch-means interval of a subject's slices so far, with the
+    /// leveled probe points so far (raw, or fully corrected: the elasticity
+    /// is estimated only when the attempt ends).
+    fn rounds_so_far(&self, slices: &[Slice], instances: usize, points: &[f64]) -> Option<f64> {
         let mut a = Attempt {
             slices: slices.to_vec(),
             rounds: slices.len() as u32,
             stop: StopReason::Converged,
             instances,
         };
-        a.smooth_probes(
-            &level_probe_points(&self.probe_points),
-            self.config.probe.window,
-        );
+        a.smooth_probes(points, self.config.probe.window);
         a.round_ci(Correction::provisional(1.0))
     }
 

@@ -30,7 +30,8 @@ pub fn available_memory() -> u64 {
     sys.available_memory()
 }
 
-/// A `Field:   123 kB` value of `/proc/meminfo`-style text, in KiB.
+/// A `Field:   123 kB` value of `/proc/meminfo` or `/proc/self/status`
+/// text, in KiB.
 fn meminfo_kb(text: &str, field: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
@@ -62,23 +63,17 @@ pub fn flush_dirty(threshold: u64) -> Option<u64> {
 }
 
 fn status_kb(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    text.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    meminfo_kb(&std::fs::read_to_string("/proc/self/status").ok()?, field)
 }
 
 /// Current resident set size in KiB.
 pub fn current_rss_kb() -> Option<u64> {
-    status_kb("VmRSS:")
+    status_kb("VmRSS")
 }
 
 /// High-water mark of the resident set in KiB.
 pub fn peak_rss_kb() -> Option<u64> {
-    status_kb("VmHWM:")
+    status_kb("VmHWM")
 }
 
 fn reset_peak() -> bool {
