@@ -95,9 +95,18 @@ pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The architecture config of `model` from the manifest beside it, as compact JSON.
+/// What a generated model's manifest line says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestArch {
+    /// The architecture config, as compact JSON.
+    pub arch: String,
+    /// The search space (`ofa-mbv3`, `gpt2`), when the line names one.
+    pub space: Option<String>,
+}
+
+/// The architecture config of `model` from the manifest beside it.
 /// A manifest that exists but cannot be read is an error; no manifest is `None`.
-pub fn arch_from_manifest(model: &Path) -> anyhow::Result<Option<String>> {
+pub fn arch_from_manifest(model: &Path) -> anyhow::Result<Option<ManifestArch>> {
     let Some(dir) = model.parent() else {
         return Ok(None);
     };
@@ -118,7 +127,10 @@ pub fn arch_from_manifest(model: &Path) -> anyhow::Result<Option<String>> {
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{}, line {}: not JSON", manifest.display(), i + 1))?;
         if v.get("file").and_then(|f| f.as_str()) == Some(file) {
-            return Ok(v.get("arch").map(|a| a.to_string()));
+            return Ok(v.get("arch").map(|a| ManifestArch {
+                arch: a.to_string(),
+                space: v.get("space").and_then(|s| s.as_str()).map(String::from),
+            }));
         }
     }
     Ok(None)
@@ -156,7 +168,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            arch_from_manifest(&dir.join("a.onnx")).unwrap().as_deref(),
+            arch_from_manifest(&dir.join("a.onnx"))
+                .unwrap()
+                .map(|m| m.arch)
+                .as_deref(),
             Some("{\"r\":160}")
         );
         assert_eq!(arch_from_manifest(&dir.join("b.onnx")).unwrap(), None);

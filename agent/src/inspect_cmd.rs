@@ -26,7 +26,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     let resolved = inputs::resolve(path, &info.inputs, &specs)?;
     let stats = b.graph_stats(path, &resolved)?;
     let arch = discover::arch_from_manifest(path)?
-        .map(|a| serde_json::from_str(&a))
+        .map(|a| serde_json::from_str(&a.arch))
         .transpose()
         .context("manifest arch is not JSON")?;
     let report = InspectReport {

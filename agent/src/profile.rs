@@ -58,7 +58,7 @@ struct Subject {
     backend: usize,
     path: PathBuf,
     sha256: String,
-    arch: Option<String>,
+    arch: Option<discover::ManifestArch>,
     inputs_key: String,
     peak_rss_mb: Option<f64>,
 }
@@ -639,7 +639,8 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             name: &name,
             sha256: &subject.sha256,
             inputs: &subject.inputs_key,
-            arch: subject.arch.as_deref(),
+            arch: subject.arch.as_ref().map(|a| a.arch.as_str()),
+            space: subject.arch.as_ref().and_then(|a| a.space.as_deref()),
             peak_rss_mb: subject.peak_rss_mb,
         };
         if m.unstable {
@@ -666,6 +667,10 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     }
     if backends.len() > 1 {
         rows::mark_fastest(&mut rows_out);
+    }
+    // Ids last: a row's id is the hash of its final content.
+    for row in &mut rows_out {
+        table::ensure_row_id(row);
     }
 
     if let Some(out) = &args.out {

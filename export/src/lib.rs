@@ -1,7 +1,6 @@
 //! Frontier's formats: latency tables, and search spaces written as ONNX.
 //!
-//! - [`table`]: the latency-table format v1 (rows, JSON Lines and CSV writers
-//!   that return bytes, a reader that checks the schema version).
+//! - [`table`]: re-export of `frontier-table` (latency-table format v1).
 //! - [`rows`]: conversion of the profiler's measurements into rows.
 //! - [`onnx`]: a small ONNX graph builder on tract-onnx's protobuf types.
 //! - [`inspect`]: the report of `frontier inspect`; [`doctor`]: of `frontier doctor`.
@@ -26,6 +25,8 @@ pub mod ofa_mbv3;
 pub mod onnx;
 pub mod rows;
 pub mod sampler;
-pub mod table;
 
+/// The table types live in their own crate (the collector and the predictor
+/// read them too); re-exported under their old path.
+pub use frontier_table as table;
 pub use table::{LatencyRow, OpRow, TableError};

@@ -42,6 +42,8 @@ pub struct ModelFacts<'a> {
     pub inputs: &'a str,
     /// Compact JSON of the architecture config, when known.
     pub arch: Option<&'a str>,
+    /// The search space of `arch`, when known.
+    pub space: Option<&'a str>,
     pub peak_rss_mb: Option<f64>,
 }
 
@@ -133,6 +135,8 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         steal_pct: load.steal_pct.map(|v| (v * 10.0).round() / 10.0),
         cpu_pressure_avg10: load.cpu_pressure_avg10,
         load_avg_1m: Some(load.load_avg_1m),
+        space: m.space.map(String::from),
+        row_id: None,
     }
 }
 

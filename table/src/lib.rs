@@ -1,4 +1,5 @@
-//! Latency table format v1 (see `docs/TABLE_FORMAT.md`).
+//! Latency table format v1 (see `docs/TABLE_FORMAT.md`): the rows the agent
+//! writes, the collector's wire format, and the predictor's input.
 //!
 //! One [`LatencyRow`] per (device, backend, model, input shapes, threads);
 //! one [`OpRow`] per node of a per-operator profile, keyed by `model_sha256`.
@@ -10,13 +11,17 @@
 //! Writers return bytes; the caller decides where they go. Readers reject a
 //! table whose major schema version they do not know, naming the file, the
 //! line and the version.
+//!
+//! Every row has a `row_id` (1.3): a hash of its content ([`content_row_id`]),
+//! so the same measurement keeps the same id in every file and every retry of
+//! an upload, and the collector stores it once.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.2";
+pub const SCHEMA_VERSION: &str = "1.3";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
@@ -171,6 +176,49 @@ pub struct LatencyRow {
     pub cpu_pressure_avg10: Option<f64>,
     #[serde(default)]
     pub load_avg_1m: Option<f64>,
+    /// The search space the model was generated from, from its manifest (1.3).
+    #[serde(default)]
+    pub space: Option<String>,
+    /// Stable identity of this row: [`content_row_id`] of the row when it was
+    /// made (1.3). The collector's idempotency key.
+    #[serde(default)]
+    pub row_id: Option<String>,
+}
+
+/// Hex digits of a row id (128 bits of SHA-256).
+pub const ROW_ID_HEX: usize = 32;
+
+/// The id of a row derived from its content: SHA-256 over its JSON without
+/// `row_id`, first 128 bits in hex. Re-reading a row from JSON Lines or CSV
+/// gives the same id (numbers round-trip exactly in both formats).
+pub fn content_row_id(row: &LatencyRow) -> String {
+    use sha2::{Digest, Sha256};
+    let mut r = row.clone();
+    r.row_id = None;
+    let json = serde_json::to_vec(&r).expect("rows are plain data");
+    Sha256::digest(&json)
+        .iter()
+        .take(ROW_ID_HEX / 2)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Give `row` its content id unless it has one.
+pub fn ensure_row_id(row: &mut LatencyRow) -> &str {
+    if row.row_id.is_none() {
+        row.row_id = Some(content_row_id(row));
+    }
+    row.row_id.as_deref().expect("just set")
+}
+
+/// Whether `id` has the form of a row id the collector accepts: 8-128
+/// characters of `[0-9A-Za-z_-]` (content ids are 32 hex digits; other tools
+/// may use UUIDs).
+pub fn valid_row_id(id: &str) -> bool {
+    (8..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The required columns, in order; the first columns of every v1 table.
@@ -334,11 +382,7 @@ pub fn check_append_header<T: Serialize>(
 }
 
 fn check_version(path: &Path, line: usize, v: &str) -> Result<(), TableError> {
-    let major = v
-        .split('.')
-        .next()
-        .and_then(|m| m.trim().parse::<u32>().ok());
-    if major == Some(SCHEMA_MAJOR) {
+    if major_known(v) {
         Ok(())
     } else {
         Err(TableError::UnknownMajor {
@@ -348,6 +392,42 @@ fn check_version(path: &Path, line: usize, v: &str) -> Result<(), TableError> {
             supported: SCHEMA_MAJOR,
         })
     }
+}
+
+/// Why one JSON line is not a row (see [`parse_line`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LineError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("no schema_version; fix: is this a frontier table?")]
+    NoVersion,
+    #[error("schema_version {0} is not supported (reads {SCHEMA_MAJOR}.x); fix: upgrade frontier to read it")]
+    UnknownMajor(String),
+    #[error("{0}")]
+    Fields(String),
+}
+
+fn major_known(v: &str) -> bool {
+    v.split('.')
+        .next()
+        .and_then(|m| m.trim().parse::<u32>().ok())
+        == Some(SCHEMA_MAJOR)
+}
+
+/// Parse one JSON Lines line into a row of type `T`, checking its major
+/// version first so that a row of another major fails as such, not as a
+/// missing column.
+pub fn parse_line<T: for<'de> Deserialize<'de>>(line: &str) -> Result<T, LineError> {
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| LineError::NotJson(e.to_string()))?;
+    let version = v
+        .get("schema_version")
+        .and_then(|s| s.as_str())
+        .ok_or(LineError::NoVersion)?;
+    if !major_known(version) {
+        return Err(LineError::UnknownMajor(version.to_string()));
+    }
+    serde_json::from_value(v).map_err(|e| LineError::Fields(e.to_string()))
 }
 
 /// Parse table text (JSON Lines or CSV) into rows of type `T`.
@@ -364,21 +444,19 @@ pub fn parse<T: for<'de> Deserialize<'de>>(
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
                 let line = i + 1;
-                let perr = |detail: String| TableError::Parse {
-                    path: path.to_path_buf(),
-                    line,
-                    detail,
-                };
-                let v: serde_json::Value =
-                    serde_json::from_str(l).map_err(|e| perr(format!("not JSON: {e}")))?;
-                let version = v
-                    .get("schema_version")
-                    .and_then(|s| s.as_str())
-                    .ok_or_else(|| {
-                        perr("no schema_version; fix: is this a frontier table?".into())
-                    })?;
-                check_version(path, line, version)?;
-                serde_json::from_value(v).map_err(|e| perr(e.to_string()))
+                parse_line(l).map_err(|e| match e {
+                    LineError::UnknownMajor(found) => TableError::UnknownMajor {
+                        path: path.to_path_buf(),
+                        line,
+                        found,
+                        supported: SCHEMA_MAJOR,
+                    },
+                    e => TableError::Parse {
+                        path: path.to_path_buf(),
+                        line,
+                        detail: e.to_string(),
+                    },
+                })
             })
             .collect(),
         Format::Csv => {
@@ -463,4 +541,107 @@ pub fn now_rfc3339() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default(),
     )
+}
+
+/// Parse RFC 3339 text (`2026-11-28T04:29:52.686Z`, or with an offset such
+/// as `+02:00`; a date alone is midnight UTC) into the time since the Unix
+/// epoch. `None` if it is not such a time or before 1970.
+pub fn parse_rfc3339(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let num = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = t.split_at(t.len().min(10));
+    let mut parts = date.split('-');
+    let (y, m, d) = (
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+    );
+    if date.len() != 10 || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Days since 1970-01-01 (H. Hinnant's days_from_civil).
+    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut secs = days * 86_400;
+    let mut nanos: u32 = 0;
+    if !rest.is_empty() {
+        let rest = rest.strip_prefix(['T', 't', ' '])?;
+        if rest.len() < 8 || &rest[2..3] != ":" || &rest[5..6] != ":" {
+            return None;
+        }
+        let (h, mi, s) = (num(&rest[0..2])?, num(&rest[3..5])?, num(&rest[6..8])?);
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        secs += h * 3600 + mi * 60 + s;
+        let mut tail = &rest[8..];
+        if let Some(frac) = tail.strip_prefix('.') {
+            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if n == 0 {
+                return None;
+            }
+            let digits = &frac[..n.min(9)];
+            nanos = (num(digits)? * 10_i64.pow(9 - digits.len() as u32)) as u32;
+            tail = &frac[n..];
+        }
+        match tail {
+            "Z" | "z" => {}
+            off if off.len() == 6 && (off.starts_with('+') || off.starts_with('-')) => {
+                let (oh, om) = (num(&off[1..3])?, num(&off[4..6])?);
+                let o = oh * 3600 + om * 60;
+                secs -= if off.starts_with('+') { o } else { -o };
+            }
+            _ => return None,
+        }
+    }
+    (secs >= 0).then(|| std::time::Duration::new(secs as u64, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for ms in [0u64, 951_782_400_123, 1_795_838_400_000, 1_796_000_000_999] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_rfc3339(&rfc3339(d)), Some(d), "{}", rfc3339(d));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-28T06:00:00+02:00"),
+            parse_rfc3339("2026-11-28T04:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-28"),
+            parse_rfc3339("2026-11-28T00:00:00Z")
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-11-28T25:00:00Z",
+            "2026-11-28T04:00:00",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn row_ids() {
+        assert!(valid_row_id("0123456789abcdef0123456789abcdef"));
+        assert!(valid_row_id("550e8400-e29b-41d4-a716-446655440000"));
+        assert!(!valid_row_id("short"));
+        assert!(!valid_row_id("has space in it"));
+        assert!(!valid_row_id(&"a".repeat(129)));
+    }
 }

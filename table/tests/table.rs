@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use frontier_export::table::{
-    self, Format, LatencyRow, OpRow, TableError, REQUIRED_COLUMNS, SCHEMA_VERSION,
+use frontier_table::{
+    self as table, Format, LatencyRow, OpRow, TableError, REQUIRED_COLUMNS, SCHEMA_VERSION,
 };
 
 fn row(i: u32) -> LatencyRow {

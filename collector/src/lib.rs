@@ -1,0 +1,42 @@
+//! `frontier-collector`: agents on many boards upload latency-table rows
+//! here; predictors and searches read them back in the agent's own table
+//! format.
+//!
+//! - [`store`]: SQLite (default, one file, WAL) or PostgreSQL, one schema
+//!   with versioned migrations, idempotent inserts keyed by `row_id`.
+//! - [`api`]: the HTTP API v1 (axum): `POST /v1/rows`, `GET /v1/rows`,
+//!   `GET /v1/devices`, `GET /healthz`, `GET /metrics`.
+//! - [`auth`]: bearer tokens with roles, stored as hashes.
+//! - [`metrics`]: Prometheus text.
+//!
+//! Invariant: a row is stored at most once whatever the retries, replicas
+//! and crashes (the database's unique key decides), and a 2xx to
+//! `POST /v1/rows` means every accepted row is committed.
+
+pub mod api;
+pub mod auth;
+pub mod metrics;
+pub mod store;
+
+use std::sync::Arc;
+
+pub use api::{AppState, Limits};
+pub use store::Store;
+
+/// Serve the API on `listener` until `shutdown` resolves; requests in
+/// flight finish first.
+pub async fn serve(
+    store: Store,
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = Arc::new(AppState {
+        store,
+        metrics: metrics::Metrics::default(),
+        limits,
+    });
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

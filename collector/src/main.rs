@@ -1,0 +1,293 @@
+//! `frontier-collector`: serve the API, or manage its tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use frontier_collector::auth::{self, Role};
+use frontier_collector::{Limits, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "frontier-collector",
+    version,
+    about = "Collects latency-table rows uploaded by frontier agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Create, list or revoke bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// Where rows are stored.
+#[derive(Debug, Clone, Args)]
+struct StorageArgs {
+    /// Directory of the SQLite store (collector.db). Default:
+    /// $FRONTIER_COLLECTOR_DATA, else /var/lib/frontier-collector as root,
+    /// else ~/.local/share/frontier-collector.
+    #[arg(long, conflicts_with = "database")]
+    data_dir: Option<PathBuf>,
+    /// A database URL instead: postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// (or sqlite://PATH).
+    #[arg(long, env = "FRONTIER_COLLECTOR_DATABASE")]
+    database: Option<String>,
+}
+
+impl StorageArgs {
+    fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os("FRONTIER_COLLECTOR_DATA") {
+            return PathBuf::from(d);
+        }
+        if is_root() {
+            return PathBuf::from("/var/lib/frontier-collector");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        home.join(".local/share/frontier-collector")
+    }
+
+    /// Where it stores, for humans (a URL's password is not printed).
+    fn describe(&self) -> String {
+        match &self.database {
+            Some(url) => redact(url),
+            None => format!("sqlite {}", self.data_dir().join("collector.db").display()),
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<Store> {
+        match &self.database {
+            Some(url) => Store::open(url)
+                .await
+                .with_context(|| format!("cannot open the database {}", redact(url))),
+            None => {
+                let dir = self.data_dir();
+                Store::open_data_dir(&dir).await.with_context(|| {
+                    format!(
+                        "cannot open the store in {}; fix: pass a writable --data-dir",
+                        dir.display()
+                    )
+                })
+            }
+        }
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Largest request body in MiB, before and after gzip (413 past it).
+    #[arg(long, default_value_t = 16)]
+    max_body_mb: usize,
+    /// Seconds to produce a response (408 past it).
+    #[arg(long, default_value_t = 30)]
+    request_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// May only upload rows (POST /v1/rows): give it to agents.
+    Device,
+    /// May only read (GET /v1/rows, GET /v1/devices): give it to searches.
+    Reader,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it alone on stdout, once (only its hash is kept).
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// A note to recognize it by in `token list`.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List tokens (ids, roles, notes; never secrets).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a token by its id (the 16 hex digits after `frt_`).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    eprintln!("frontier-collector: shutting down after the requests in flight");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let store = a.storage.open().await?;
+            let listener = tokio::net::TcpListener::bind(a.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {}; fix: choose a free --listen address",
+                        a.listen
+                    )
+                })?;
+            let addr = listener.local_addr()?;
+            println!("frontier-collector listening on http://{addr}");
+            println!("storing rows in {}", a.storage.describe());
+            if store
+                .tokens()
+                .await?
+                .iter()
+                .all(|t| t.revoked_at_us.is_some())
+            {
+                eprintln!("warning: no active token: every request will get 401; fix: frontier-collector token create --role device");
+            }
+            let limits = Limits {
+                body_bytes: a.max_body_mb << 20,
+                request_timeout: Duration::from_secs(a.request_timeout),
+                ..Limits::default()
+            };
+            frontier_collector::serve(store.clone(), listener, limits, shutdown_signal()).await?;
+            store.close().await;
+        }
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                role,
+                note,
+                storage,
+            } => {
+                let store = storage.open().await?;
+                let role = match role {
+                    RoleArg::Device => Role::Device,
+                    RoleArg::Reader => Role::Reader,
+                };
+                let token = auth::create(&store, role, note.as_deref()).await?;
+                println!("{token}");
+                eprintln!(
+                    "created a {} token in {}; it is shown only now",
+                    role.as_str(),
+                    storage.describe()
+                );
+            }
+            TokenCommand::List { storage } => {
+                let store = storage.open().await?;
+                println!(
+                    "{:<16}  {:<6}  {:<24}  {:<24}  note",
+                    "id", "role", "created", "revoked"
+                );
+                for t in store.tokens().await? {
+                    let time =
+                        |us: i64| frontier_table::rfc3339(Duration::from_micros(us.max(0) as u64));
+                    println!(
+                        "{:<16}  {:<6}  {:<24}  {:<24}  {}",
+                        t.id,
+                        t.role,
+                        time(t.created_at_us),
+                        t.revoked_at_us.map(time).unwrap_or_else(|| "-".into()),
+                        t.note.unwrap_or_default()
+                    );
+                }
+            }
+            TokenCommand::Revoke { id, storage } => {
+                let store = storage.open().await?;
+                let id = id.trim_start_matches("frt_");
+                let id = id.split('_').next().unwrap_or(id);
+                if !store.revoke_token(id).await? {
+                    anyhow::bail!(
+                        "no active token with id {id}; fix: see frontier-collector token list"
+                    );
+                }
+                eprintln!("revoked {id}");
+            }
+        },
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

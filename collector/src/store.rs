@@ -1,0 +1,395 @@
+//! Storage: SQLite (one file, WAL) or PostgreSQL, behind one [`Store`].
+//!
+//! Both databases run the same SQL through sqlx's `Any` driver, with `$N`
+//! placeholders (SQLite reads them as numbered parameters) and
+//! `ON CONFLICT` (SQLite ≥ 3.24). Only the schema differs, in
+//! `migrations/sqlite` and `migrations/postgres`, each applied by sqlx's
+//! migrator at start-up (embedded at compile time: no database is needed to
+//! build).
+//!
+//! Invariants:
+//! - Idempotency lives in the database: `rows.row_id` is unique and rows are
+//!   inserted with `ON CONFLICT (row_id) DO NOTHING`, so any number of
+//!   collector replicas over one PostgreSQL store a row once, whoever
+//!   received it first. No in-process state decides what is a duplicate.
+//! - A batch is one transaction: either every accepted row of it is stored
+//!   and the agent gets its 2xx, or none is and the agent retries.
+//! - Reading never loads a table: [`Store::rows_page`] is keyset-paged on
+//!   `seq`.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+/// Errors of the store. Callers branch on [`StoreError::Database`]
+/// (retryable: the agent will try again) versus the others (configuration).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot migrate the database schema: {0}; fix: check that the database is writable and not from a newer frontier-collector")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{url}: not a database URL frontier-collector knows; fix: use postgres://USER@HOST/DB or sqlite://PATH")]
+    UnknownUrl { url: String },
+    #[error("{path}: cannot create the data directory: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// One row to store (see [`Store::insert_batch`]).
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    pub row_id: String,
+    pub device_id: String,
+    pub backend: String,
+    pub space: Option<String>,
+    pub measured_at_us: Option<i64>,
+    /// The JSON line as the agent sent it (one object, no newline).
+    pub row_json: String,
+}
+
+/// What the store says of one batch: per row, whether it was new.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inserted {
+    pub accepted: u64,
+    pub duplicate: u64,
+}
+
+/// A device's latest fingerprint, as the agent reported it in its rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub device_class_id: Option<String>,
+    pub hostname: Option<String>,
+    pub cpu_model: Option<String>,
+    pub cpu_arch: Option<String>,
+    pub target_triple: Option<String>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub logical_cores: Option<u32>,
+    pub physical_cores: Option<u32>,
+    pub cpu_max_freq_mhz: Option<u64>,
+    pub governor: Option<String>,
+    pub mem_total_mb: Option<u64>,
+    pub cpu_features: Option<String>,
+}
+
+/// A device seen by the collector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub device_id: String,
+    pub fingerprint: Fingerprint,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+    /// Rows stored per backend, sorted by backend.
+    pub rows: Vec<(String, u64)>,
+}
+
+/// Filters of `GET /v1/rows`.
+#[derive(Debug, Clone, Default)]
+pub struct RowFilter {
+    pub device: Option<String>,
+    pub backend: Option<String>,
+    pub space: Option<String>,
+    /// Rows measured at or after this time (µs since the epoch).
+    pub since_us: Option<i64>,
+}
+
+/// A stored bearer token (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub role: String,
+    pub note: Option<String>,
+    pub created_at_us: i64,
+    pub revoked_at_us: Option<i64>,
+}
+
+/// The collector's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: Kind,
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Open (creating and migrating) the store at `url`: `postgres://...`,
+    /// `postgresql://...` or `sqlite://PATH`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Kind::Postgres
+        } else if url.starts_with("sqlite:") {
+            Kind::Sqlite
+        } else {
+            return Err(StoreError::UnknownUrl { url: url.into() });
+        };
+        let url = match kind {
+            // Create the file on first use.
+            Kind::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer; more connections only queue on its lock.
+            .max_connections(if kind == Kind::Sqlite { 4 } else { 16 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if kind == Kind::Sqlite {
+                        // WAL: readers do not block the writer; synchronous=FULL:
+                        // a 2xx means the batch survives a power cut.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match kind {
+            Kind::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Kind::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, kind })
+    }
+
+    /// The SQLite store of a data directory: `DIR/collector.db`.
+    pub async fn open_data_dir(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::DataDir {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        Store::open(&format!("sqlite://{}", dir.join("collector.db").display())).await
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Store a batch in one transaction; rows whose `row_id` is already
+    /// stored (or repeated within the batch) count as duplicates. The device
+    /// of each row is recorded with `fingerprint` and `seen_us`.
+    pub async fn insert_batch(
+        &self,
+        rows: &[NewRow],
+        devices: &[(String, Fingerprint)],
+        seen_us: i64,
+    ) -> Result<Inserted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Inserted::default();
+        for r in rows {
+            let done = sqlx::query(
+                "INSERT INTO rows (row_id, device_id, backend, space, measured_at_us, received_at_us, row_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (row_id) DO NOTHING",
+            )
+            .bind(&r.row_id)
+            .bind(&r.device_id)
+            .bind(&r.backend)
+            .bind(&r.space)
+            .bind(r.measured_at_us)
+            .bind(seen_us)
+            .bind(&r.row_json)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                out.accepted += 1;
+            } else {
+                out.duplicate += 1;
+            }
+        }
+        for (device_id, fp) in devices {
+            let fp = serde_json::to_string(fp).expect("plain data");
+            sqlx::query(
+                "INSERT INTO devices (device_id, fingerprint_json, first_seen_us, last_seen_us) \
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (device_id) DO UPDATE SET \
+                 fingerprint_json = excluded.fingerprint_json, \
+                 first_seen_us = CASE WHEN excluded.first_seen_us < devices.first_seen_us \
+                     THEN excluded.first_seen_us ELSE devices.first_seen_us END, \
+                 last_seen_us = CASE WHEN excluded.last_seen_us > devices.last_seen_us \
+                     THEN excluded.last_seen_us ELSE devices.last_seen_us END",
+            )
+            .bind(device_id)
+            .bind(fp)
+            .bind(seen_us)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Up to `limit` rows after sequence number `after` that pass `filter`,
+    /// as (seq, JSON line), in storage order.
+    pub async fn rows_page(
+        &self,
+        filter: &RowFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        // Absent filters bind NULL and match everything, so one statement
+        // (prepared once per connection) serves every combination.
+        let rows = sqlx::query(
+            "SELECT seq, row_json FROM rows WHERE seq > $1 \
+             AND ($2 IS NULL OR device_id = $2) \
+             AND ($3 IS NULL OR backend = $3) \
+             AND ($4 IS NULL OR space = $4) \
+             AND ($5 IS NULL OR measured_at_us >= $5) \
+             ORDER BY seq LIMIT $6",
+        )
+        .bind(after)
+        .bind(&filter.device)
+        .bind(&filter.backend)
+        .bind(&filter.space)
+        .bind(filter.since_us)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+            .collect()
+    }
+
+    /// Every device with its row counts per backend.
+    pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        let devices = sqlx::query(
+            "SELECT device_id, fingerprint_json, first_seen_us, last_seen_us FROM devices ORDER BY device_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let counts = sqlx::query(
+            "SELECT device_id, backend, COUNT(*) FROM rows GROUP BY device_id, backend ORDER BY device_id, backend",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(devices.len());
+        for d in &devices {
+            let device_id: String = d.try_get(0)?;
+            let fp: String = d.try_get(1)?;
+            let rows = counts
+                .iter()
+                .filter(|c| c.try_get::<String, _>(0).ok().as_deref() == Some(&device_id))
+                .map(|c| Ok((c.try_get::<String, _>(1)?, c.try_get::<i64, _>(2)? as u64)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            out.push(Device {
+                fingerprint: serde_json::from_str(&fp).unwrap_or_default(),
+                device_id,
+                first_seen_us: d.try_get(2)?,
+                last_seen_us: d.try_get(3)?,
+                rows,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Rows stored, for tests and the benchmarks.
+    pub async fn row_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM rows")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n as u64)
+    }
+
+    pub async fn insert_token(
+        &self,
+        id: &str,
+        secret_sha256: &str,
+        role: &str,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (id, secret_sha256, role, note, created_at_us) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(secret_sha256)
+        .bind(role)
+        .bind(note)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The token `id` if it exists and is not revoked: (secret hash, role).
+    pub async fn active_token(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT secret_sha256, role FROM tokens WHERE id = $1 AND revoked_at_us IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+            .map_err(StoreError::Database)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, role, note, created_at_us, revoked_at_us FROM tokens ORDER BY created_at_us, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRecord {
+                    id: r.try_get(0)?,
+                    role: r.try_get(1)?,
+                    note: r.try_get(2)?,
+                    created_at_us: r.try_get(3)?,
+                    revoked_at_us: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::Database)
+    }
+
+    /// Revoke a token; false if no active token has that id.
+    pub async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL",
+        )
+        .bind(now_us())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,19 @@
+//! The agent's side of uploading rows to a `frontier-collector`.
+//!
+//! - [`spool`]: the durable, checksummed spool every row is appended to
+//!   before anything is sent (its format and rules are in its module doc).
+//! - [`sender`]: batches the spool to the collector and acknowledges in the
+//!   spool only after the collector's 2xx; backoff with jitter.
+//! - [`config`]: the collector URL and token from flags, environment or the
+//!   config file (which must not expose a token).
+//!
+//! Delivery is exactly once end to end: at least once from here (nothing is
+//! deleted before it is acknowledged), and the collector stores each
+//! `row_id` once.
+
+pub mod config;
+pub mod sender;
+pub mod spool;
+
+pub use sender::{DrainReport, Sender, SenderConfig, Status};
+pub use spool::Spool;
