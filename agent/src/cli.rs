@@ -44,6 +44,38 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Describe this device and say which backends work here, and if not, why.
     Doctor(DoctorArgs),
+    /// Send spooled rows (and the tables given) to a collector.
+    Upload(UploadArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// The collector's URL (http[s]://HOST:PORT; else FRONTIER_COLLECTOR or
+    /// the config file) and table files (.jsonl, .csv) to spool first. Rows
+    /// without a row_id get one from their content, so a file uploaded twice
+    /// is stored once.
+    #[arg(value_name = "URL|TABLE")]
+    pub args: Vec<String>,
+
+    /// A device token (else FRONTIER_TOKEN or the config file's token/token_file).
+    #[arg(long)]
+    pub token: Option<String>,
+
+    /// Show what waits in the spool and the last error; send nothing.
+    #[arg(long)]
+    pub status: bool,
+
+    /// With --status: one JSON object.
+    #[arg(long, requires = "status")]
+    pub json: bool,
+
+    /// How long to keep retrying before leaving the rest for the next run.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub wait: Duration,
+
+    /// Rows per request.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_rows: u64,
 }
 
 /// Where the ONNX Runtime library comes from (shared by every command that
@@ -364,6 +396,20 @@ pub struct ProfileArgs {
     /// Rows as JSON Lines on stdout; the summary goes to stderr.
     #[arg(long)]
     pub json: bool,
+
+    /// Also upload the rows to a collector: spooled durably first, then sent
+    /// (URL optional: else FRONTIER_COLLECTOR or the config file).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub upload: Option<String>,
+
+    /// With --upload: a device token (else FRONTIER_TOKEN or the config file).
+    #[arg(long, requires = "upload")]
+    pub token: Option<String>,
+
+    /// With --upload: how long to try sending after profiling; rows not sent
+    /// by then stay spooled for `frontier upload`.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub upload_wait: Duration,
 
     /// No progress bar and no summary.
     #[arg(long, short)]

@@ -14,6 +14,7 @@ pub mod inspect_cmd;
 pub mod probe_ref;
 pub mod profile;
 pub mod summary;
+pub mod upload_cmd;
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
@@ -22,5 +23,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         cli::Command::Export(args) => export_cmd::run(args),
         cli::Command::Inspect(args) => inspect_cmd::run(args),
         cli::Command::Doctor(args) => doctor::run(args),
+        cli::Command::Upload(args) => upload_cmd::run(args),
     }
 }

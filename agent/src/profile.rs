@@ -406,6 +406,18 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     if args.check {
         return crate::check_cmd::run(&args, &specs);
     }
+    // Where rows will be uploaded, and the spool, before any measuring.
+    let upload = match &args.upload {
+        Some(url) => {
+            let target = crate::upload_cmd::target(
+                Some(url.as_str()).filter(|u| !u.is_empty()),
+                args.token.as_deref(),
+            )?;
+            let spool = frontier_uplink::Spool::open(&crate::upload_cmd::spool_dir()?)?;
+            Some((target, spool))
+        }
+        None => None,
+    };
     let backends = backends::selected(args.backend, &args.ort, memory_budget)?;
     let base_options = base_options(&args);
     if backends.iter().all(|b| !b.has_session_options())
@@ -698,6 +710,16 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             eprint!("{text}");
         } else {
             print!("{text}");
+        }
+    }
+    if let Some((target, mut spool)) = upload {
+        // Spooled means kept through crashes; sending may fail and retry later.
+        if let Err(e) = crate::upload_cmd::spool_rows(&mut spool, &mut rows_out) {
+            eprintln!("error: {e:#}; the rows above were measured but not queued for upload");
+            return Ok(1);
+        }
+        if let Err(e) = crate::upload_cmd::send(&spool, &target, args.upload_wait, 500) {
+            eprintln!("error: upload: {e:#}; the rows stay spooled for `frontier upload`");
         }
     }
     Ok(

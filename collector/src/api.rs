@@ -205,24 +205,35 @@ async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<V
             ),
         )
     };
-    if let Some(n) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if n > limits.body_bytes {
-            return Err(too_large("the body"));
+    // Read up to the limit; past it, keep draining (up to a cap) so that the
+    // client, still sending, gets the 413 rather than a reset connection.
+    let drain_cap = limits.body_bytes.saturating_mul(4);
+    let mut raw: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e}); fix: resend the batch"),
+            )
+        })?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limits.body_bytes {
+            raw.extend_from_slice(&chunk);
+        } else if seen > drain_cap {
+            break;
         }
     }
-    let raw: Bytes = axum::body::to_bytes(body, limits.body_bytes)
-        .await
-        .map_err(|_| too_large("the body"))?;
+    if seen > limits.body_bytes {
+        return Err(too_large("the body"));
+    }
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("identity") => Ok(raw.to_vec()),
+        None | Some("identity") => Ok(raw),
         Some("gzip") | Some("x-gzip") => {
             // Read one byte past the limit so that a bomb stops there.
             let mut out = Vec::new();
@@ -315,22 +326,13 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-async fn post_rows(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<IngestReport>, ApiError> {
-    state.authorize(&headers, Role::Device).await?;
+/// Token and content type of a batch, checked before its body is read.
+async fn check_batch_head(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    state.authorize(headers, Role::Device).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     if !content_type
         .as_deref()
         .is_some_and(|t| ROW_TYPES.contains(&t))
@@ -342,6 +344,32 @@ async fn post_rows(
                 content_type.as_deref().unwrap_or("(none)")
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Read and discard up to `cap` bytes of a body.
+async fn drain(body: Body, cap: usize) {
+    let mut seen = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+        seen = seen.saturating_add(chunk.len());
+        if seen > cap {
+            break;
+        }
+    }
+}
+
+async fn post_rows(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestReport>, ApiError> {
+    if let Err(e) = check_batch_head(&state, &headers).await {
+        // Let the client finish sending, so that it reads this answer
+        // rather than a broken pipe (bounded: a few times the body limit).
+        drain(body, state.limits.body_bytes.saturating_mul(4)).await;
+        return Err(e);
     }
     let body = read_body(&state.limits, &headers, body).await?;
     let mut report = IngestReport::default();

@@ -1,0 +1,155 @@
+//! `frontier upload` and `profile --upload`: rows go to the durable spool
+//! (`$FRONTIER_STATE_DIR/spool/`) first, then to the collector.
+//!
+//! Spooling is the commitment: once `append` returns, the rows survive a
+//! crash and the next `frontier upload` sends them. Sending is bounded by
+//! `--upload-wait`/`--wait`; what is not delivered by then stays spooled.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use frontier_export::table::{self, LatencyRow};
+use frontier_uplink::config::{self, Target};
+use frontier_uplink::{Sender, SenderConfig, Spool, Status};
+
+use crate::cli::UploadArgs;
+
+/// The spool directory: `$FRONTIER_STATE_DIR/spool`.
+pub fn spool_dir() -> anyhow::Result<PathBuf> {
+    crate::probe_ref::state_dir()
+        .map(|d| d.join("spool"))
+        .context("no state directory for the upload spool; fix: set FRONTIER_STATE_DIR")
+}
+
+/// Resolve the collector and token from flags, environment and config file.
+pub fn target(url: Option<&str>, token: Option<&str>) -> anyhow::Result<Target> {
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(config::resolve(
+        url,
+        token,
+        &env,
+        config::config_path().as_deref(),
+    )?)
+}
+
+/// Give each row its id and append them to the spool (fsynced).
+pub fn spool_rows(spool: &mut Spool, rows: &mut [LatencyRow]) -> anyhow::Result<()> {
+    for chunk in rows.chunks_mut(1000) {
+        let lines: Vec<Vec<u8>> = chunk
+            .iter_mut()
+            .map(|r| {
+                table::ensure_row_id(r);
+                let mut line = table::to_jsonl(std::slice::from_ref(r));
+                line.pop();
+                line
+            })
+            .collect();
+        spool.append(&lines).with_context(|| {
+            format!(
+                "cannot spool rows for upload in {}",
+                spool.dir().display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Send what the spool holds until `wait` has passed; prints a one-line
+/// account on stderr. Returns the rows still pending.
+pub fn send(
+    spool: &Spool,
+    target: &Target,
+    wait: Duration,
+    batch_rows: usize,
+) -> anyhow::Result<u64> {
+    let mut config = SenderConfig::new(&target.url, &target.token);
+    config.batch_rows = batch_rows;
+    let sender = Sender::new(config)?;
+    let report = sender.drain(spool, Instant::now() + wait)?;
+    for w in &report.warnings {
+        eprintln!("warning: spool: {w}");
+    }
+    eprintln!(
+        "uploaded {} rows to {} ({} new, {} already there, {} rejected); {} pending",
+        report.sent, target.url, report.accepted, report.duplicate, report.rejected, report.pending
+    );
+    if report.pending > 0 {
+        eprintln!(
+            "warning: {} rows wait in {} ({}); fix: run `frontier upload` when the collector is reachable",
+            report.pending,
+            spool.dir().display(),
+            report.last_error.as_deref().unwrap_or("not sent in time")
+        );
+    }
+    Ok(report.pending)
+}
+
+fn read_table(path: &Path) -> anyhow::Result<Vec<LatencyRow>> {
+    Ok(table::read::<LatencyRow>(path)?)
+}
+
+fn print_status(spool: &Spool, json: bool) -> anyhow::Result<i32> {
+    let pending = spool.pending()?;
+    let status = Status::load(spool);
+    if json {
+        let v = serde_json::json!({
+            "spool": spool.dir(),
+            "pending_rows": pending.records,
+            "pending_bytes": pending.bytes,
+            "segments": pending.segments,
+            "status": status,
+        });
+        println!("{v}");
+    } else {
+        println!("spool:          {}", spool.dir().display());
+        println!(
+            "pending:        {} rows ({} bytes in {} segments)",
+            pending.records, pending.bytes, pending.segments
+        );
+        let or_never = |s: &Option<String>| s.clone().unwrap_or_else(|| "never".into());
+        println!("collector:      {}", status.collector.as_deref().unwrap_or("-"));
+        println!("last attempt:   {}", or_never(&status.last_attempt));
+        println!("last success:   {}", or_never(&status.last_success));
+        match (&status.last_error, &status.last_error_at) {
+            (Some(e), at) => println!("last error:     {e} ({})", or_never(at)),
+            _ => println!("last error:     none"),
+        }
+        println!(
+            "delivered:      {} rows ({} rejected, see {})",
+            status.delivered_total,
+            status.rejected_total,
+            spool.dir().join("rejected.jsonl").display()
+        );
+    }
+    Ok(0)
+}
+
+/// `frontier upload [URL] [TABLE...]`.
+pub fn run(args: UploadArgs) -> anyhow::Result<i32> {
+    let (urls, tables): (Vec<&String>, Vec<&String>) = args
+        .args
+        .iter()
+        .partition(|a| a.starts_with("http://") || a.starts_with("https://"));
+    if urls.len() > 1 {
+        anyhow::bail!("more than one collector URL given; fix: give one");
+    }
+    let dir = spool_dir()?;
+    let mut spool = Spool::open(&dir)?;
+    if args.status {
+        return print_status(&spool, args.json);
+    }
+    let target = target(urls.first().map(|s| s.as_str()), args.token.as_deref())?;
+    // Read every table before spooling any, so a bad file spools nothing.
+    let mut rows = Vec::new();
+    for t in &tables {
+        let path = Path::new(t.as_str());
+        let mut r = read_table(path)
+            .with_context(|| format!("{}: not uploaded", path.display()))?;
+        eprintln!("{}: {} rows", path.display(), r.len());
+        rows.append(&mut r);
+    }
+    spool_rows(&mut spool, &mut rows)?;
+    let pending = send(&spool, &target, args.wait, args.batch_rows as usize)?;
+    Ok(if pending == 0 { 0 } else { 1 })
+}

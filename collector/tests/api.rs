@@ -1,0 +1,402 @@
+//! The API v1 suite, run against SQLite and against a real PostgreSQL.
+//!
+//! PostgreSQL comes from `FRONTIER_TEST_POSTGRES` (a URL to a server where
+//! the user may create databases), which `scripts/test.sh` sets after
+//! starting one. Without it the PostgreSQL test fails, it is never skipped.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use frontier_collector::api::{DeviceView, IngestReport};
+use frontier_collector::auth::{self, Role};
+use frontier_collector::{Limits, Store};
+use frontier_table::{self as table, LatencyRow, SCHEMA_VERSION};
+use reqwest::StatusCode;
+
+fn row(i: usize, device: &str, backend: &str, space: Option<&str>) -> LatencyRow {
+    let mut r = LatencyRow {
+        schema_version: SCHEMA_VERSION.into(),
+        device_id: device.into(),
+        backend: backend.into(),
+        backend_version: "0.23.9".into(),
+        model_path: format!("m/{i}.onnx"),
+        model_sha256: format!("{i:064x}"),
+        inputs: "input=1,3,160,160:f32".into(),
+        threads: 1,
+        n_runs: 40,
+        mean_ms: 10.0 + i as f64,
+        median_ms: 9.5 + i as f64,
+        median_ms_corrected: 9.4 + i as f64,
+        probe_ratio: 1.01,
+        measured_at: table::rfc3339(Duration::from_secs(1_795_000_000 + i as u64 * 60)),
+        frontier_version: "0.1.0".into(),
+        arch: Some(format!("{{\"r\":{}}}", 128 + 4 * (i % 25))),
+        space: space.map(String::from),
+        hostname: Some(format!("board-{device}")),
+        cpu_arch: Some("aarch64".into()),
+        logical_cores: Some(4),
+        ..LatencyRow::default()
+    };
+    table::ensure_row_id(&mut r);
+    r
+}
+
+fn jsonl(rows: &[LatencyRow]) -> Vec<u8> {
+    table::to_jsonl(rows)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+struct Server {
+    base: String,
+    store: Store,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(url: &str, limits: Limits) -> Server {
+        let store = Store::open(url).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let s = store.clone();
+        let task = tokio::spawn(async move {
+            frontier_collector::serve(s, listener, limits, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            store,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        let _ = self.task.await;
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn post(&self, token: Option<&str>, body: Vec<u8>, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}/v1/rows", self.base));
+        if !headers.iter().any(|(k, _)| *k == "content-type") {
+            req = req.header("content-type", "application/x-ndjson");
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let len = body.len();
+        req.body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST of {len} bytes with {headers:?}: {e:?}"))
+    }
+
+    async fn ingest(&self, token: &str, body: Vec<u8>) -> IngestReport {
+        let r = self.post(Some(token), body, &[]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    async fn get(&self, token: Option<&str>, path: &str) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn text(&self, token: &str, path: &str) -> String {
+        let r = self.get(Some(token), path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.text().await.unwrap()
+    }
+}
+
+async fn suite(url: &str) {
+    let limits = Limits {
+        body_bytes: 1 << 20,
+        page_rows: 7,
+        ..Limits::default()
+    };
+    let server = Server::start(url, limits.clone()).await;
+    let store = &server.store;
+    let device = auth::create(store, Role::Device, Some("board")).await.unwrap();
+    let reader = auth::create(store, Role::Reader, None).await.unwrap();
+    let c = Client {
+        http: reqwest::Client::builder().no_gzip().build().unwrap(),
+        base: server.base.clone(),
+    };
+    let rows_a: Vec<LatencyRow> = (0..25).map(|i| row(i, "dev-a", "tract", Some("ofa-mbv3"))).collect();
+    let rows_b: Vec<LatencyRow> = (0..6).map(|i| row(i, "dev-b", "ort", Some("gpt2"))).collect();
+
+    // Auth: nothing ingested without a valid device token.
+    let bad_token = format!("frt_{}_{}", "0".repeat(16), "0".repeat(64));
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some("garbage"), StatusCode::UNAUTHORIZED),
+        (Some(bad_token.as_str()), StatusCode::UNAUTHORIZED),
+        (Some(reader.as_str()), StatusCode::FORBIDDEN),
+    ] {
+        let r = c.post(token, jsonl(&rows_a), &[]).await;
+        assert_eq!(r.status(), status, "{token:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("fix"), "{body}");
+    }
+    // A token with the right id but another secret.
+    let forged = format!("{}{}", &device[..device.len() - 1], if device.ends_with('0') { '1' } else { '0' });
+    assert_eq!(c.post(Some(&forged), jsonl(&rows_a), &[]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(store.row_count().await.unwrap(), 0);
+    assert_eq!(c.get(Some(&device), "/v1/rows").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(c.get(None, "/v1/devices").await.status(), StatusCode::UNAUTHORIZED);
+
+    // Ingest, then the same again: duplicates, nothing doubled.
+    let r = c.ingest(&device, jsonl(&rows_a)).await;
+    assert_eq!((r.accepted, r.duplicate, r.rejected), (25, 0, 0));
+    let r = c.ingest(&device, jsonl(&rows_a[..10])).await;
+    assert_eq!((r.accepted, r.duplicate, r.rejected), (0, 10, 0));
+    // gzip, with a row repeated inside the batch.
+    let mut batch = rows_b.clone();
+    batch.push(rows_b[0].clone());
+    let r = c
+        .post(Some(&device), gzip(&jsonl(&batch)), &[("content-encoding", "gzip"), ("x-frontier-spool-pending", "42")])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r: IngestReport = r.json().await.unwrap();
+    assert_eq!((r.accepted, r.duplicate, r.rejected), (6, 1, 0));
+    assert_eq!(store.row_count().await.unwrap(), 31);
+
+    // Bad lines reject themselves, not the batch.
+    let good = row(100, "dev-a", "tract", None);
+    let mut no_id = row(101, "dev-a", "tract", None);
+    no_id.row_id = None;
+    let mut v2 = serde_json::to_value(row(102, "dev-a", "tract", None)).unwrap();
+    v2["schema_version"] = "2.0".into();
+    let mut missing = serde_json::to_value(row(103, "dev-a", "tract", None)).unwrap();
+    missing.as_object_mut().unwrap().remove("backend");
+    let mut huge = row(104, "dev-a", "tract", None);
+    huge.arch = Some("x".repeat(70_000));
+    table::ensure_row_id(&mut huge);
+    let mut bad_time = row(105, "dev-a", "tract", None);
+    bad_time.measured_at = "yesterday".into();
+    bad_time.row_id = None;
+    table::ensure_row_id(&mut bad_time);
+    let mut body = Vec::new();
+    body.extend(b"{not json\n");
+    body.extend(serde_json::to_vec(&no_id).unwrap());
+    body.push(b'\n');
+    body.extend(serde_json::to_vec(&v2).unwrap());
+    body.push(b'\n');
+    body.extend(serde_json::to_vec(&missing).unwrap());
+    body.push(b'\n');
+    body.extend(jsonl(&[huge]));
+    body.extend(b"\xff\xfe\n");
+    body.extend(jsonl(&[bad_time]));
+    body.extend(b"\n   \n");
+    body.extend(jsonl(&[good.clone()]));
+    let r = c.ingest(&device, body).await;
+    assert_eq!((r.accepted, r.duplicate, r.rejected), (1, 0, 7), "{r:?}");
+    let reasons: Vec<(usize, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    let expect = [
+        (1, "not JSON"),
+        (2, "no row_id"),
+        (3, "schema_version 2.0 is not supported"),
+        (4, "missing field `backend`"),
+        (5, "more than the limit"),
+        (6, "not UTF-8"),
+        (7, "measured_at"),
+    ];
+    for ((line, reason), (eline, ereason)) in reasons.iter().zip(expect) {
+        assert_eq!(*line, eline);
+        assert!(reason.contains(ereason), "line {line}: {reason}");
+    }
+    assert_eq!(store.row_count().await.unwrap(), 32);
+
+    // Bodies that are not batches: nothing stored.
+    let r = c.post(Some(&device), jsonl(&[row(200, "dev-a", "tract", None)]), &[("content-type", "text/html")]).await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let truncated = gzip(&jsonl(&rows_a));
+    let r = c
+        .post(Some(&device), truncated[..truncated.len() / 2].to_vec(), &[("content-encoding", "gzip")])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = c.post(Some(&device), b"\x1f\x8b garbage".to_vec(), &[("content-encoding", "gzip")]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let bomb = gzip(&vec![b'\n'; 8 << 20]);
+    assert!(bomb.len() < 64 << 10);
+    let r = c.post(Some(&device), bomb, &[("content-encoding", "gzip")]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r = c.post(Some(&device), vec![b' '; (1 << 20) + 1], &[]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r = c.post(Some(&device), jsonl(&rows_a), &[("content-encoding", "br")]).await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(store.row_count().await.unwrap(), 32);
+
+    // Read back: exactly the lines sent, over several pages (7 rows each).
+    let all = c.text(&reader, "/v1/rows").await;
+    assert_eq!(all.lines().count(), 32);
+    let a = c.text(&reader, "/v1/rows?device=dev-a&backend=tract&space=ofa-mbv3").await;
+    assert_eq!(a.as_bytes(), jsonl(&rows_a).as_slice());
+    let since = &rows_a[20].measured_at;
+    let recent = c.text(&reader, &format!("/v1/rows?device=dev-a&space=ofa-mbv3&since={since}")).await;
+    assert_eq!(recent.as_bytes(), jsonl(&rows_a[20..]).as_slice());
+    assert_eq!(c.text(&reader, "/v1/rows?backend=ort").await.as_bytes(), jsonl(&rows_b).as_slice());
+    assert_eq!(c.text(&reader, "/v1/rows?device=nobody").await, "");
+    // CSV: the agent's own writer's bytes, read back by the table reader.
+    let csv = c.text(&reader, "/v1/rows?device=dev-a&space=ofa-mbv3&format=csv").await;
+    assert_eq!(csv.as_bytes(), table::to_csv(&rows_a, true).as_slice());
+    let back: Vec<LatencyRow> =
+        table::parse(std::path::Path::new("collector.csv"), table::Format::Csv, &csv).unwrap();
+    assert_eq!(back, rows_a);
+    let empty_csv = c.text(&reader, "/v1/rows?device=nobody&format=csv").await;
+    assert_eq!(empty_csv.trim_end(), table::csv_header(&LatencyRow::default()));
+    for bad in ["/v1/rows?format=xml", "/v1/rows?since=last-week"] {
+        assert_eq!(c.get(Some(&reader), bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    // Devices.
+    let devices: Vec<DeviceView> = c.get(Some(&reader), "/v1/devices").await.json().await.unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0].device_id, "dev-a");
+    assert_eq!(devices[0].rows.get("tract"), Some(&26));
+    assert_eq!(devices[1].rows.get("ort"), Some(&6));
+    assert_eq!(devices[1].fingerprint.hostname.as_deref(), Some("board-dev-b"));
+    assert!(devices[0].first_seen <= devices[0].last_seen);
+
+    // Health and metrics.
+    assert_eq!(c.text(&reader, "/healthz").await, "ok\n");
+    let metrics = c.get(None, "/metrics").await.text().await.unwrap();
+    for line in [
+        "frontier_collector_rows_total{result=\"accepted\"} 32",
+        "frontier_collector_rows_total{result=\"duplicate\"} 11",
+        "frontier_collector_rows_total{result=\"rejected\"} 7",
+        "frontier_collector_requests_total{route=\"/v1/rows\",status=\"401\"} 4",
+        "frontier_agent_spool_pending_rows{device=\"dev-b\"} 42",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line}:\n{metrics}");
+    }
+    assert!(metrics.contains("frontier_collector_request_duration_seconds_bucket{route=\"/v1/rows\",le=\"+Inf\"}"));
+
+    // Revoked tokens stop working at once.
+    let id = &device[4..20];
+    assert!(store.revoke_token(id).await.unwrap());
+    assert_eq!(
+        c.post(Some(&device), jsonl(&[row(300, "dev-a", "tract", None)]), &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!store.revoke_token(id).await.unwrap());
+
+    // Replicas over one database: overlapping batches from many clients at
+    // once; every row once, whoever got it first.
+    let second = Server::start(url, limits).await;
+    let device2 = auth::create(store, Role::Device, None).await.unwrap();
+    let fleet: Vec<LatencyRow> = (0..200).map(|i| row(1000 + i, "dev-c", "tract", None)).collect();
+    let fleet = Arc::new(fleet);
+    let mut tasks = Vec::new();
+    for k in 0..8 {
+        let base = if k % 2 == 0 { server.base.clone() } else { second.base.clone() };
+        let (fleet, token) = (fleet.clone(), device2.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = Client { http: reqwest::Client::new(), base };
+            let mut accepted = 0;
+            // Each client sends overlapping windows of the fleet's rows.
+            for start in (k * 10..200).step_by(40) {
+                let end = (start + 60).min(200);
+                accepted += c.ingest(&token, jsonl(&fleet[start..end])).await.accepted;
+            }
+            accepted
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await.unwrap();
+    }
+    assert_eq!(accepted, 200, "each row accepted exactly once across replicas");
+    let c_rows = c.text(&reader, "/v1/rows?device=dev-c").await;
+    let ids: std::collections::HashSet<_> = c_rows.lines().collect();
+    assert_eq!(ids.len(), 200);
+    assert_eq!(c_rows.lines().count(), 200);
+    second.stop().await;
+    server.stop().await;
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("frontier-collector-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_on_sqlite() {
+    let dir = scratch("sqlite");
+    suite(&format!("sqlite://{}", dir.join("collector.db").display())).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A fresh database on the test server; dropped by the caller.
+pub async fn fresh_postgres(name: &str) -> (String, String) {
+    use sqlx::Connection;
+    let base = std::env::var("FRONTIER_TEST_POSTGRES").expect(
+        "FRONTIER_TEST_POSTGRES is not set: the PostgreSQL tests need a server; \
+         fix: run ./scripts/test.sh (it installs and starts one), or set it to postgres://USER@HOST:PORT/postgres",
+    );
+    let db = format!("frontier_{name}_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to FRONTIER_TEST_POSTGRES={base}: {e}"));
+    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {db}").as_str())
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    let url = match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => {
+            format!("{}/{db}", &base[..i])
+        }
+        _ => panic!("FRONTIER_TEST_POSTGRES={base} has no database part"),
+    };
+    (url, db)
+}
+
+async fn drop_postgres(db: &str) {
+    use sqlx::Connection;
+    let base = std::env::var("FRONTIER_TEST_POSTGRES").unwrap();
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_on_postgres() {
+    let (url, db) = fresh_postgres("api").await;
+    suite(&url).await;
+    drop_postgres(&db).await;
+}
+
+#[tokio::test]
+async fn unknown_database_urls_name_the_fix() {
+    let e = Store::open("mysql://x").await.unwrap_err();
+    assert!(e.to_string().contains("fix: use postgres://"), "{e}");
+}
