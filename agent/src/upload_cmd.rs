@@ -46,10 +46,7 @@ pub fn spool_rows(spool: &mut Spool, rows: &mut [LatencyRow]) -> anyhow::Result<
             })
             .collect();
         spool.append(&lines).with_context(|| {
-            format!(
-                "cannot spool rows for upload in {}",
-                spool.dir().display()
-            )
+            format!("cannot spool rows for upload in {}", spool.dir().display())
         })?;
     }
     Ok(())
@@ -108,7 +105,10 @@ fn print_status(spool: &Spool, json: bool) -> anyhow::Result<i32> {
             pending.records, pending.bytes, pending.segments
         );
         let or_never = |s: &Option<String>| s.clone().unwrap_or_else(|| "never".into());
-        println!("collector:      {}", status.collector.as_deref().unwrap_or("-"));
+        println!(
+            "collector:      {}",
+            status.collector.as_deref().unwrap_or("-")
+        );
         println!("last attempt:   {}", or_never(&status.last_attempt));
         println!("last success:   {}", or_never(&status.last_success));
         match (&status.last_error, &status.last_error_at) {
@@ -144,8 +144,8 @@ pub fn run(args: UploadArgs) -> anyhow::Result<i32> {
     let mut rows = Vec::new();
     for t in &tables {
         let path = Path::new(t.as_str());
-        let mut r = read_table(path)
-            .with_context(|| format!("{}: not uploaded", path.display()))?;
+        let mut r =
+            read_table(path).with_context(|| format!("{}: not uploaded", path.display()))?;
         eprintln!("{}: {} rows", path.display(), r.len());
         rows.append(&mut r);
     }

@@ -332,7 +332,13 @@ async fn check_batch_head(state: &AppState, headers: &HeaderMap) -> Result<(), A
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     if !content_type
         .as_deref()
         .is_some_and(|t| ROW_TYPES.contains(&t))

@@ -93,7 +93,12 @@ struct Client {
 }
 
 impl Client {
-    async fn post(&self, token: Option<&str>, body: Vec<u8>, headers: &[(&str, &str)]) -> reqwest::Response {
+    async fn post(
+        &self,
+        token: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = self.http.post(format!("{}/v1/rows", self.base));
         if !headers.iter().any(|(k, _)| *k == "content-type") {
             req = req.header("content-type", "application/x-ndjson");
@@ -140,14 +145,20 @@ async fn suite(url: &str) {
     };
     let server = Server::start(url, limits.clone()).await;
     let store = &server.store;
-    let device = auth::create(store, Role::Device, Some("board")).await.unwrap();
+    let device = auth::create(store, Role::Device, Some("board"))
+        .await
+        .unwrap();
     let reader = auth::create(store, Role::Reader, None).await.unwrap();
     let c = Client {
         http: reqwest::Client::builder().no_gzip().build().unwrap(),
         base: server.base.clone(),
     };
-    let rows_a: Vec<LatencyRow> = (0..25).map(|i| row(i, "dev-a", "tract", Some("ofa-mbv3"))).collect();
-    let rows_b: Vec<LatencyRow> = (0..6).map(|i| row(i, "dev-b", "ort", Some("gpt2"))).collect();
+    let rows_a: Vec<LatencyRow> = (0..25)
+        .map(|i| row(i, "dev-a", "tract", Some("ofa-mbv3")))
+        .collect();
+    let rows_b: Vec<LatencyRow> = (0..6)
+        .map(|i| row(i, "dev-b", "ort", Some("gpt2")))
+        .collect();
 
     // Auth: nothing ingested without a valid device token.
     let bad_token = format!("frt_{}_{}", "0".repeat(16), "0".repeat(64));
@@ -163,11 +174,24 @@ async fn suite(url: &str) {
         assert!(body["error"].as_str().unwrap().contains("fix"), "{body}");
     }
     // A token with the right id but another secret.
-    let forged = format!("{}{}", &device[..device.len() - 1], if device.ends_with('0') { '1' } else { '0' });
-    assert_eq!(c.post(Some(&forged), jsonl(&rows_a), &[]).await.status(), StatusCode::UNAUTHORIZED);
+    let forged = format!(
+        "{}{}",
+        &device[..device.len() - 1],
+        if device.ends_with('0') { '1' } else { '0' }
+    );
+    assert_eq!(
+        c.post(Some(&forged), jsonl(&rows_a), &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(store.row_count().await.unwrap(), 0);
-    assert_eq!(c.get(Some(&device), "/v1/rows").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(c.get(None, "/v1/devices").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.get(Some(&device), "/v1/rows").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.get(None, "/v1/devices").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // Ingest, then the same again: duplicates, nothing doubled.
     let r = c.ingest(&device, jsonl(&rows_a)).await;
@@ -178,7 +202,14 @@ async fn suite(url: &str) {
     let mut batch = rows_b.clone();
     batch.push(rows_b[0].clone());
     let r = c
-        .post(Some(&device), gzip(&jsonl(&batch)), &[("content-encoding", "gzip"), ("x-frontier-spool-pending", "42")])
+        .post(
+            Some(&device),
+            gzip(&jsonl(&batch)),
+            &[
+                ("content-encoding", "gzip"),
+                ("x-frontier-spool-pending", "42"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r: IngestReport = r.json().await.unwrap();
@@ -215,7 +246,11 @@ async fn suite(url: &str) {
     body.extend(jsonl(&[good.clone()]));
     let r = c.ingest(&device, body).await;
     assert_eq!((r.accepted, r.duplicate, r.rejected), (1, 0, 7), "{r:?}");
-    let reasons: Vec<(usize, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    let reasons: Vec<(usize, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.line, e.reason.as_str()))
+        .collect();
     let expect = [
         (1, "not JSON"),
         (2, "no row_id"),
@@ -232,54 +267,108 @@ async fn suite(url: &str) {
     assert_eq!(store.row_count().await.unwrap(), 32);
 
     // Bodies that are not batches: nothing stored.
-    let r = c.post(Some(&device), jsonl(&[row(200, "dev-a", "tract", None)]), &[("content-type", "text/html")]).await;
+    let r = c
+        .post(
+            Some(&device),
+            jsonl(&[row(200, "dev-a", "tract", None)]),
+            &[("content-type", "text/html")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let truncated = gzip(&jsonl(&rows_a));
     let r = c
-        .post(Some(&device), truncated[..truncated.len() / 2].to_vec(), &[("content-encoding", "gzip")])
+        .post(
+            Some(&device),
+            truncated[..truncated.len() / 2].to_vec(),
+            &[("content-encoding", "gzip")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = c.post(Some(&device), b"\x1f\x8b garbage".to_vec(), &[("content-encoding", "gzip")]).await;
+    let r = c
+        .post(
+            Some(&device),
+            b"\x1f\x8b garbage".to_vec(),
+            &[("content-encoding", "gzip")],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let bomb = gzip(&vec![b'\n'; 8 << 20]);
     assert!(bomb.len() < 64 << 10);
-    let r = c.post(Some(&device), bomb, &[("content-encoding", "gzip")]).await;
+    let r = c
+        .post(Some(&device), bomb, &[("content-encoding", "gzip")])
+        .await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let r = c.post(Some(&device), vec![b' '; (1 << 20) + 1], &[]).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let r = c.post(Some(&device), jsonl(&rows_a), &[("content-encoding", "br")]).await;
+    let r = c
+        .post(Some(&device), jsonl(&rows_a), &[("content-encoding", "br")])
+        .await;
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(store.row_count().await.unwrap(), 32);
 
     // Read back: exactly the lines sent, over several pages (7 rows each).
     let all = c.text(&reader, "/v1/rows").await;
     assert_eq!(all.lines().count(), 32);
-    let a = c.text(&reader, "/v1/rows?device=dev-a&backend=tract&space=ofa-mbv3").await;
+    let a = c
+        .text(
+            &reader,
+            "/v1/rows?device=dev-a&backend=tract&space=ofa-mbv3",
+        )
+        .await;
     assert_eq!(a.as_bytes(), jsonl(&rows_a).as_slice());
     let since = &rows_a[20].measured_at;
-    let recent = c.text(&reader, &format!("/v1/rows?device=dev-a&space=ofa-mbv3&since={since}")).await;
+    let recent = c
+        .text(
+            &reader,
+            &format!("/v1/rows?device=dev-a&space=ofa-mbv3&since={since}"),
+        )
+        .await;
     assert_eq!(recent.as_bytes(), jsonl(&rows_a[20..]).as_slice());
-    assert_eq!(c.text(&reader, "/v1/rows?backend=ort").await.as_bytes(), jsonl(&rows_b).as_slice());
+    assert_eq!(
+        c.text(&reader, "/v1/rows?backend=ort").await.as_bytes(),
+        jsonl(&rows_b).as_slice()
+    );
     assert_eq!(c.text(&reader, "/v1/rows?device=nobody").await, "");
     // CSV: the agent's own writer's bytes, read back by the table reader.
-    let csv = c.text(&reader, "/v1/rows?device=dev-a&space=ofa-mbv3&format=csv").await;
+    let csv = c
+        .text(&reader, "/v1/rows?device=dev-a&space=ofa-mbv3&format=csv")
+        .await;
     assert_eq!(csv.as_bytes(), table::to_csv(&rows_a, true).as_slice());
-    let back: Vec<LatencyRow> =
-        table::parse(std::path::Path::new("collector.csv"), table::Format::Csv, &csv).unwrap();
+    let back: Vec<LatencyRow> = table::parse(
+        std::path::Path::new("collector.csv"),
+        table::Format::Csv,
+        &csv,
+    )
+    .unwrap();
     assert_eq!(back, rows_a);
     let empty_csv = c.text(&reader, "/v1/rows?device=nobody&format=csv").await;
-    assert_eq!(empty_csv.trim_end(), table::csv_header(&LatencyRow::default()));
+    assert_eq!(
+        empty_csv.trim_end(),
+        table::csv_header(&LatencyRow::default())
+    );
     for bad in ["/v1/rows?format=xml", "/v1/rows?since=last-week"] {
-        assert_eq!(c.get(Some(&reader), bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            c.get(Some(&reader), bad).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
 
     // Devices.
-    let devices: Vec<DeviceView> = c.get(Some(&reader), "/v1/devices").await.json().await.unwrap();
+    let devices: Vec<DeviceView> = c
+        .get(Some(&reader), "/v1/devices")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(devices.len(), 2);
     assert_eq!(devices[0].device_id, "dev-a");
     assert_eq!(devices[0].rows.get("tract"), Some(&26));
     assert_eq!(devices[1].rows.get("ort"), Some(&6));
-    assert_eq!(devices[1].fingerprint.hostname.as_deref(), Some("board-dev-b"));
+    assert_eq!(
+        devices[1].fingerprint.hostname.as_deref(),
+        Some("board-dev-b")
+    );
     assert!(devices[0].first_seen <= devices[0].last_seen);
 
     // Health and metrics.
@@ -292,15 +381,26 @@ async fn suite(url: &str) {
         "frontier_collector_requests_total{route=\"/v1/rows\",status=\"401\"} 4",
         "frontier_agent_spool_pending_rows{device=\"dev-b\"} 42",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing {line}:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line}:\n{metrics}"
+        );
     }
-    assert!(metrics.contains("frontier_collector_request_duration_seconds_bucket{route=\"/v1/rows\",le=\"+Inf\"}"));
+    assert!(metrics.contains(
+        "frontier_collector_request_duration_seconds_bucket{route=\"/v1/rows\",le=\"+Inf\"}"
+    ));
 
     // Revoked tokens stop working at once.
     let id = &device[4..20];
     assert!(store.revoke_token(id).await.unwrap());
     assert_eq!(
-        c.post(Some(&device), jsonl(&[row(300, "dev-a", "tract", None)]), &[]).await.status(),
+        c.post(
+            Some(&device),
+            jsonl(&[row(300, "dev-a", "tract", None)]),
+            &[]
+        )
+        .await
+        .status(),
         StatusCode::UNAUTHORIZED
     );
     assert!(!store.revoke_token(id).await.unwrap());
@@ -309,14 +409,23 @@ async fn suite(url: &str) {
     // once; every row once, whoever got it first.
     let second = Server::start(url, limits).await;
     let device2 = auth::create(store, Role::Device, None).await.unwrap();
-    let fleet: Vec<LatencyRow> = (0..200).map(|i| row(1000 + i, "dev-c", "tract", None)).collect();
+    let fleet: Vec<LatencyRow> = (0..200)
+        .map(|i| row(1000 + i, "dev-c", "tract", None))
+        .collect();
     let fleet = Arc::new(fleet);
     let mut tasks = Vec::new();
     for k in 0..8 {
-        let base = if k % 2 == 0 { server.base.clone() } else { second.base.clone() };
+        let base = if k % 2 == 0 {
+            server.base.clone()
+        } else {
+            second.base.clone()
+        };
         let (fleet, token) = (fleet.clone(), device2.clone());
         tasks.push(tokio::spawn(async move {
-            let c = Client { http: reqwest::Client::new(), base };
+            let c = Client {
+                http: reqwest::Client::new(),
+                base,
+            };
             let mut accepted = 0;
             // Each client sends overlapping windows of the fleet's rows.
             for start in (k * 10..200).step_by(40) {
@@ -330,7 +439,10 @@ async fn suite(url: &str) {
     for t in tasks {
         accepted += t.await.unwrap();
     }
-    assert_eq!(accepted, 200, "each row accepted exactly once across replicas");
+    assert_eq!(
+        accepted, 200,
+        "each row accepted exactly once across replicas"
+    );
     let c_rows = c.text(&reader, "/v1/rows?device=dev-c").await;
     let ids: std::collections::HashSet<_> = c_rows.lines().collect();
     assert_eq!(ids.len(), 200);
@@ -383,9 +495,12 @@ async fn drop_postgres(db: &str) {
     use sqlx::Connection;
     let base = std::env::var("FRONTIER_TEST_POSTGRES").unwrap();
     let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    sqlx::Executor::execute(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -54,6 +54,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         (v, 1e-3)
     } else if let Some(v) = t.strip_suffix('s') {
         (v, 1.0)
+    } else if let Some(v) = t.strip_suffix('m') {
+        (v, 60.0)
+    } else if let Some(v) = t.strip_suffix('h') {
+        (v, 3600.0)
     } else {
         (t, 1.0)
     };
@@ -61,7 +65,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(Duration::from_secs_f64(v * scale)),
         Ok(_) => Err(format!("'{s}' must be a non-negative duration")),
         Err(_) => Err(format!(
-            "'{s}' is not a duration; use seconds (1.5), '500ms' or '2s'"
+            "'{s}' is not a duration; use seconds (1.5), '500ms', '2s', '15m' or '1h'"
         )),
     }
 }

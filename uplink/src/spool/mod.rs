@@ -83,7 +83,7 @@ pub enum SpoolError {
 
 fn fix_for(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(28) => "; fix: free space on that file system (the rows that were not spooled are still in the printed table)",
+        Some(28) | Some(27) => "; fix: free space on that file system (the rows that were not spooled are still in the printed table)",
         Some(13) | Some(1) => "; fix: make the spool directory writable, or set FRONTIER_STATE_DIR",
         _ => "",
     }

@@ -1,0 +1,211 @@
+//! Helpers for the tests that span crates: the `frontier` and
+//! `frontier-collector` binaries run as real processes (so that they can be
+//! killed with SIGKILL), servers on loopback only, every wait bounded.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this
+//! test's executable (`target/<profile>/`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A workspace binary built beside the running test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; fix: cargo build --release -p frontier-agent -p frontier-collector (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// `shared/` beside the checkout (or `$FRONTIER_SHARED`).
+pub fn shared() -> PathBuf {
+    std::env::var_os("FRONTIER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("frontier-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run `frontier-collector` to completion (token subcommands).
+pub fn collector_cmd(args: &[&str]) -> Output {
+    Command::new(bin("frontier-collector"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Create a token in the store of `data`.
+pub fn token(data: &Path, role: &str) -> String {
+    let out = collector_cmd(&[
+        "token",
+        "create",
+        "--role",
+        role,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A `frontier-collector serve` process over a SQLite data directory.
+pub struct Collector {
+    child: Option<Child>,
+    pub url: String,
+    pub data: PathBuf,
+}
+
+impl Collector {
+    /// Start on `listen` (`127.0.0.1:0` for any free port); waits until it
+    /// prints its address (at most 30 s).
+    pub fn start(data: &Path, listen: &str) -> Collector {
+        let mut child = Command::new(bin("frontier-collector"))
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the collector printed its address within 30 s");
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Collector {
+            child: Some(child),
+            url,
+            data: data.to_path_buf(),
+        }
+    }
+
+    /// `host:port` it listens on.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Every row stored, as JSON lines.
+    pub fn rows(&self, reader: &str) -> Vec<String> {
+        let resp = reqwest::blocking::Client::new()
+            .get(format!("{}/v1/rows", self.url))
+            .bearer_auth(reader)
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.text().unwrap().lines().map(String::from).collect()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `frontier` command with its state (spool, probe reference) in `state`.
+pub fn frontier(state: &Path) -> Command {
+    let mut c = Command::new(bin("frontier"));
+    c.env("FRONTIER_STATE_DIR", state)
+        .env_remove("FRONTIER_COLLECTOR")
+        .env_remove("FRONTIER_TOKEN")
+        .env("FRONTIER_CONFIG", state.join("no-config.toml"));
+    c
+}
+
+/// Wait for a child at most `limit`; kill it past that.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A deterministic pseudo-random sequence (xorshift64*).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// `n` synthetic rows (no `row_id`: `frontier upload` derives one) as a
+/// JSON Lines table; returns the ids the rows will get.
+pub fn write_table(path: &Path, n: usize, tag: &str) -> Vec<String> {
+    use frontier_table::{self as table, LatencyRow};
+    let rows: Vec<LatencyRow> = (0..n)
+        .map(|i| LatencyRow {
+            schema_version: table::SCHEMA_VERSION.into(),
+            device_id: format!("dev-{tag}"),
+            backend: "tract".into(),
+            backend_version: "0.23.9".into(),
+            model_path: format!("{tag}/{i}.onnx"),
+            model_sha256: format!("{i:064x}"),
+            inputs: "input=1,3,160,160:f32".into(),
+            threads: 1,
+            n_runs: 30,
+            mean_ms: 5.0 + i as f64 / 7.0,
+            median_ms: 5.0 + i as f64 / 8.0,
+            median_ms_corrected: 5.0 + i as f64 / 9.0,
+            probe_ratio: 1.0,
+            measured_at: table::rfc3339(Duration::from_secs(1_795_000_000 + i as u64)),
+            frontier_version: "0.1.0".into(),
+            ..LatencyRow::default()
+        })
+        .collect();
+    std::fs::write(path, table::to_jsonl(&rows)).unwrap();
+    rows.iter().map(table::content_row_id).collect()
+}
