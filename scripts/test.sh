@@ -27,6 +27,13 @@ if [ ! -d "$shared/fixtures/onnx" ]; then
 fi
 export FRONTIER_SHARED="$shared"
 
+# The collector's API suite runs against a real PostgreSQL too (never
+# skipped): start one on loopback (installing Debian's postgresql if needed).
+if [ -z "${FRONTIER_TEST_POSTGRES:-}" ]; then
+  FRONTIER_TEST_POSTGRES="$(./scripts/postgres.sh)"
+  export FRONTIER_TEST_POSTGRES
+fi
+
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace

@@ -410,7 +410,9 @@ fn instances_are_recorded_per_row() {
         let rows: Vec<LatencyRow> = table::read(&out).unwrap();
         assert_eq!(rows.len(), 2);
         for r in &rows {
-            assert_eq!(r.schema_version, "1.2");
+            assert_eq!(r.schema_version, table::SCHEMA_VERSION);
+            let id = r.row_id.clone().expect("every row has its content id");
+            assert_eq!(id, table::content_row_id(r));
             if n == "1" {
                 assert_eq!(r.instances, Some(1));
                 assert_eq!(r.instance_spread, None);

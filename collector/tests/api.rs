@@ -243,7 +243,7 @@ async fn suite(url: &str) {
     body.extend(b"\xff\xfe\n");
     body.extend(jsonl(&[bad_time]));
     body.extend(b"\n   \n");
-    body.extend(jsonl(&[good.clone()]));
+    body.extend(jsonl(std::slice::from_ref(&good)));
     let r = c.ingest(&device, body).await;
     assert_eq!((r.accepted, r.duplicate, r.rejected), (1, 0, 7), "{r:?}");
     let reasons: Vec<(usize, &str)> = r
