@@ -1,6 +1,6 @@
 //! Which backends this build has, built from the command line.
 
-use frontier_profiler::backend::{Availability, Backend, GraphOpt, PrepareOptions};
+use frontier_profiler::backend::{Availability, Backend, GraphOpt};
 
 use crate::cli::{BackendChoice, GraphOptChoice, OrtLibArgs};
 
@@ -83,14 +83,4 @@ pub fn graph_opt(c: GraphOptChoice) -> GraphOpt {
 /// (tract) keeps inter-op threads and optimization level at their defaults
 /// (and they are not recorded), while `--ep` other than cpu is still refused
 /// by it.
-pub fn options_for(backend: &dyn Backend, base: &PrepareOptions) -> PrepareOptions {
-    if !backend.has_session_options() {
-        PrepareOptions {
-            threads: base.threads,
-            execution_provider: base.execution_provider.clone(),
-            ..PrepareOptions::default()
-        }
-    } else {
-        base.clone()
-    }
-}
+pub use frontier_session::options_for;

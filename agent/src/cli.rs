@@ -257,8 +257,26 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 #[derive(Debug, Clone, Args)]
 pub struct ProfileArgs {
     /// ONNX files, or directories searched recursively for *.onnx.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "space", conflicts_with = "space")]
     pub paths: Vec<PathBuf>,
+
+    /// Profile subnets of a search space generated in memory (no files),
+    /// with --samples; rows record each one's `arch` and `space`.
+    #[arg(long, value_enum, requires = "samples")]
+    pub space: Option<Space>,
+
+    /// With --space: how many subnets (model i uses seed --seed + i, as
+    /// `frontier export --samples` does).
+    #[arg(long, requires = "space", value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples: Option<u32>,
+
+    /// With --space: how subnets are drawn.
+    #[arg(long, value_enum, default_value_t = SamplerChoice::Uniform)]
+    pub sampler: SamplerChoice,
+
+    /// With --space gpt2: sequence length of the models' input.
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: u32,
 
     /// Inference backend.
     #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]

@@ -75,7 +75,62 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }
 
-fn sample(args: &ExportArgs, n: usize) -> anyhow::Result<Vec<AnyArch>> {
+/// What to sample: a space, a sampler, a seed and GPT-2's sizes.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleSpec {
+    pub space: Space,
+    pub sampler: SamplerChoice,
+    pub seed: u64,
+    pub seq_len: u32,
+    pub vocab_size: u32,
+    pub n_positions: u32,
+}
+
+impl SampleSpec {
+    fn of(args: &ExportArgs) -> SampleSpec {
+        SampleSpec {
+            space: args.space,
+            sampler: args.sampler,
+            seed: args.seed,
+            seq_len: args.seq_len,
+            vocab_size: args.vocab_size,
+            n_positions: args.n_positions,
+        }
+    }
+}
+
+/// File-name prefix of a space's generated models.
+fn prefix(space: Space) -> &'static str {
+    match space {
+        Space::OfaMbv3 => "ofa_mbv3",
+        Space::Gpt2 => "gpt2",
+    }
+}
+
+/// `n` subnets of `spec`'s space generated in memory (model `i` with seed
+/// `seed + i`, as `frontier export --samples` writes them), for
+/// `frontier profile --space`.
+pub fn generated_models(
+    spec: &SampleSpec,
+    n: usize,
+) -> anyhow::Result<Vec<frontier_session::Model>> {
+    sample(spec, n)?
+        .iter()
+        .enumerate()
+        .map(|(i, arch)| {
+            let g = arch.generate(spec.seed.wrapping_add(i as u64))?;
+            let l = arch.line("", 0, Vec::new());
+            Ok(frontier_session::Model::Generated {
+                name: format!("{}_{i:04}", prefix(spec.space)),
+                onnx: g.onnx,
+                arch: l.arch.to_string(),
+                space: l.space,
+            })
+        })
+        .collect()
+}
+
+fn sample(args: &SampleSpec, n: usize) -> anyhow::Result<Vec<AnyArch>> {
     let mut rng = SplitMix64::new(args.seed);
     let strategy = args.sampler;
     Ok(match args.space {
@@ -238,12 +293,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         bail!("give --samples N (with --out DIR), --arch JSON (with --out FILE.onnx) or --blocks (with --out DIR)");
     };
     let dir = &args.out;
-    let archs = sample(&args, samples as usize)?;
+    let archs = sample(&SampleSpec::of(&args), samples as usize)?;
     prepare_dir(dir)?;
-    let prefix = match args.space {
-        Space::OfaMbv3 => "ofa_mbv3",
-        Space::Gpt2 => "gpt2",
-    };
+    let prefix = prefix(args.space);
     let mut lines = String::new();
     for (i, arch) in archs.iter().enumerate() {
         let seed = args.seed.wrapping_add(i as u64);

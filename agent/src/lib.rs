@@ -11,7 +11,6 @@ pub mod discover;
 pub mod doctor;
 pub mod export_cmd;
 pub mod inspect_cmd;
-pub mod probe_ref;
 pub mod profile;
 pub mod summary;
 pub mod upload_cmd;

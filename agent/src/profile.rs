@@ -1,150 +1,31 @@
 //! `frontier profile`: measure models on this device and write a latency table.
 //!
-//! Order of work: expand paths; fingerprint the device and calibrate the
-//! harness overhead; prepare every (model, backend) pair, recording the peak
-//! memory that preparing and a first run added; measure all of them
-//! interleaved; optionally profile per operator; write rows. A model that
-//! fails at any step is reported on stderr and gets no row; the others go on.
+//! Thin wiring: the flags become a [`SessionConfig`], the paths (or, with
+//! `--space`, subnets generated in memory) become [`Model`]s, the session
+//! (`frontier-session`) measures them, and this module writes the rows
+//! (`--out`, `--json`, the summary) and uploads them (`--upload`). A model
+//! that fails at any step is reported on stderr and gets no row; the others
+//! go on.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use frontier_export::rows::{self, ModelFacts, SessionFacts};
 use frontier_export::table::{self, Format, LatencyRow, OpRow};
-use frontier_profiler::backend::{Backend, GraphOpt, ModelState, PrepareOptions};
-use frontier_profiler::clock::MonotonicClock;
-use frontier_profiler::fingerprint::{Fingerprint, LoadMonitor};
-use frontier_profiler::harness::{
-    self, Harness, HarnessConfig, OpStat, ProbeConfig, Progress, WarmupConfig,
-};
-use frontier_profiler::inputs::{self, FillOptions, InputSpec};
-use frontier_profiler::memory::{self, PeakTracker};
-use frontier_profiler::probe::{CpuProbe, ModelProbe, Probe};
-use frontier_profiler::ProfileError;
+use frontier_profiler::backend::{GraphOpt, PrepareOptions};
+use frontier_profiler::harness::{HarnessConfig, ProbeConfig, Progress, WarmupConfig};
+use frontier_profiler::inputs::{FillOptions, InputSpec};
+use frontier_session::{self as session, Model, Observer, ProbeRef, SessionConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
 use crate::cli::{ProbeKind, ProfileArgs, SessionBeta};
 use crate::discover;
-use crate::probe_ref;
+use crate::export_cmd::{generated_models, SampleSpec};
 use crate::summary;
 
-/// How the probe reference is chosen (`--probe-ref`).
-#[derive(Debug, Clone, PartialEq)]
-enum ProbeRef {
-    Auto,
-    Session,
-    Off,
-    Fixed(f64),
-}
-
-fn parse_probe_ref(s: &str) -> anyhow::Result<ProbeRef> {
-    Ok(match s.trim() {
-        "auto" => ProbeRef::Auto,
-        "session" => ProbeRef::Session,
-        "off" => ProbeRef::Off,
-        other => {
-            let v: f64 = other.trim_end_matches("ms").parse().ok().filter(|v: &f64| *v > 0.0).with_context(|| {
-                format!("--probe-ref '{s}': expected auto, session, off or a positive duration in ms")
-            })?;
-            ProbeRef::Fixed(v)
-        }
-    })
-}
-
-/// A prepared (model, backend) pair, ready to measure.
-struct Subject {
-    backend: usize,
-    path: PathBuf,
-    sha256: String,
-    arch: Option<discover::ManifestArch>,
-    inputs_key: String,
-    peak_rss_mb: Option<f64>,
-}
-
-/// What preparing one (model, backend) pair gives.
-/// Dirty page cache above which `profile` writes it back before measuring.
-const DIRTY_FLUSH_THRESHOLD: u64 = 32 << 20;
-
-struct Ready {
-    inputs_key: String,
-    peak_rss_mb: Option<f64>,
-    /// Independently prepared instances, the first one measured for memory.
-    states: Vec<Box<dyn ModelState>>,
-}
-
-fn prepare_one(
-    backend: &dyn Backend,
-    path: &Path,
-    specs: &[InputSpec],
-    fill: FillOptions,
-    options: &PrepareOptions,
-    instances: u32,
-    seen_inputs: &mut Vec<String>,
-) -> Result<Ready, ProfileError> {
-    let info = backend.inspect(path)?;
-    seen_inputs.extend(info.inputs.iter().map(|i| i.name.clone()));
-    let resolved = inputs::resolve(path, &info.inputs, specs)?;
-    let tracker = PeakTracker::start();
-    let prepared = backend.prepare(path, &resolved, options)?;
-    let data = inputs::generate(&resolved, fill);
-    let mut state = prepared.state(&data)?;
-    // One run before measuring: errors surface here, and the peak includes a run.
-    state.run()?;
-    let peak_rss_mb = tracker.added_mb();
-    let mut states = vec![state];
-    let wanted = instances.max(1) as usize;
-    let fits = match peak_rss_mb {
-        // Extra copies may use half of what is available, so that measuring
-        // never pushes the device into swap.
-        Some(mb) if mb > 0.0 => {
-            let avail_mb = memory::available_memory() as f64 / (1 << 20) as f64;
-            1 + ((avail_mb / 2.0) / mb).floor() as usize
-        }
-        _ => wanted,
-    };
-    drop(prepared); // states own what they run, as below
-    while states.len() < wanted.min(fits) {
-        let extra = backend.prepare(path, &resolved, options).and_then(|p| {
-            let mut s = p.state(&data)?;
-            s.run()?;
-            Ok(s)
-        });
-        match extra {
-            Ok(s) => states.push(s),
-            Err(e) => {
-                eprintln!(
-                    "warning: {}: instance {} of {wanted} failed ({e}); measuring {}",
-                    path.display(),
-                    states.len() + 1,
-                    states.len()
-                );
-                break;
-            }
-        }
-    }
-    if fits < wanted {
-        eprintln!(
-            "warning: {}: {} of {wanted} instances (each adds {:.0} MB; half the available memory holds {fits}); fix: --instances {fits}, or free memory",
-            path.display(),
-            states.len(),
-            peak_rss_mb.unwrap_or(0.0),
-        );
-    }
-    Ok(Ready {
-        inputs_key: inputs::inputs_key(&resolved),
-        peak_rss_mb,
-        states,
-    })
-}
-
-fn harness_config(
-    a: &ProfileArgs,
-    probe: &ProbeRef,
-    stored: Option<f64>,
-) -> anyhow::Result<HarnessConfig> {
-    let config = HarnessConfig {
+fn harness_config(a: &ProfileArgs) -> HarnessConfig {
+    HarnessConfig {
         warmup: WarmupConfig {
             min_runs: a.warmup,
             min_time: a.warmup_time,
@@ -158,22 +39,16 @@ fn harness_config(
         target_round_ci: a.target_round_ci,
         max_spread: a.max_spread,
         retries: a.retries,
+        // Whether the probe runs and its reference: the session decides
+        // from --probe-ref.
         probe: ProbeConfig {
-            enabled: *probe != ProbeRef::Off,
-            reference_ms: match probe {
-                ProbeRef::Fixed(v) => Some(*v),
-                ProbeRef::Auto => stored,
-                _ => None,
-            },
             session_elasticity: match a.probe_session_beta {
                 SessionBeta::Auto => None,
                 SessionBeta::Fixed(b) => Some(b),
             },
             ..ProbeConfig::default()
         },
-    };
-    config.validate().map_err(anyhow::Error::msg)?;
-    Ok(config)
+    }
 }
 
 fn ops_path(out: &Path) -> PathBuf {
@@ -232,69 +107,6 @@ fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
     f.write_all(&bytes)
         .with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
-}
-
-/// The calibration probe and the key of its stored reference. The network
-/// probe is the smallest Once-for-All subnet (kernel 3, expand 3, depth 2,
-/// resolution 128), generated in memory and prepared by `backend` with the
-/// run's threads; if that fails, the CPU probe stands in, with a warning.
-fn make_probe(
-    args: &ProfileArgs,
-    backend: &dyn Backend,
-    base: &PrepareOptions,
-) -> (Box<dyn Probe>, String) {
-    if args.probe == ProbeKind::Network {
-        let options = backends::options_for(backend, base);
-        match network_probe(backend, &options, args.instances) {
-            Ok(p) => {
-                // The copy count is in the key: a reference averaged over
-                // several copies and one copy's level differ by its luck.
-                let copies = p.instances();
-                return (
-                    Box::new(p),
-                    format!(
-                        "net-{}-{}-t{}-i{copies}",
-                        backend.name(),
-                        backend.version(),
-                        args.threads
-                    ),
-                );
-            }
-            Err(e) => eprintln!("warning: network probe unavailable ({e:#}); using --probe cpu"),
-        }
-    }
-    (Box::new(CpuProbe::new()), "cpu".into())
-}
-
-fn network_probe(
-    backend: &dyn Backend,
-    options: &PrepareOptions,
-    copies: u32,
-) -> anyhow::Result<ModelProbe> {
-    use frontier_export::ofa_mbv3;
-    let arch = ofa_mbv3::Arch {
-        ks: vec![3; 20],
-        e: vec![3; 20],
-        d: vec![2; 5],
-        r: 128,
-    };
-    let g = ofa_mbv3::generate(&arch, 0)?;
-    let path = std::env::temp_dir().join(format!("frontier-probe-{}.onnx", std::process::id()));
-    std::fs::write(&path, &g.onnx).with_context(|| format!("{}: cannot write", path.display()))?;
-    let fill = FillOptions {
-        seed: 0,
-        int_max: 1,
-    };
-    let result = (0..copies.max(1))
-        .map(|_| {
-            let (_, mut state) =
-                frontier_profiler::backend::ready_state(backend, &path, &[], fill, options)?;
-            state.run()?;
-            Ok(state)
-        })
-        .collect::<Result<Vec<_>, ProfileError>>();
-    let _ = std::fs::remove_file(&path);
-    Ok(ModelProbe::new(result?))
 }
 
 /// Session options from the command line, before per-backend adjustment.
@@ -389,11 +201,103 @@ impl Milestones {
     }
 }
 
+/// Progress bar, warnings and start-up milestones of `frontier profile`.
+struct Cli {
+    bar: ProgressBar,
+    names: Vec<String>,
+    milestones: Milestones,
+    quiet: bool,
+}
+
+impl Observer for Cli {
+    fn milestone(&mut self, what: &'static str) {
+        self.milestones.mark(what);
+    }
+
+    fn measuring(&mut self, names: &[String], rounds: u32) {
+        self.names = names.to_vec();
+        self.bar
+            .set_length(names.len() as u64 * (2 + rounds as u64));
+        self.milestones.mark("models prepared (first measurement)");
+        self.milestones.print();
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        match p {
+            Progress::WarmedUp { subject } => {
+                self.bar
+                    .set_message(format!("warm-up {}", self.names[*subject]));
+                self.bar.inc(1);
+            }
+            Progress::SliceDone { subject, round, .. } => {
+                if self.bar.position() + 1 >= self.bar.length().unwrap_or(0) {
+                    self.bar.inc_length(self.names.len() as u64);
+                }
+                self.bar
+                    .set_message(format!("round {} {}", round + 1, self.names[*subject]));
+                self.bar.inc(1);
+            }
+            Progress::Remeasuring { subjects } => {
+                self.bar
+                    .println(format!("re-measuring {} unstable model(s)", subjects.len()));
+            }
+        }
+    }
+
+    fn warn(&mut self, message: &str) {
+        // "wrote back ... page cache" is information, the rest are warnings.
+        if message.starts_with("wrote back") {
+            if !self.quiet {
+                self.bar.suspend(|| eprintln!("{message}"));
+            }
+        } else {
+            self.bar.suspend(|| eprintln!("warning: {message}"));
+        }
+    }
+
+    fn error(&mut self, message: &str) {
+        self.bar.suspend(|| eprintln!("error: {message}"));
+    }
+}
+
+/// The models of a command line: files and directories, or with `--space`
+/// subnets generated in memory. Problems with paths are returned as failures.
+fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
+    if let Some(space) = args.space {
+        let samples = args
+            .samples
+            .context("--space needs --samples N: how many subnets to generate and profile")?;
+        let spec = SampleSpec {
+            space,
+            sampler: args.sampler,
+            seed: args.seed,
+            seq_len: args.seq_len,
+            vocab_size: 50257,
+            n_positions: 1024,
+        };
+        return Ok((generated_models(&spec, samples as usize)?, Vec::new()));
+    }
+    let (paths, discover_errors) = discover::models(&args.paths);
+    let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
+    let mut models = Vec::new();
+    for path in paths {
+        match discover::arch_from_manifest(&path) {
+            Ok(a) => models.push(Model::File {
+                path,
+                arch: a.as_ref().map(|a| a.arch.clone()),
+                space: a.and_then(|a| a.space),
+            }),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+    }
+    Ok((models, failures))
+}
+
 pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     let mut milestones = Milestones::new();
     let memory_budget = apply_policy(&mut args)?;
     let specs = InputSpec::parse_all(&args.inputs)?;
-    let probe_mode = parse_probe_ref(&args.probe_ref)?;
+    let probe_ref = ProbeRef::parse(&args.probe_ref).map_err(anyhow::Error::msg)?;
     // Refuse an output we could not append to before spending time measuring.
     if let Some(out) = &args.out {
         check_appendable::<LatencyRow>(out)?;
@@ -426,110 +330,34 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
     }
     milestones.mark("backends ready");
-    let fingerprint = Fingerprint::collect();
-    milestones.mark("fingerprint");
-    // No probe with --probe-ref off: preparing the network probe costs a
-    // model optimization (seconds under emulation) for nothing.
-    let (mut probe, probe_kind) = if probe_mode == ProbeRef::Off {
-        (None, String::new())
-    } else {
-        let (p, kind) = make_probe(&args, backends[0].as_ref(), &base_options);
-        (Some(p), kind)
-    };
-    milestones.mark("probe prepared");
-    let stored_ref = match probe_mode {
-        ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
-        _ => None,
-    };
-    let config = harness_config(&args, &probe_mode, stored_ref)?;
 
-    let (paths, discover_errors) = discover::models(&args.paths);
-    let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
+    let (models, mut failures) = models(&args)?;
     for f in &failures {
         eprintln!("error: {f}");
     }
-
-    let clock = MonotonicClock::new();
-    let overhead_ns = harness::calibrate_overhead(&clock, 20_000);
-    milestones.mark("overhead calibrated");
-    let load = LoadMonitor::start();
-    let fill = FillOptions {
-        seed: args.seed,
-        int_max: args.int_max,
+    let config = SessionConfig {
+        harness: harness_config(&args),
+        probe_ref,
+        probe: match args.probe {
+            ProbeKind::Network => session::ProbeKind::Network,
+            ProbeKind::Cpu => session::ProbeKind::Cpu,
+        },
+        instances: args.instances,
+        specs,
+        fill: FillOptions {
+            seed: args.seed,
+            int_max: args.int_max,
+        },
+        options: base_options,
+        threads: args.threads,
+        per_op_runs: args.per_op.then_some(args.per_op_runs as usize),
+        // A path that failed before the session had its inputs unread, so
+        // an unmatched --input name proves nothing.
+        check_unused_inputs: failures.is_empty(),
     };
-    let mut subjects: Vec<Subject> = Vec::new();
-    let mut states: Vec<Vec<Box<dyn ModelState>>> = Vec::new();
-    let mut seen_inputs = Vec::new();
-    let mut inspected_all = true;
-    for path in &paths {
-        let (sha256, arch) = match (
-            discover::sha256_file(path),
-            discover::arch_from_manifest(path),
-        ) {
-            (Ok(s), Ok(a)) => (s, a),
-            (Err(e), _) | (_, Err(e)) => {
-                // Its inputs are unknown, so unmatched --input names prove nothing.
-                inspected_all = false;
-                let msg = format!("{e:#}");
-                eprintln!("error: {msg}");
-                failures.push(msg);
-                continue;
-            }
-        };
-        for (bix, backend) in backends.iter().enumerate() {
-            match prepare_one(
-                backend.as_ref(),
-                path,
-                &specs,
-                fill,
-                &backends::options_for(backend.as_ref(), &base_options),
-                args.instances,
-                &mut seen_inputs,
-            ) {
-                Ok(Ready {
-                    inputs_key,
-                    peak_rss_mb,
-                    states: instances,
-                }) => {
-                    subjects.push(Subject {
-                        backend: bix,
-                        path: path.clone(),
-                        sha256: sha256.clone(),
-                        arch: arch.clone(),
-                        inputs_key,
-                        peak_rss_mb,
-                    });
-                    states.push(instances);
-                }
-                Err(e) => {
-                    if matches!(
-                        e,
-                        ProfileError::NotOnnx { .. }
-                            | ProfileError::NotFound { .. }
-                            | ProfileError::Unreadable { .. }
-                    ) {
-                        inspected_all = false;
-                    }
-                    eprintln!("error: {e}");
-                    failures.push(e.to_string());
-                }
-            }
-        }
-    }
-    if inspected_all {
-        discover::check_specs_used(&specs, &seen_inputs)?;
-    }
-    if subjects.is_empty() {
-        eprintln!(
-            "error: nothing could be profiled ({} problem(s) above)",
-            failures.len()
-        );
-        return Ok(1);
-    }
-
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(
-        Some(subjects.len() as u64 * (2 + args.rounds as u64)),
+        None,
         if show_progress {
             ProgressDrawTarget::stderr()
         } else {
@@ -540,159 +368,32 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .expect("static template"),
     );
-    let names: Vec<String> = subjects
-        .iter()
-        .map(|s| {
-            s.path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    milestones.mark("models prepared (first measurement)");
-    milestones.print();
-    let probe: Option<&mut dyn Probe> = match probe.as_mut() {
-        Some(p) => Some(p.as_mut()),
-        None => None,
+    let mut cli = Cli {
+        bar,
+        names: Vec::new(),
+        milestones,
+        quiet: args.quiet,
     };
-    // Models just exported would otherwise be written back during the first
-    // minute of measurement (profiler/src/memory.rs).
-    if let Some(bytes) = memory::flush_dirty(DIRTY_FLUSH_THRESHOLD) {
-        if !args.quiet {
-            eprintln!(
-                "wrote back {:.0} MB of dirty page cache before measuring",
-                bytes as f64 / (1 << 20) as f64
-            );
-        }
-    }
-    let mut h = Harness::new(config, &clock, probe);
-    let report = h.run(&mut states, &mut |p: &Progress| match p {
-        Progress::WarmedUp { subject } => {
-            bar.set_message(format!("warm-up {}", names[*subject]));
-            bar.inc(1);
-        }
-        Progress::SliceDone { subject, round, .. } => {
-            if bar.position() + 1 >= bar.length().unwrap_or(0) {
-                bar.inc_length(names.len() as u64);
-            }
-            bar.set_message(format!("round {} {}", round + 1, names[*subject]));
-            bar.inc(1);
-        }
-        Progress::Remeasuring { subjects } => {
-            bar.println(format!("re-measuring {} unstable model(s)", subjects.len()));
-        }
-    });
-    let load_report = load.finish();
-    bar.finish_and_clear();
-
-    if let (Some(stored), Some(session)) = (
-        stored_ref,
-        frontier_profiler::stats::median(&report.probe_ms),
-    ) {
-        let ratio = session / stored;
-        if !(0.5..=2.0).contains(&ratio) {
-            eprintln!(
-                "warning: the probe ran {ratio:.2}x its stored reference for this device ({stored:.3} ms); \
-                 if the hardware or its settings changed, remove {} so a new reference is stored",
-                probe_ref::state_dir().map(|d| d.display().to_string()).unwrap_or_default()
-            );
-        }
-    }
-    if probe_mode == ProbeRef::Auto && stored_ref.is_none() {
-        if let Some(r) = report.probe_reference_ms {
-            if let Err(w) = probe_ref::store(&fingerprint.device_id, &probe_kind, r) {
-                eprintln!("warning: cannot store the probe reference ({w}); corrected medians of later runs use their own session median");
-            }
-        }
-    }
-
-    let measured_at = table::now_rfc3339();
-    let mut rows_out: Vec<LatencyRow> = Vec::new();
-    let mut op_rows: Vec<OpRow> = Vec::new();
-    let mut op_stats: Vec<(String, String, Vec<OpStat>)> = Vec::new();
-    for ((subject, state), result) in subjects.iter().zip(states.iter_mut()).zip(report.results) {
-        let backend = &backends[subject.backend];
-        let options = backends::options_for(backend.as_ref(), &base_options);
-        let session_options = backend.has_session_options();
-        let m = match result {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("error: {e}");
-                failures.push(e.to_string());
-                continue;
-            }
-        };
-        let session = SessionFacts {
-            fingerprint: &fingerprint,
-            load: &load_report,
-            backend: backend.name(),
-            backend_version: &backend.version(),
-            threads: args.threads,
-            inter_threads: session_options.then_some(options.inter_threads as u32),
-            graph_opt: session_options.then_some(options.graph_opt.as_str()),
-            execution_provider: &options.execution_provider,
-            seed: args.seed,
-            overhead_ns: Some(overhead_ns),
-            probe_ref_ms: report.probe_reference_ms,
-            probe_session_ms: report.probe_session_ms,
-            probe_session_beta: report.probe_session_beta,
-            probe_beta: report.probe_beta,
-            probe: (probe_mode != ProbeRef::Off).then_some(probe_kind.as_str()),
-            measured_at: &measured_at,
-        };
-        let path_text = subject.path.display().to_string();
-        let name = subject
-            .path
-            .file_stem()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let facts = ModelFacts {
-            path: &path_text,
-            name: &name,
-            sha256: &subject.sha256,
-            inputs: &subject.inputs_key,
-            arch: subject.arch.as_ref().map(|a| a.arch.as_str()),
-            space: subject.arch.as_ref().and_then(|a| a.space.as_deref()),
-            peak_rss_mb: subject.peak_rss_mb,
-        };
-        if m.unstable {
-            eprintln!(
-                "warning: {}: unstable on {}: {}",
-                path_text,
-                backend.name(),
-                m.unstable_reason.as_deref().unwrap_or("")
-            );
-        }
-        rows_out.push(rows::latency_row(&session, &facts, &m));
-        if args.per_op {
-            match harness::profile_ops(state[0].as_mut(), args.per_op_runs as usize) {
-                Some(Ok(ops)) => {
-                    op_rows.extend(rows::op_rows(&session, &facts, &ops));
-                    op_stats.push((name.clone(), backend.name().to_string(), ops));
-                }
-                Some(Err(e)) => {
-                    eprintln!("warning: per-operator profile failed: {e}");
-                }
-                None => eprintln!("warning: {} has no per-operator profile", backend.name()),
-            }
-        }
-    }
-    if backends.len() > 1 {
-        rows::mark_fastest(&mut rows_out);
-    }
-    // Ids last: a row's id is the hash of its final content.
-    for row in &mut rows_out {
-        table::ensure_row_id(row);
+    let outcome = session::run(config, &backends, &models, &mut cli)?;
+    cli.bar.finish_and_clear();
+    failures.extend(outcome.failures.iter().cloned());
+    let mut rows_out = outcome.rows;
+    if rows_out.is_empty() {
+        eprintln!(
+            "error: nothing could be profiled ({} problem(s) above)",
+            failures.len()
+        );
+        return Ok(1);
     }
 
     if let Some(out) = &args.out {
         append(out, &rows_out)?;
         if args.per_op {
             let ops_out = args.ops_out.clone().unwrap_or_else(|| ops_path(out));
-            append(&ops_out, &op_rows)?;
+            append(&ops_out, &outcome.op_rows)?;
         }
     } else if let Some(ops_out) = &args.ops_out {
-        append(ops_out, &op_rows)?;
+        append(ops_out, &outcome.op_rows)?;
     }
     if args.json {
         std::io::stdout().write_all(&table::to_jsonl(&rows_out))?;
@@ -700,11 +401,11 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     if !args.quiet {
         let text = summary::render(
             &rows_out,
-            &op_stats,
-            &fingerprint,
-            &load_report,
-            overhead_ns,
-            report.elapsed,
+            &outcome.op_stats,
+            &outcome.fingerprint,
+            &outcome.load,
+            outcome.overhead_ns,
+            outcome.elapsed,
         );
         if args.json {
             eprint!("{text}");
@@ -722,27 +423,16 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             eprintln!("error: upload: {e:#}; the rows stay spooled for `frontier upload`");
         }
     }
-    Ok(
-        if rows_out.is_empty() || (args.strict && !failures.is_empty()) {
-            1
-        } else {
-            0
-        },
-    )
+    Ok(if args.strict && !failures.is_empty() {
+        1
+    } else {
+        0
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn probe_ref_values() {
-        assert_eq!(parse_probe_ref("auto").unwrap(), ProbeRef::Auto);
-        assert_eq!(parse_probe_ref("0.5").unwrap(), ProbeRef::Fixed(0.5));
-        assert_eq!(parse_probe_ref("2ms").unwrap(), ProbeRef::Fixed(2.0));
-        assert!(parse_probe_ref("-1").is_err());
-        assert!(parse_probe_ref("fast").is_err());
-    }
 
     #[test]
     fn ops_file_beside_table() {

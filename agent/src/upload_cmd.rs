@@ -17,7 +17,7 @@ use crate::cli::UploadArgs;
 
 /// The spool directory: `$FRONTIER_STATE_DIR/spool`.
 pub fn spool_dir() -> anyhow::Result<PathBuf> {
-    crate::probe_ref::state_dir()
+    frontier_session::probe_ref::state_dir()
         .map(|d| d.join("spool"))
         .context("no state directory for the upload spool; fix: set FRONTIER_STATE_DIR")
 }

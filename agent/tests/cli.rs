@@ -434,3 +434,84 @@ fn instances_are_recorded_per_row() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--instances"), "{}", stderr(&o));
 }
+
+#[test]
+fn space_profiles_generated_subnets_without_files() {
+    let dir = scratch("space");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut args = vec![
+        "profile",
+        "--space",
+        "ofa-mbv3",
+        "--samples",
+        "2",
+        "--seed",
+        "7",
+    ];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(&["--instances", "1", "--json"]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_frontier"))
+        .args(&args)
+        .env("FRONTIER_STATE_DIR", &dir)
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<LatencyRow> = table::parse(
+        Path::new("stdout.jsonl"),
+        table::Format::JsonLines,
+        &String::from_utf8_lossy(&o.stdout),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.model_path, format!("ofa-mbv3/ofa_mbv3_{i:04}.onnx"));
+        assert_eq!(r.space.as_deref(), Some("ofa-mbv3"));
+        let arch: serde_json::Value = serde_json::from_str(r.arch.as_deref().unwrap()).unwrap();
+        assert_eq!(arch["ks"].as_array().unwrap().len(), 20);
+        assert!(r.median_ms > 0.0);
+    }
+    // The same subnets as `frontier export` writes them: same bytes, same hash.
+    let out = dir.join("exported");
+    let e = frontier(
+        &[
+            "export",
+            "--space",
+            "ofa-mbv3",
+            "--samples",
+            "2",
+            "--seed",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(e.status.success(), "{}", stderr(&e));
+    for (i, r) in rows.iter().enumerate() {
+        let bytes = std::fs::read(out.join(format!("ofa_mbv3_{i:04}.onnx"))).unwrap();
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(r.model_sha256, hex);
+    }
+    // No temporary models are left behind.
+    let leftover: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(leftover.is_empty(), "{leftover:?}");
+
+    for (bad, says) in [
+        (vec!["profile", "--space", "ofa-mbv3"], "--samples"),
+        (vec!["profile", "--samples", "2"], "--space"),
+        (
+            vec!["profile", "m.onnx", "--space", "gpt2", "--samples", "1"],
+            "cannot be used with",
+        ),
+    ] {
+        let o = frontier(&bad, &dir);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(stderr(&o).contains(says), "{bad:?}: {}", stderr(&o));
+    }
+}

@@ -21,28 +21,9 @@ use frontier_table::{self as table, LatencyRow};
 use frontier_uplink::{Sender, SenderConfig, Spool};
 
 fn row(tag: &str, i: usize) -> LatencyRow {
-    let mut r = LatencyRow {
-        schema_version: table::SCHEMA_VERSION.into(),
-        device_id: "bench-device".into(),
-        backend: "tract".into(),
-        backend_version: "0.23.9".into(),
-        model_path: format!("{tag}/{i}.onnx"),
-        model_sha256: format!("{i:064x}"),
-        inputs: "input=1,3,160,160:f32".into(),
-        threads: 1,
-        n_runs: 40,
-        mean_ms: 10.0,
-        median_ms: 9.5,
-        median_ms_corrected: 9.4,
-        probe_ratio: 1.0,
-        measured_at: table::now_rfc3339(),
-        frontier_version: "0.1.0".into(),
-        arch: Some("{\"ks\":[3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5],\"e\":[3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4],\"d\":[2,3,4,2,3],\"r\":160}".into()),
-        space: Some("ofa-mbv3".into()),
-        hostname: Some("bench".into()),
-        cpu_model: Some("bench cpu".into()),
-        ..LatencyRow::default()
-    };
+    let mut r = frontier_tests::synthetic_row("bench-device", tag, i);
+    // Now, so that `since` finds it in the end-to-end figure.
+    r.measured_at = table::now_rfc3339();
     table::ensure_row_id(&mut r);
     r
 }

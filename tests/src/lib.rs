@@ -68,6 +68,40 @@ pub fn token(data: &Path, role: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// One test's world: a scratch directory with a collector store (`data`)
+/// holding a device and a reader token, and an agent state directory.
+pub struct World {
+    pub dir: PathBuf,
+    pub data: PathBuf,
+    pub state: PathBuf,
+    pub device: String,
+    pub reader: String,
+}
+
+impl World {
+    pub fn new(name: &str) -> World {
+        let dir = scratch(name);
+        let (data, state) = (dir.join("collector"), dir.join("agent"));
+        let device = token(&data, "device");
+        let reader = token(&data, "reader");
+        World {
+            dir,
+            data,
+            state,
+            device,
+            reader,
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 /// A `frontier-collector serve` process over a SQLite data directory.
 pub struct Collector {
     child: Option<Child>,
@@ -182,30 +216,38 @@ impl Rng {
     }
 }
 
-/// `n` synthetic rows (no `row_id`: `frontier upload` derives one) as a
-/// JSON Lines table; returns the ids the rows will get.
-pub fn write_table(path: &Path, n: usize, tag: &str) -> Vec<String> {
+/// A plausible latency row for model `i` of a run named `tag` on `device`
+/// (no `row_id`: uploads derive it from the content).
+pub fn synthetic_row(device: &str, tag: &str, i: usize) -> frontier_table::LatencyRow {
     use frontier_table::{self as table, LatencyRow};
-    let rows: Vec<LatencyRow> = (0..n)
-        .map(|i| LatencyRow {
-            schema_version: table::SCHEMA_VERSION.into(),
-            device_id: format!("dev-{tag}"),
-            backend: "tract".into(),
-            backend_version: "0.23.9".into(),
-            model_path: format!("{tag}/{i}.onnx"),
-            model_sha256: format!("{i:064x}"),
-            inputs: "input=1,3,160,160:f32".into(),
-            threads: 1,
-            n_runs: 30,
-            mean_ms: 5.0 + i as f64 / 7.0,
-            median_ms: 5.0 + i as f64 / 8.0,
-            median_ms_corrected: 5.0 + i as f64 / 9.0,
-            probe_ratio: 1.0,
-            measured_at: table::rfc3339(Duration::from_secs(1_795_000_000 + i as u64)),
-            frontier_version: "0.1.0".into(),
-            ..LatencyRow::default()
-        })
+    LatencyRow {
+        schema_version: table::SCHEMA_VERSION.into(),
+        device_id: device.into(),
+        backend: "tract".into(),
+        backend_version: "0.23.9".into(),
+        model_path: format!("{tag}/{i}.onnx"),
+        model_sha256: format!("{i:064x}"),
+        inputs: "input=1,3,160,160:f32".into(),
+        threads: 1,
+        n_runs: 30,
+        mean_ms: 5.0 + i as f64 / 7.0,
+        median_ms: 5.0 + i as f64 / 8.0,
+        median_ms_corrected: 5.0 + i as f64 / 9.0,
+        probe_ratio: 1.0,
+        measured_at: table::rfc3339(Duration::from_secs(1_795_000_000 + i as u64)),
+        frontier_version: "0.1.0".into(),
+        arch: Some(format!("{{\"r\":{}}}", 128 + 4 * (i % 25))),
+        space: Some("ofa-mbv3".into()),
+        ..LatencyRow::default()
+    }
+}
+
+/// `n` synthetic rows as a JSON Lines table; returns the ids the rows will
+/// get when uploaded.
+pub fn write_table(path: &Path, n: usize, tag: &str) -> Vec<String> {
+    let rows: Vec<_> = (0..n)
+        .map(|i| synthetic_row(&format!("dev-{tag}"), tag, i))
         .collect();
-    std::fs::write(path, table::to_jsonl(&rows)).unwrap();
-    rows.iter().map(table::content_row_id).collect()
+    std::fs::write(path, frontier_table::to_jsonl(&rows)).unwrap();
+    rows.iter().map(frontier_table::content_row_id).collect()
 }

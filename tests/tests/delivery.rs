@@ -55,10 +55,9 @@ fn spool_only(state: &std::path::Path, table: &std::path::Path, token: &str) {
 
 #[test]
 fn kill_9_of_the_agent_twenty_times_loses_and_doubles_nothing() {
-    let dir = scratch("kill-agent");
-    let (data, state) = (dir.join("collector"), dir.join("agent"));
-    let device = token(&data, "device");
-    let reader = token(&data, "reader");
+    let w = World::new("kill-agent");
+    let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
+    let (device, reader) = (w.device.clone(), w.reader.clone());
     let collector = Collector::start(&data, "127.0.0.1:0");
     let mut expected: HashSet<String> = HashSet::new();
     let first = dir.join("first.jsonl");
@@ -138,15 +137,13 @@ fn kill_9_of_the_agent_twenty_times_loses_and_doubles_nothing() {
         .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["pending_rows"], 0, "{status}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn collector_killed_mid_batch_and_down_for_a_while() {
-    let dir = scratch("kill-collector");
-    let (data, state) = (dir.join("collector"), dir.join("agent"));
-    let device = token(&data, "device");
-    let reader = token(&data, "reader");
+    let w = World::new("kill-collector");
+    let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
+    let (device, reader) = (w.device.clone(), w.reader.clone());
     let table = dir.join("t.jsonl");
     let expected: HashSet<String> = write_table(&table, 400, "faults").into_iter().collect();
     spool_only(&state, &table, &device);
@@ -186,15 +183,13 @@ fn collector_killed_mid_batch_and_down_for_a_while() {
     std::io::Read::read_to_string(upload.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
     assert_exactly_once(&collector.rows(&reader), &expected);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn collector_down_the_whole_time_keeps_rows_for_later() {
-    let dir = scratch("offline");
-    let (data, state) = (dir.join("collector"), dir.join("agent"));
-    let device = token(&data, "device");
-    let reader = token(&data, "reader");
+    let w = World::new("offline");
+    let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
+    let (device, reader) = (w.device.clone(), w.reader.clone());
     let table = dir.join("t.csv");
     let json = dir.join("t.jsonl");
     let expected: HashSet<String> = write_table(&json, 25, "offline").into_iter().collect();
@@ -263,7 +258,6 @@ fn collector_down_the_whole_time_keeps_rows_for_later() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("401") && err.contains("fix:"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 const FAST: &[&str] = &[
@@ -289,10 +283,10 @@ const FAST: &[&str] = &[
 
 #[test]
 fn profile_upload_generated_subnets_and_the_table_again() {
-    let dir = scratch("profile-upload");
-    let (data, state, models) = (dir.join("collector"), dir.join("agent"), dir.join("models"));
-    let device = token(&data, "device");
-    let reader = token(&data, "reader");
+    let w = World::new("profile-upload");
+    let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
+    let (device, reader) = (w.device.clone(), w.reader.clone());
+    let models = dir.join("models");
     let out = frontier(&state)
         .args([
             "export",
@@ -358,7 +352,6 @@ fn profile_upload_generated_subnets_and_the_table_again() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("0 new, 2 already there"), "{err}");
     assert_eq!(collector.rows(&reader).len(), 2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -413,5 +406,4 @@ fn a_full_disk_on_the_agent_still_prints_the_results() {
     assert!(stderr.contains("cannot spool rows for upload"), "{stderr}");
     assert!(stderr.contains("spool"), "{stderr}");
     assert!(stderr.contains("fix: free space"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,650 @@
+//! A profiling session as library code: prepare independent copies of every
+//! (model, backend) pair, prepare the calibration probe, measure everything
+//! interleaved with the harness, and turn the results into table rows.
+//!
+//! `frontier profile` (files, or subnets generated in memory with
+//! `--space`) runs one; so can any command that needs measured rows
+//! (a search's verification, contention tables, the switcher).
+//!
+//! The caller chooses the backends and the models and observes the session
+//! through an [`Observer`] (progress, warnings); the session never prints
+//! and never writes tables. Its only files: generated models are written to a
+//! private temporary directory for the backends to load (removed when the
+//! session ends), and the probe reference of the device is read from and
+//! stored in the state directory ([`probe_ref`]).
+//!
+//! Invariants:
+//! - One model's failure never stops the others: it is reported through
+//!   [`Outcome::failures`] and gets no row.
+//! - Every row carries its content `row_id`, computed last (after the
+//!   `fastest` marks), so the same measurement has the same id everywhere.
+
+pub mod probe_ref;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use frontier_export::rows::{self, ModelFacts, SessionFacts};
+use frontier_export::table::{self, LatencyRow, OpRow};
+use frontier_profiler::backend::{Backend, ModelState, PrepareOptions};
+use frontier_profiler::clock::MonotonicClock;
+use frontier_profiler::fingerprint::{Fingerprint, LoadMonitor, LoadReport};
+
+use frontier_profiler::harness::{self, Harness, HarnessConfig, OpStat, Progress};
+use frontier_profiler::inputs::{self, FillOptions, InputSpec};
+use frontier_profiler::memory::{self, PeakTracker};
+use frontier_profiler::probe::{CpuProbe, ModelProbe, Probe};
+use frontier_profiler::ProfileError;
+
+/// How the probe reference is chosen (`--probe-ref`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProbeRef {
+    /// This device's stored reference, created on first use.
+    Auto,
+    /// This session's median probe.
+    Session,
+    /// No probe.
+    Off,
+    /// A fixed reference in ms.
+    Fixed(f64),
+}
+
+impl ProbeRef {
+    /// `auto`, `session`, `off`, or a positive duration in ms (`12.5`, `12.5ms`).
+    pub fn parse(s: &str) -> Result<ProbeRef, String> {
+        Ok(match s.trim() {
+            "auto" => ProbeRef::Auto,
+            "session" => ProbeRef::Session,
+            "off" => ProbeRef::Off,
+            other => other
+                .trim_end_matches("ms")
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0)
+                .map(ProbeRef::Fixed)
+                .ok_or_else(|| {
+                    format!("--probe-ref '{s}': expected auto, session, off or a positive duration in ms")
+                })?,
+        })
+    }
+}
+
+/// The calibration workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// The smallest Once-for-All subnet, run by the first backend.
+    Network,
+    /// A fixed matrix product and memory stream.
+    Cpu,
+}
+
+/// Everything a session needs besides its backends and models.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The measurement procedure; its `probe.reference_ms` is filled from
+    /// the stored reference when `probe_ref` is [`ProbeRef::Auto`].
+    pub harness: HarnessConfig,
+    pub probe_ref: ProbeRef,
+    pub probe: ProbeKind,
+    /// Independently prepared copies of each model.
+    pub instances: u32,
+    /// `--input` specs.
+    pub specs: Vec<InputSpec>,
+    pub fill: FillOptions,
+    /// Session options before per-backend adjustment.
+    pub options: PrepareOptions,
+    /// Threads recorded in the rows.
+    pub threads: u32,
+    /// Per-operator profile with this many runs, or none.
+    pub per_op_runs: Option<usize>,
+    /// Fail when a named `--input` spec matches no model's input. Off when
+    /// the caller already dropped models whose inputs were never read.
+    pub check_unused_inputs: bool,
+}
+
+/// A model to measure.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// An ONNX file; `arch`/`space` from the manifest beside it, if any.
+    File {
+        path: PathBuf,
+        arch: Option<String>,
+        space: Option<String>,
+    },
+    /// A model generated in memory (a search space's subnet).
+    Generated {
+        /// Recorded as `model_path` and `model_name`.
+        name: String,
+        onnx: Vec<u8>,
+        arch: String,
+        space: String,
+    },
+}
+
+impl Model {
+    fn name(&self) -> String {
+        match self {
+            Model::File { path, .. } => path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Model::Generated { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What a caller sees of a running session.
+pub trait Observer {
+    /// A step of start-up is done (for start-up timings).
+    fn milestone(&mut self, _what: &'static str) {}
+    /// Subjects are prepared; measurement starts (names per subject).
+    fn measuring(&mut self, _names: &[String], _rounds: u32) {}
+    fn progress(&mut self, _p: &Progress) {}
+    /// Something the user should know that is not a failure.
+    fn warn(&mut self, _message: &str) {}
+    /// A model or backend that failed (also in [`Outcome::failures`]).
+    fn error(&mut self, _message: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What a session produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub rows: Vec<LatencyRow>,
+    pub op_rows: Vec<OpRow>,
+    /// Per-operator statistics per (model name, backend), for summaries.
+    pub op_stats: Vec<(String, String, Vec<OpStat>)>,
+    /// One message per model or backend that got no row.
+    pub failures: Vec<String>,
+    pub fingerprint: Fingerprint,
+    pub load: LoadReport,
+    pub overhead_ns: f64,
+    pub elapsed: Duration,
+}
+
+/// Errors that stop a session (per-model failures do not).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "--input {name}=...: no profiled model has an input named '{name}'; the inputs are: {seen}"
+    )]
+    UnusedInput { name: String, seen: String },
+    #[error("{path}: cannot write a generated model: {source}; fix: free space in the temporary directory or set TMPDIR")]
+    Generated {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Dirty page cache above which the session writes it back before measuring.
+const DIRTY_FLUSH_THRESHOLD: u64 = 32 << 20;
+
+/// A prepared (model, backend) pair.
+struct Subject {
+    backend: usize,
+    model: usize,
+    path_text: String,
+    name: String,
+    sha256: String,
+    inputs_key: String,
+    peak_rss_mb: Option<f64>,
+}
+
+struct Ready {
+    inputs_key: String,
+    peak_rss_mb: Option<f64>,
+    /// Independently prepared instances, the first one measured for memory.
+    states: Vec<Box<dyn ModelState>>,
+}
+
+/// Per-backend options (session options only where the backend has them).
+pub fn options_for(backend: &dyn Backend, base: &PrepareOptions) -> PrepareOptions {
+    if backend.has_session_options() {
+        base.clone()
+    } else {
+        PrepareOptions {
+            threads: base.threads,
+            execution_provider: base.execution_provider.clone(),
+            ..PrepareOptions::default()
+        }
+    }
+}
+
+fn prepare_one(
+    backend: &dyn Backend,
+    path: &Path,
+    config: &SessionConfig,
+    options: &PrepareOptions,
+    seen_inputs: &mut Vec<String>,
+    observer: &mut dyn Observer,
+) -> Result<Ready, ProfileError> {
+    let info = backend.inspect(path)?;
+    seen_inputs.extend(info.inputs.iter().map(|i| i.name.clone()));
+    let resolved = inputs::resolve(path, &info.inputs, &config.specs)?;
+    let tracker = PeakTracker::start();
+    let prepared = backend.prepare(path, &resolved, options)?;
+    let data = inputs::generate(&resolved, config.fill);
+    let mut state = prepared.state(&data)?;
+    // One run before measuring: errors surface here, and the peak includes a run.
+    state.run()?;
+    let peak_rss_mb = tracker.added_mb();
+    let mut states = vec![state];
+    let wanted = config.instances.max(1) as usize;
+    let fits = match peak_rss_mb {
+        // Extra copies may use half of what is available, so that measuring
+        // never pushes the device into swap.
+        Some(mb) if mb > 0.0 => {
+            let avail_mb = memory::available_memory() as f64 / (1 << 20) as f64;
+            1 + ((avail_mb / 2.0) / mb).floor() as usize
+        }
+        _ => wanted,
+    };
+    drop(prepared); // states own what they run
+    while states.len() < wanted.min(fits) {
+        let extra = backend.prepare(path, &resolved, options).and_then(|p| {
+            let mut s = p.state(&data)?;
+            s.run()?;
+            Ok(s)
+        });
+        match extra {
+            Ok(s) => states.push(s),
+            Err(e) => {
+                observer.warn(&format!(
+                    "{}: instance {} of {wanted} failed ({e}); measuring {}",
+                    path.display(),
+                    states.len() + 1,
+                    states.len()
+                ));
+                break;
+            }
+        }
+    }
+    if fits < wanted {
+        observer.warn(&format!(
+            "{}: {} of {wanted} instances (each adds {:.0} MB; half the available memory holds {fits}); fix: --instances {fits}, or free memory",
+            path.display(),
+            states.len(),
+            peak_rss_mb.unwrap_or(0.0),
+        ));
+    }
+    Ok(Ready {
+        inputs_key: inputs::inputs_key(&resolved),
+        peak_rss_mb,
+        states,
+    })
+}
+
+/// The calibration probe and the key of its stored reference. The network
+/// probe is the smallest Once-for-All subnet (kernel 3, expand 3, depth 2,
+/// resolution 128), generated in memory and prepared by `backend` with the
+/// run's threads; if that fails, the CPU probe stands in, with a warning.
+fn make_probe(
+    config: &SessionConfig,
+    backend: &dyn Backend,
+    observer: &mut dyn Observer,
+) -> (Box<dyn Probe>, String) {
+    if config.probe == ProbeKind::Network {
+        let options = options_for(backend, &config.options);
+        match network_probe(backend, &options, config.instances) {
+            Ok(p) => {
+                // The copy count is in the key: a reference averaged over
+                // several copies and one copy's level differ by its luck.
+                let copies = p.instances();
+                return (
+                    Box::new(p),
+                    format!(
+                        "net-{}-{}-t{}-i{copies}",
+                        backend.name(),
+                        backend.version(),
+                        config.threads
+                    ),
+                );
+            }
+            Err(e) => observer.warn(&format!(
+                "network probe unavailable ({e}); using --probe cpu"
+            )),
+        }
+    }
+    (Box::new(CpuProbe::new()), "cpu".into())
+}
+
+fn network_probe(
+    backend: &dyn Backend,
+    options: &PrepareOptions,
+    copies: u32,
+) -> Result<ModelProbe, String> {
+    use frontier_export::ofa_mbv3;
+    let arch = ofa_mbv3::Arch {
+        ks: vec![3; 20],
+        e: vec![3; 20],
+        d: vec![2; 5],
+        r: 128,
+    };
+    let g = ofa_mbv3::generate(&arch, 0).map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!("frontier-probe-{}.onnx", std::process::id()));
+    std::fs::write(&path, &g.onnx).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    let fill = FillOptions {
+        seed: 0,
+        int_max: 1,
+    };
+    let result = (0..copies.max(1))
+        .map(|_| {
+            let (_, mut state) =
+                frontier_profiler::backend::ready_state(backend, &path, &[], fill, options)?;
+            state.run()?;
+            Ok(state)
+        })
+        .collect::<Result<Vec<_>, ProfileError>>();
+    let _ = std::fs::remove_file(&path);
+    Ok(ModelProbe::new(result.map_err(|e| e.to_string())?))
+}
+
+/// SHA-256 of a file, in hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run a session: every model on every backend.
+pub fn run(
+    mut config: SessionConfig,
+    backends: &[Box<dyn Backend>],
+    models: &[Model],
+    observer: &mut dyn Observer,
+) -> Result<Outcome, SessionError> {
+    let fingerprint = Fingerprint::collect();
+    observer.milestone("fingerprint");
+    // No probe with --probe-ref off: preparing the network probe costs a
+    // model optimization (seconds under emulation) for nothing.
+    let (mut probe, probe_kind) = match (config.probe_ref, backends.first()) {
+        (ProbeRef::Off, _) | (_, None) => (None, String::new()),
+        (_, Some(b)) => {
+            let (p, kind) = make_probe(&config, b.as_ref(), observer);
+            (Some(p), kind)
+        }
+    };
+    observer.milestone("probe prepared");
+    let stored_ref = match config.probe_ref {
+        ProbeRef::Auto => probe_ref::load(&fingerprint.device_id, &probe_kind),
+        _ => None,
+    };
+    config.harness.probe.enabled = config.probe_ref != ProbeRef::Off;
+    config.harness.probe.reference_ms = match config.probe_ref {
+        ProbeRef::Fixed(v) => Some(v),
+        ProbeRef::Auto => stored_ref,
+        _ => None,
+    };
+    config.harness.validate().map_err(SessionError::Config)?;
+
+    // Generated models are written where the backends can load them.
+    let generated = models
+        .iter()
+        .any(|m| matches!(m, Model::Generated { .. }))
+        .then(|| {
+            let dir = std::env::temp_dir().join(format!("frontier-session-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .map(|_| TempDir(dir.clone()))
+                .map_err(|e| SessionError::Generated {
+                    path: dir,
+                    source: e,
+                })
+        })
+        .transpose()?;
+
+    let clock = MonotonicClock::new();
+    let overhead_ns = harness::calibrate_overhead(&clock, 20_000);
+    observer.milestone("overhead calibrated");
+    let load = LoadMonitor::start();
+    let mut failures = Vec::new();
+    let mut subjects: Vec<Subject> = Vec::new();
+    let mut states: Vec<Vec<Box<dyn ModelState>>> = Vec::new();
+    let mut seen_inputs = Vec::new();
+    let mut inspected_all = true;
+    for (mix, model) in models.iter().enumerate() {
+        let (path, path_text, sha256) = match model {
+            Model::File { path, .. } => {
+                let hashed = std::fs::read(path).map(|b| sha256_hex(&b));
+                match hashed {
+                    Ok(h) => (path.clone(), path.display().to_string(), h),
+                    Err(e) => {
+                        // Its inputs are unknown, so unmatched --input names prove nothing.
+                        inspected_all = false;
+                        let msg = format!("{}: cannot read: {e}", path.display());
+                        observer.error(&msg);
+                        failures.push(msg);
+                        continue;
+                    }
+                }
+            }
+            Model::Generated {
+                name, onnx, space, ..
+            } => {
+                let dir = &generated.as_ref().expect("made above").0;
+                let path = dir.join(format!("{name}.onnx"));
+                std::fs::write(&path, onnx).map_err(|e| SessionError::Generated {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                (path, format!("{space}/{name}.onnx"), sha256_hex(onnx))
+            }
+        };
+        for (bix, backend) in backends.iter().enumerate() {
+            let options = options_for(backend.as_ref(), &config.options);
+            match prepare_one(
+                backend.as_ref(),
+                &path,
+                &config,
+                &options,
+                &mut seen_inputs,
+                observer,
+            ) {
+                Ok(ready) => {
+                    subjects.push(Subject {
+                        backend: bix,
+                        model: mix,
+                        path_text: path_text.clone(),
+                        name: model.name(),
+                        sha256: sha256.clone(),
+                        inputs_key: ready.inputs_key,
+                        peak_rss_mb: ready.peak_rss_mb,
+                    });
+                    states.push(ready.states);
+                }
+                Err(e) => {
+                    if matches!(
+                        e,
+                        ProfileError::NotOnnx { .. }
+                            | ProfileError::NotFound { .. }
+                            | ProfileError::Unreadable { .. }
+                    ) {
+                        inspected_all = false;
+                    }
+                    observer.error(&e.to_string());
+                    failures.push(e.to_string());
+                }
+            }
+        }
+    }
+    if inspected_all && config.check_unused_inputs {
+        for s in &config.specs {
+            if let Some(name) = &s.name {
+                if !seen_inputs.iter().any(|n| n == name) {
+                    return Err(SessionError::UnusedInput {
+                        name: name.clone(),
+                        seen: if seen_inputs.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            seen_inputs.join(", ")
+                        },
+                    });
+                }
+            }
+        }
+    }
+    let empty = |failures, fingerprint, load| Outcome {
+        rows: Vec::new(),
+        op_rows: Vec::new(),
+        op_stats: Vec::new(),
+        failures,
+        fingerprint,
+        load,
+        overhead_ns,
+        elapsed: Duration::ZERO,
+    };
+    if subjects.is_empty() {
+        return Ok(empty(failures, fingerprint, load.finish()));
+    }
+
+    let names: Vec<String> = subjects.iter().map(|s| s.name.clone()).collect();
+    observer.measuring(&names, config.harness.rounds);
+    let probe: Option<&mut dyn Probe> = match probe.as_mut() {
+        Some(p) => Some(p.as_mut()),
+        None => None,
+    };
+    // Models just exported would otherwise be written back during the first
+    // minute of measurement (profiler/src/memory.rs).
+    if let Some(bytes) = memory::flush_dirty(DIRTY_FLUSH_THRESHOLD) {
+        observer.warn(&format!(
+            "wrote back {:.0} MB of dirty page cache before measuring",
+            bytes as f64 / (1 << 20) as f64
+        ));
+    }
+    let mut h = Harness::new(config.harness.clone(), &clock, probe);
+    let report = h.run(&mut states, &mut |p: &Progress| observer.progress(p));
+    let mut outcome = empty(failures, fingerprint, load.finish());
+    outcome.elapsed = report.elapsed;
+
+    if let (Some(stored), Some(session)) = (
+        stored_ref,
+        frontier_profiler::stats::median(&report.probe_ms),
+    ) {
+        let ratio = session / stored;
+        if !(0.5..=2.0).contains(&ratio) {
+            observer.warn(&format!(
+                "the probe ran {ratio:.2}x its stored reference for this device ({stored:.3} ms); \
+                 if the hardware or its settings changed, remove {} so a new reference is stored",
+                probe_ref::state_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if config.probe_ref == ProbeRef::Auto && stored_ref.is_none() {
+        if let Some(r) = report.probe_reference_ms {
+            if let Err(w) = probe_ref::store(&outcome.fingerprint.device_id, &probe_kind, r) {
+                observer.warn(&format!("cannot store the probe reference ({w}); corrected medians of later runs use their own session median"));
+            }
+        }
+    }
+
+    let measured_at = table::now_rfc3339();
+    for ((subject, state), result) in subjects.iter().zip(states.iter_mut()).zip(report.results) {
+        let backend = &backends[subject.backend];
+        let options = options_for(backend.as_ref(), &config.options);
+        let session_options = backend.has_session_options();
+        let m = match result {
+            Ok(m) => m,
+            Err(e) => {
+                observer.error(&e.to_string());
+                outcome.failures.push(e.to_string());
+                continue;
+            }
+        };
+        let session = SessionFacts {
+            fingerprint: &outcome.fingerprint,
+            load: &outcome.load,
+            backend: backend.name(),
+            backend_version: &backend.version(),
+            threads: config.threads,
+            inter_threads: session_options.then_some(options.inter_threads as u32),
+            graph_opt: session_options.then_some(options.graph_opt.as_str()),
+            execution_provider: &options.execution_provider,
+            seed: config.fill.seed,
+            overhead_ns: Some(overhead_ns),
+            probe_ref_ms: report.probe_reference_ms,
+            probe_session_ms: report.probe_session_ms,
+            probe_session_beta: report.probe_session_beta,
+            probe_beta: report.probe_beta,
+            probe: (config.probe_ref != ProbeRef::Off).then_some(probe_kind.as_str()),
+            measured_at: &measured_at,
+        };
+        let (arch, space) = match &models[subject.model] {
+            Model::File { arch, space, .. } => (arch.as_deref(), space.as_deref()),
+            Model::Generated { arch, space, .. } => (Some(arch.as_str()), Some(space.as_str())),
+        };
+        let stem = subject.name.trim_end_matches(".onnx").to_string();
+        let facts = ModelFacts {
+            path: &subject.path_text,
+            name: &stem,
+            sha256: &subject.sha256,
+            inputs: &subject.inputs_key,
+            arch,
+            space,
+            peak_rss_mb: subject.peak_rss_mb,
+        };
+        if m.unstable {
+            observer.warn(&format!(
+                "{}: unstable on {}: {}",
+                subject.path_text,
+                backend.name(),
+                m.unstable_reason.as_deref().unwrap_or("")
+            ));
+        }
+        outcome.rows.push(rows::latency_row(&session, &facts, &m));
+        if let Some(runs) = config.per_op_runs {
+            match harness::profile_ops(state[0].as_mut(), runs) {
+                Some(Ok(ops)) => {
+                    outcome
+                        .op_rows
+                        .extend(rows::op_rows(&session, &facts, &ops));
+                    outcome
+                        .op_stats
+                        .push((stem.clone(), backend.name().to_string(), ops));
+                }
+                Some(Err(e)) => observer.warn(&format!("per-operator profile failed: {e}")),
+                None => observer.warn(&format!("{} has no per-operator profile", backend.name())),
+            }
+        }
+    }
+    if backends.len() > 1 {
+        rows::mark_fastest(&mut outcome.rows);
+    }
+    // Ids last: a row's id is the hash of its final content.
+    for row in &mut outcome.rows {
+        table::ensure_row_id(row);
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_ref_values() {
+        assert_eq!(ProbeRef::parse("auto"), Ok(ProbeRef::Auto));
+        assert_eq!(ProbeRef::parse("off"), Ok(ProbeRef::Off));
+        assert_eq!(ProbeRef::parse("session"), Ok(ProbeRef::Session));
+        assert_eq!(ProbeRef::parse("12.5ms"), Ok(ProbeRef::Fixed(12.5)));
+        assert!(ProbeRef::parse("-3").is_err());
+        assert!(ProbeRef::parse("soon").is_err());
+    }
+}
