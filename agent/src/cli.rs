@@ -46,6 +46,86 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Send spooled rows (and the tables given) to a collector.
     Upload(UploadArgs),
+    /// Train a latency predictor from latency tables.
+    Train(TrainArgs),
+    /// Predict latencies of architectures with a trained predictor.
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindChoice {
+    /// Once-for-All's per-block lookup table, calibrated on whole networks
+    /// (needs rows of `frontier export --blocks` models).
+    Lut,
+    /// A bagged linear model over the space's analytic features.
+    Learned,
+    /// The learned model with the lookup-table sum as one more feature.
+    Hybrid,
+    /// The kind with the lowest cross-validated MAPE.
+    Auto,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Latency tables (.jsonl, .csv), or collector:URL (reader token from
+    /// --token, FRONTIER_TOKEN or the config file).
+    #[arg(required = true, value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// The search space of the rows' architectures: ofa-mbv3 or gpt2.
+    #[arg(long)]
+    pub space: String,
+
+    /// Only rows of this device (needed when the tables hold several).
+    #[arg(long)]
+    pub device: Option<String>,
+
+    /// Only rows of this backend.
+    #[arg(long)]
+    pub backend: Option<String>,
+
+    /// Only rows measured with this many threads.
+    #[arg(long)]
+    pub threads: Option<u32>,
+
+    #[arg(long, value_enum, default_value_t = KindChoice::Auto)]
+    pub kind: KindChoice,
+
+    /// The predictor file to write (versioned JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Also write a report: cross-validated metrics of every kind tried,
+    /// the learning curve, the sum-of-parts ratio.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+
+    /// A reader token for collector:URL tables.
+    #[arg(long)]
+    pub token: Option<String>,
+
+    /// Seed of the folds and the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PredictArgs {
+    /// A predictor written by `frontier train`.
+    #[arg(long)]
+    pub predictor: PathBuf,
+
+    /// One architecture as JSON.
+    #[arg(long, conflicts_with = "archs")]
+    pub arch: Option<String>,
+
+    /// A file with one {"arch": ...} (or a manifest line) per line.
+    #[arg(long)]
+    pub archs: Option<PathBuf>,
+
+    /// One JSON line per architecture: {"arch", "predicted_ms", "interval_ms"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,6 +13,7 @@ pub mod export_cmd;
 pub mod inspect_cmd;
 pub mod profile;
 pub mod summary;
+pub mod train_cmd;
 pub mod upload_cmd;
 
 /// Run a parsed command line; returns the process exit code.
@@ -23,5 +24,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         cli::Command::Inspect(args) => inspect_cmd::run(args),
         cli::Command::Doctor(args) => doctor::run(args),
         cli::Command::Upload(args) => upload_cmd::run(args),
+        cli::Command::Train(args) => train_cmd::train(args),
+        cli::Command::Predict(args) => train_cmd::predict(args),
     }
 }

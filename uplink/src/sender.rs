@@ -320,6 +320,60 @@ impl Sender {
     }
 }
 
+/// Read rows from a collector (`GET /v1/rows` with a reader token); `query`
+/// holds its filters (`device`, `backend`, `space`, `since`).
+pub fn fetch_rows(
+    url: &str,
+    token: &str,
+    query: &[(&str, &str)],
+) -> Result<Vec<frontier_table::LatencyRow>, SendError> {
+    let url = format!("{}/v1/rows", url.trim_end_matches('/'));
+    let refused = |status: u16, message: String, fix: &'static str| SendError::Refused {
+        url: url.clone(),
+        status,
+        message,
+        fix,
+    };
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .map_err(|e| SendError::Client(e.to_string()))?
+        .get(&url)
+        .query(query)
+        .bearer_auth(token)
+        .send()
+        .map_err(|e| {
+            refused(
+                0,
+                e.to_string(),
+                "check that the collector runs and the URL",
+            )
+        })?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .text()
+        .map_err(|e| refused(status, e.to_string(), "retry; the answer was cut off"))?;
+    if !(200..300).contains(&status) {
+        let fix = match status {
+            401 | 403 => "use a token created with --role reader",
+            _ => "check the collector URL",
+        };
+        return Err(refused(status, text.chars().take(200).collect(), fix));
+    }
+    frontier_table::parse(
+        std::path::Path::new(&url),
+        frontier_table::Format::JsonLines,
+        &text,
+    )
+    .map_err(|e| {
+        refused(
+            status,
+            e.to_string(),
+            "upgrade frontier to read this collector's rows",
+        )
+    })
+}
+
 fn first_end(ends: &[Position]) -> Position {
     ends.first().copied().unwrap_or_default()
 }

@@ -1,0 +1,329 @@
+//! `frontier train` and `frontier predict`: latency predictors from latency
+//! tables (local files, or `collector:URL`), and predictions from them.
+//!
+//! Row selection is strict: rows of several devices, backends or thread
+//! counts are not mixed unless the filters say which, rows without an
+//! `arch` or with no usable latency are counted and left out, and rows
+//! flagged `unstable` count a quarter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use frontier_export::table::{self, LatencyRow};
+use frontier_predictor::{self as predictor, Kind, Predictor, PredictorFile, Sample, Space};
+
+use crate::cli::{KindChoice, PredictArgs, TrainArgs};
+
+/// Weight of a row flagged `unstable` relative to a stable one.
+const UNSTABLE_WEIGHT: f64 = 0.25;
+/// The `space` of `frontier export --blocks` rows.
+const BLOCK_SPACE: &str = "ofa-mbv3-block";
+
+fn latency(r: &LatencyRow) -> Option<f64> {
+    [r.median_ms_corrected, r.median_ms]
+        .into_iter()
+        .find(|v| v.is_finite() && *v > 0.0)
+}
+
+fn read_rows(source: &str, token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>> {
+    if let Some(url) = source.strip_prefix("collector:") {
+        let target = crate::upload_cmd::target(Some(url), token)?;
+        return frontier_uplink::sender::fetch_rows(&target.url, &target.token, &[])
+            .with_context(|| format!("{source}: cannot read rows"));
+    }
+    Ok(table::read::<LatencyRow>(Path::new(source))?)
+}
+
+/// Keep the rows of one device, backend and thread count; say which
+/// filter to add when there are several.
+fn one_setting<'a>(
+    rows: Vec<&'a LatencyRow>,
+    args: &TrainArgs,
+) -> anyhow::Result<Vec<&'a LatencyRow>> {
+    let rows: Vec<&LatencyRow> = rows
+        .into_iter()
+        .filter(|r| args.device.as_ref().is_none_or(|d| &r.device_id == d))
+        .filter(|r| args.backend.as_ref().is_none_or(|b| &r.backend == b))
+        .filter(|r| args.threads.is_none_or(|t| r.threads == t))
+        .collect();
+    let distinct = |f: &dyn Fn(&LatencyRow) -> String| -> BTreeSet<String> {
+        rows.iter().map(|r| f(r)).collect()
+    };
+    for (what, flag, values) in [
+        ("devices", "--device", distinct(&|r| r.device_id.clone())),
+        ("backends", "--backend", distinct(&|r| r.backend.clone())),
+        (
+            "thread counts",
+            "--threads",
+            distinct(&|r| r.threads.to_string()),
+        ),
+    ] {
+        if values.len() > 1 {
+            let list: Vec<&str> = values.iter().map(String::as_str).collect();
+            bail!(
+                "the rows come from {} {what} ({}); a predictor is for one; fix: add {flag} {}",
+                values.len(),
+                list.join(", "),
+                list[0]
+            );
+        }
+    }
+    Ok(rows)
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
+    let space = Space::parse(&args.space)
+        .with_context(|| format!("--space {}: unknown; fix: use ofa-mbv3 or gpt2", args.space))?;
+    let mut all = Vec::new();
+    for t in &args.tables {
+        all.extend(read_rows(t, args.token.as_deref())?);
+    }
+    let (blocks_rows, rest): (Vec<&LatencyRow>, Vec<&LatencyRow>) = all
+        .iter()
+        .partition(|r| r.space.as_deref() == Some(BLOCK_SPACE));
+    let no_arch = rest.iter().filter(|r| r.arch.is_none()).count();
+    let in_space: Vec<&LatencyRow> = rest
+        .into_iter()
+        .filter(|r| match (&r.space, &r.arch) {
+            (_, None) => false,
+            (Some(s), _) => s == space.name(),
+            // Rows written before 1.3 have no space: the arch decides.
+            (None, Some(a)) => space.features(a).is_ok(),
+        })
+        .collect();
+    if in_space.is_empty() {
+        bail!(
+            "no row of the {} space in {} ({} rows, {no_arch} without an arch column); fix: profile subnets with `frontier profile --space {}` or models from `frontier export` (their manifest gives the arch)",
+            space.name(),
+            args.tables.join(", "),
+            all.len(),
+            space.name()
+        );
+    }
+    let rows = one_setting(in_space, &args)?;
+    let first = *rows
+        .first()
+        .context("no rows left after --device/--backend/--threads")?;
+    let mut samples = Vec::new();
+    let (mut bad_latency, mut bad_arch, mut unstable) = (0, 0, 0);
+    for r in &rows {
+        let arch = r.arch.clone().expect("filtered above");
+        if space.features(&arch).is_err() {
+            bad_arch += 1;
+            continue;
+        }
+        let Some(ms) = latency(r) else {
+            bad_latency += 1;
+            continue;
+        };
+        unstable += usize::from(r.unstable);
+        samples.push(Sample {
+            arch,
+            ms,
+            weight: if r.unstable { UNSTABLE_WEIGHT } else { 1.0 },
+        });
+    }
+    if bad_latency + bad_arch > 0 {
+        eprintln!("warning: left out {bad_latency} rows without a positive latency and {bad_arch} whose arch is outside the {} space", space.name());
+    }
+    // The block table, of the same device, backend and threads.
+    let mut per_key: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in blocks_rows.iter().filter(|r| {
+        r.device_id == first.device_id && r.backend == first.backend && r.threads == first.threads
+    }) {
+        let key = r
+            .arch
+            .as_deref()
+            .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+            .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(String::from));
+        if let (Some(key), Some(ms)) = (key, latency(r)) {
+            per_key.entry(key).or_default().push(ms);
+        }
+    }
+    if !blocks_rows.is_empty() && per_key.is_empty() {
+        eprintln!("warning: the block rows are of another device, backend or thread count; the lookup table is not used");
+    }
+    let blocks: BTreeMap<String, f64> = per_key
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            (k, v[v.len() / 2])
+        })
+        .collect();
+    let kinds: Vec<Kind> = match args.kind {
+        KindChoice::Lut => vec![Kind::Lut],
+        KindChoice::Learned => vec![Kind::Learned],
+        KindChoice::Hybrid => vec![Kind::Hybrid],
+        KindChoice::Auto if blocks.is_empty() => vec![Kind::Learned],
+        KindChoice::Auto => vec![Kind::Lut, Kind::Learned, Kind::Hybrid],
+    };
+    let trained = predictor::train(space, &kinds, &samples, &blocks, args.seed)?;
+
+    let mut ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.row_id.clone().unwrap_or_else(|| table::content_row_id(r)))
+        .collect();
+    ids.sort();
+    let data_sha = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for id in &ids {
+            h.update(id.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let mut device = BTreeMap::new();
+    for (k, v) in [
+        ("cpu_model", first.cpu_model.clone()),
+        ("cpu_arch", first.cpu_arch.clone()),
+        ("hostname", first.hostname.clone()),
+        ("device_class_id", first.device_class_id.clone()),
+        ("logical_cores", first.logical_cores.map(|c| c.to_string())),
+    ] {
+        if let Some(v) = v {
+            device.insert(k.to_string(), v);
+        }
+    }
+    let file = PredictorFile {
+        schema_version: predictor::PREDICTOR_VERSION.into(),
+        space: space.name().into(),
+        kind: trained.kind,
+        device_id: first.device_id.clone(),
+        device,
+        backend: first.backend.clone(),
+        backend_version: first.backend_version.clone(),
+        threads: first.threads,
+        training_data_sha256: data_sha,
+        training_rows: samples.len(),
+        unstable_rows: unstable,
+        metrics: trained.metrics.clone(),
+        reason: trained.reason.clone(),
+        fitted: trained.fitted.clone(),
+    };
+    std::fs::write(&args.out, file.to_json())
+        .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    if let Some(report) = &args.report {
+        let v = serde_json::json!({
+            "space": space.name(),
+            "device_id": first.device_id,
+            "backend": first.backend,
+            "threads": first.threads,
+            "rows": samples.len(),
+            "unstable_rows": unstable,
+            "block_table_entries": blocks.len(),
+            "kind": trained.kind,
+            "reason": trained.reason,
+            "metrics": trained.metrics,
+            "candidates": trained.candidates,
+            "learning_curve": trained.learning_curve,
+            "sum_of_parts_ratio": trained.sum_of_parts_ratio.map(|(m, lo, hi)| serde_json::json!({"median": m, "min": lo, "max": hi})),
+        });
+        std::fs::write(report, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("{}: cannot write", report.display()))?;
+    }
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    println!(
+        "{:<8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>9}",
+        "kind", "MAPE", "±5%", "±10%", "tau", "rho", "interval"
+    );
+    for (k, m) in &trained.candidates {
+        println!(
+            "{:<8} {:>7} {:>7} {:>7} {:>6.3} {:>6.3} {:>9}",
+            k.name(),
+            pct(m.mape),
+            pct(m.within_5pct),
+            pct(m.within_10pct),
+            m.kendall_tau,
+            m.spearman,
+            m.interval_coverage.map(pct).unwrap_or_default()
+        );
+    }
+    println!(
+        "{} ({} rows of {} on {}, {} thread(s); {}-fold cross-validation)",
+        trained.reason,
+        samples.len(),
+        first.backend,
+        first.device_id,
+        first.threads,
+        5.min(samples.len())
+    );
+    if let Some((m, lo, hi)) = trained.sum_of_parts_ratio {
+        println!("whole network / sum of its blocks: {m:.3} (range {lo:.3}-{hi:.3})");
+    }
+    eprintln!("wrote {}", args.out.display());
+    Ok(0)
+}
+
+/// The architectures of an `--archs` file: `{"arch": ...}` or manifest lines.
+fn archs_of(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .with_context(|| format!("{}, line {}: not JSON", path.display(), i + 1))?;
+            match v.get("arch") {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(a) => Ok(a.to_string()),
+                None => bail!(
+                    "{}, line {}: no \"arch\"; fix: one {{\"arch\": ...}} per line",
+                    path.display(),
+                    i + 1
+                ),
+            }
+        })
+        .collect()
+}
+
+pub fn predict(args: PredictArgs) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(&args.predictor)
+        .with_context(|| format!("{}: cannot read", args.predictor.display()))?;
+    let p =
+        PredictorFile::from_json(&text).with_context(|| format!("{}", args.predictor.display()))?;
+    let archs = match (&args.arch, &args.archs) {
+        (Some(a), None) => vec![a.clone()],
+        (None, Some(f)) => archs_of(f)?,
+        _ => bail!("give --arch JSON or --archs FILE.jsonl"),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = 0;
+    for (i, a) in archs.iter().enumerate() {
+        match p.predict(a) {
+            Ok(pr) => {
+                if args.json {
+                    let arch: serde_json::Value =
+                        serde_json::from_str(a).unwrap_or(serde_json::Value::Null);
+                    serde_json::to_writer(
+                        &mut out,
+                        &serde_json::json!({
+                            "arch": arch,
+                            "predicted_ms": pr.ms,
+                            "interval_ms": [pr.interval.0, pr.interval.1],
+                        }),
+                    )?;
+                    out.write_all(b"\n")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:>10.3} ms  [{:.3}, {:.3}]  {a}",
+                        pr.ms, pr.interval.0, pr.interval.1
+                    )?;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: architecture {}: {e}", i + 1);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed == 0 { 0 } else { 1 })
+}

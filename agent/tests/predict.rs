@@ -1,0 +1,291 @@
+//! `frontier train` and `frontier predict` end to end, on tables of a
+//! synthetic device (latency from the subnets' MACs, 2% noise), and their
+//! errors for bad input.
+
+mod common;
+
+use common::{frontier, scratch};
+
+use std::path::Path;
+
+use frontier_export::ofa_mbv3;
+use frontier_export::table::{self, LatencyRow};
+use frontier_profiler::inputs::SplitMix64;
+
+fn rows(n: usize, seed: u64, device: &str) -> Vec<LatencyRow> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let arch = ofa_mbv3::sample(&mut rng);
+            let blocks: f64 = arch.d.iter().sum::<u32>() as f64;
+            let jitter = 1.0 + 0.02 * ((rng.next_u64() % 1000) as f64 / 500.0 - 1.0);
+            let ms = (1.0 + ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1) * jitter;
+            let mut r = LatencyRow {
+                schema_version: table::SCHEMA_VERSION.into(),
+                device_id: device.into(),
+                backend: "tract".into(),
+                backend_version: "0.23.9".into(),
+                model_path: format!("m/{i}.onnx"),
+                model_sha256: format!("{i:064x}"),
+                inputs: format!("input=1,3,{r},{r}:f32", r = arch.r),
+                threads: 1,
+                n_runs: 30,
+                median_ms: ms,
+                median_ms_corrected: ms,
+                measured_at: "2026-11-28T00:00:00.000Z".into(),
+                frontier_version: "0.1.0".into(),
+                arch: Some(arch.to_json()),
+                space: Some("ofa-mbv3".into()),
+                unstable: i % 10 == 0,
+                ..LatencyRow::default()
+            };
+            table::ensure_row_id(&mut r);
+            r
+        })
+        .collect()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn train_then_predict() {
+    let dir = scratch("train");
+    let t = dir.join("t.jsonl");
+    std::fs::write(&t, table::to_jsonl(&rows(40, 1, "dev"))).unwrap();
+    let p = dir.join("p.json");
+    let report = dir.join("r.json");
+    let o = frontier(
+        &[
+            "train",
+            t.to_str().unwrap(),
+            "--space",
+            "ofa-mbv3",
+            "--out",
+            p.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("learned") && text.contains("MAPE"), "{text}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(r["metrics"]["within_10pct"].as_f64().unwrap() >= 0.9, "{r}");
+    assert_eq!(r["unstable_rows"], 4);
+    assert!(!r["learning_curve"].as_array().unwrap().is_empty());
+
+    // Predict unseen subnets, one per line, as JSON.
+    let test_rows = rows(10, 2, "dev");
+    let archs = dir.join("archs.jsonl");
+    let lines: String = test_rows
+        .iter()
+        .map(|r| format!("{{\"arch\":{}}}\n", r.arch.as_ref().unwrap()))
+        .collect();
+    std::fs::write(&archs, lines).unwrap();
+    let o = frontier(
+        &[
+            "predict",
+            "--predictor",
+            p.to_str().unwrap(),
+            "--archs",
+            archs.to_str().unwrap(),
+            "--json",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let preds: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(preds.len(), 10);
+    for (pr, row) in preds.iter().zip(&test_rows) {
+        let ms = pr["predicted_ms"].as_f64().unwrap();
+        let iv = pr["interval_ms"].as_array().unwrap();
+        assert!(
+            (ms / row.median_ms - 1.0).abs() < 0.1,
+            "{ms} vs {}",
+            row.median_ms
+        );
+        assert!(iv[0].as_f64().unwrap() <= ms && ms <= iv[1].as_f64().unwrap());
+        assert_eq!(
+            pr["arch"],
+            serde_json::from_str::<serde_json::Value>(row.arch.as_ref().unwrap()).unwrap()
+        );
+    }
+    // One --arch, human output.
+    let o = frontier(
+        &[
+            "predict",
+            "--predictor",
+            p.to_str().unwrap(),
+            "--arch",
+            test_rows[0].arch.as_ref().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains(" ms  ["));
+}
+
+#[test]
+fn bad_input_names_the_fix() {
+    let dir = scratch("train-bad");
+    let p = dir.join("p.json");
+    let run = |args: &[&str]| frontier(args, &dir);
+    let write = |name: &str, rows: &[LatencyRow]| {
+        let path = dir.join(name);
+        std::fs::write(&path, table::to_jsonl(rows)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    // Two devices: say which filter to add.
+    let mut mixed = rows(20, 1, "dev-a");
+    mixed.extend(rows(20, 2, "dev-b"));
+    let t = write("mixed.jsonl", &mixed);
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "ofa-mbv3",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("fix: add --device dev-a"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "ofa-mbv3",
+        "--device",
+        "dev-b",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // No arch column.
+    let mut no_arch = rows(20, 3, "dev");
+    for r in &mut no_arch {
+        r.arch = None;
+    }
+    let t = write("no-arch.jsonl", &no_arch);
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "ofa-mbv3",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("20 without an arch column"),
+        "{}",
+        stderr(&o)
+    );
+    // Too few rows; zero and NaN latencies left out with a count.
+    let mut few = rows(11, 4, "dev");
+    few[0].median_ms = 0.0;
+    few[0].median_ms_corrected = 0.0;
+    few[1].median_ms = f64::NAN;
+    few[1].median_ms_corrected = f64::NAN;
+    // (NaN is null in JSON Lines, which the table reader refuses; CSV keeps it.)
+    let t = dir.join("few.csv");
+    std::fs::write(&t, table::to_csv(&few, true)).unwrap();
+    let t = t.to_str().unwrap().to_string();
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "ofa-mbv3",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert!(
+        e.contains("left out 2 rows without a positive latency"),
+        "{e}"
+    );
+    assert!(
+        e.contains("at least 10 rows") && e.contains("9 given"),
+        "{e}"
+    );
+    // The lookup table without a block table.
+    let t = write("ok.jsonl", &rows(20, 5, "dev"));
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "ofa-mbv3",
+        "--kind",
+        "lut",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(stderr(&o).contains("needs a block table"), "{}", stderr(&o));
+    // A gpt2 predictor from ofa rows: nothing in that space.
+    let o = run(&["train", &t, "--space", "gpt2", "--out", p.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("no row of the gpt2 space"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "resnet",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("use ofa-mbv3 or gpt2"),
+        "{}",
+        stderr(&o)
+    );
+    // Predictions of archs outside the space, and a newer predictor file.
+    let o = run(&[
+        "train",
+        &t,
+        "--space",
+        "ofa-mbv3",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "predict",
+        "--predictor",
+        p.to_str().unwrap(),
+        "--arch",
+        "{\"ks\":[9]}",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("architecture 1"), "{}", stderr(&o));
+    let newer = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"2.1\"");
+    let p2 = dir.join("newer.json");
+    std::fs::write(&p2, newer).unwrap();
+    let o = run(&[
+        "predict",
+        "--predictor",
+        p2.to_str().unwrap(),
+        "--arch",
+        "{}",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("2.1 is not supported"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!Path::new(&dir.join("nothing")).exists());
+}

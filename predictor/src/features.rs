@@ -1,0 +1,209 @@
+//! Analytic features of an architecture: what each kind of operator costs
+//! a CPU, counted exactly from the space's own channel plan.
+//!
+//! On a CPU a network's latency is close to a sum over its operators, each
+//! costing time per multiply-accumulate and per element it reads and
+//! writes, with a rate that depends on the operator's kind (a depthwise
+//! 7×7 convolution runs far below the rate of a 1×1 convolution). So the
+//! features split MACs and moved elements by operator kind, and count the
+//! operators (per-call overhead). A linear model over them is a learned,
+//! per-device lookup table that generalizes to every block configuration.
+
+use frontier_export::ofa_mbv3::{self, Act, Unit};
+use frontier_export::{gpt2, ofa_mbv3::ArchError};
+
+/// Which search space an architecture belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    OfaMbv3,
+    Gpt2,
+}
+
+impl Space {
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::OfaMbv3 => ofa_mbv3::SPACE,
+            Space::Gpt2 => gpt2::SPACE,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Space> {
+        match s {
+            "ofa-mbv3" => Some(Space::OfaMbv3),
+            "gpt2" => Some(Space::Gpt2),
+            _ => None,
+        }
+    }
+
+    /// Names of [`Space::features`]' entries, in order.
+    pub fn feature_names(self) -> &'static [&'static str] {
+        match self {
+            Space::OfaMbv3 => &OFA_NAMES,
+            Space::Gpt2 => &GPT2_NAMES,
+        }
+    }
+
+    /// The feature vector of an architecture (JSON as in tables and manifests).
+    pub fn features(self, arch_json: &str) -> Result<Vec<f64>, ArchError> {
+        match self {
+            Space::OfaMbv3 => Ok(ofa_features(&ofa_mbv3::Arch::from_json(arch_json)?)),
+            Space::Gpt2 => Ok(gpt2_features(&gpt2::Arch::from_json(arch_json)?)),
+        }
+    }
+}
+
+const OFA_NAMES: [&str; 14] = [
+    "stem_macs",
+    "pointwise_macs",
+    "depthwise3_macs",
+    "depthwise5_macs",
+    "depthwise7_macs",
+    "se_macs",
+    "head_macs",
+    "relu_elements",
+    "hswish_elements",
+    "residual_elements",
+    "blocks",
+    "se_blocks",
+    "input_elements",
+    "pointwise_macs_small_maps",
+];
+
+/// MACs in millions, elements in millions: features of similar magnitude
+/// keep the least-squares system well conditioned.
+const M: f64 = 1e6;
+
+fn ofa_features(arch: &ofa_mbv3::Arch) -> Vec<f64> {
+    let mut f = [0f64; OFA_NAMES.len()];
+    for u in ofa_mbv3::units(arch) {
+        match u {
+            Unit::Stem { r } => {
+                let macs = ofa_mbv3::unit_macs(&Unit::Stem { r });
+                f[0] += macs as f64;
+                f[12] += (3 * r * r) as f64;
+                let o = r.div_ceil(2);
+                f[8] += (16 * o * o) as f64;
+            }
+            Unit::Block(b) => {
+                let (i2, o2) = (
+                    (b.in_size * b.in_size) as f64,
+                    (b.out_size * b.out_size) as f64,
+                );
+                let (cin, mid, cout) = (
+                    b.in_channels as f64,
+                    b.mid_channels as f64,
+                    b.out_channels as f64,
+                );
+                let expand = if b.expand_ratio > 1 {
+                    i2 * cin * mid
+                } else {
+                    0.0
+                };
+                let project = o2 * mid * cout;
+                f[1] += expand + project;
+                // 1x1 convolutions on small maps run at another rate
+                // (their working set fits in cache; less parallel work).
+                if b.out_size <= 14 {
+                    f[13] += expand + project;
+                }
+                let dw = o2 * mid * (b.kernel_size * b.kernel_size) as f64;
+                match b.kernel_size {
+                    3 => f[2] += dw,
+                    5 => f[3] += dw,
+                    _ => f[4] += dw,
+                }
+                if let Some(se) = b.se_channels {
+                    f[5] += 2.0 * mid * se as f64;
+                    f[11] += 1.0;
+                }
+                // Activations after the expand and the depthwise convolution.
+                let act = (if b.expand_ratio > 1 { i2 * mid } else { 0.0 }) + o2 * mid;
+                match b.act {
+                    Act::Relu => f[7] += act,
+                    Act::HSwish => f[8] += act,
+                }
+                if b.residual {
+                    f[9] += o2 * cout;
+                }
+                f[10] += 1.0;
+            }
+            Unit::Head { in_size } => {
+                f[6] += ofa_mbv3::unit_macs(&Unit::Head { in_size }) as f64;
+            }
+        }
+    }
+    f.iter()
+        .enumerate()
+        .map(|(i, v)| if i == 10 || i == 11 { *v } else { v / M })
+        .collect()
+}
+
+const GPT2_NAMES: [&str; 9] = [
+    "qkv_proj_macs",
+    "attention_macs",
+    "ffn_macs",
+    "layers",
+    "heads",
+    "softmax_elements",
+    "ffn_elements",
+    "layernorm_elements",
+    "embedding_elements",
+];
+
+fn gpt2_features(a: &gpt2::Arch) -> Vec<f64> {
+    let (d, s) = (a.d_model as f64, a.seq_len as f64);
+    let mut f = [0f64; GPT2_NAMES.len()];
+    for (h, inner) in a.heads().iter().zip(a.inners()) {
+        let (h, inner) = (*h as f64, inner as f64);
+        f[0] += s * d * 3.0 * d + s * d * d;
+        f[1] += 2.0 * s * s * d;
+        f[2] += 2.0 * s * d * inner;
+        f[3] += 1.0;
+        f[4] += h;
+        f[5] += h * s * s;
+        f[6] += s * inner;
+        f[7] += 2.0 * s * d;
+    }
+    f[7] += s * d;
+    f[8] += s * d;
+    f.iter()
+        .enumerate()
+        .map(|(i, v)| if i == 3 || i == 4 { *v } else { v / M })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ofa_features_add_up_to_the_space_macs() {
+        let json = r#"{"ks":[3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5],"e":[3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4],"d":[2,3,4,2,3],"r":176}"#;
+        let f = Space::OfaMbv3.features(json).unwrap();
+        assert_eq!(f.len(), Space::OfaMbv3.feature_names().len());
+        let arch = ofa_mbv3::Arch::from_json(json).unwrap();
+        // Every MAC is in exactly one of the MAC features (pointwise on
+        // small maps is a subset, not an addition).
+        let macs: f64 = [0, 1, 2, 3, 4, 5, 6].iter().map(|i| f[*i]).sum::<f64>() * M;
+        let exact = ofa_mbv3::macs_exact(&arch) as f64;
+        assert!((macs - exact).abs() / exact < 0.01, "{macs} vs {exact}");
+        assert_eq!(f[10], 1.0 + 14.0);
+    }
+
+    #[test]
+    fn gpt2_features_add_up_to_the_space_macs() {
+        let json = r#"{"n_layer":3,"d_model":256,"n_head":[2,4,8],"d_inner":[512,1024,768],"vocab_size":50257,"n_positions":1024,"seq_len":64}"#;
+        let f = Space::Gpt2.features(json).unwrap();
+        let a = gpt2::Arch::from_json(json).unwrap();
+        assert_eq!((f[0] + f[1] + f[2]) * M, gpt2::macs(&a) as f64);
+        assert_eq!((f[3], f[4]), (3.0, 14.0));
+    }
+
+    #[test]
+    fn bad_archs_name_the_field() {
+        let e = Space::OfaMbv3
+            .features(r#"{"ks":[3],"e":[3],"d":[2],"r":160}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("ks"), "{e}");
+    }
+}

@@ -1,0 +1,616 @@
+//! Per-device latency predictors trained from Frontier's own tables: pure
+//! computation (no files, no network), so the agent can train and predict
+//! on the board.
+//!
+//! - [`features`]: analytic features of an architecture (MACs and moved
+//!   elements per operator kind, operator counts), exact from the space's
+//!   channel plan.
+//! - [`linear`]: non-negative ridge regression for relative error, bagged.
+//! - [`metrics`]: RMSE, MAPE, ±5/±10%, Kendall τ, Spearman, coverage.
+//! - Kinds ([`Kind`]): `lut` (Once-for-All's sum over stem, blocks and head
+//!   from a block table, calibrated on whole networks), `learned` (bagged
+//!   linear model over the features), `hybrid` (the learned model with the
+//!   lookup-table sum as one more feature: a learned correction of the
+//!   calibrated table). [`train`] cross-validates; `auto` picks the kind
+//!   with the lowest cross-validated MAPE and says so.
+//!
+//! Every prediction has an interval: the bagged members' spread combined
+//! with the cross-validated relative residuals (out-of-fold quantiles), so
+//! it covers both model and measurement error.
+
+pub mod features;
+pub mod linear;
+pub mod metrics;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use features::Space;
+use linear::{below, Bagged, Linear, Rng};
+pub use metrics::Metrics;
+
+/// Version of the predictor file this build writes; it reads the same major.
+pub const PREDICTOR_VERSION: &str = "1.0";
+const PREDICTOR_MAJOR: &str = "1";
+
+/// A predicted latency with its interval (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub ms: f64,
+    pub interval: (f64, f64),
+}
+
+/// The kinds of predictor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Lut,
+    Learned,
+    Hybrid,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Lut => "lut",
+            Kind::Learned => "learned",
+            Kind::Hybrid => "hybrid",
+        }
+    }
+
+    /// Rows of whole networks a kind needs at least.
+    pub fn min_rows(self) -> usize {
+        match self {
+            Kind::Lut => 3,
+            Kind::Learned | Kind::Hybrid => 10,
+        }
+    }
+}
+
+/// Errors a caller branches on (bad input, not bugs).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PredictError {
+    #[error("{0}")]
+    Arch(String),
+    #[error("the block table has no latency for {key}; fix: profile the blocks of this resolution (frontier export --blocks --resolutions R)")]
+    MissingBlock { key: String },
+    #[error("{kind} needs at least {need} rows of whole networks, {have} given; fix: profile more subnets (frontier profile --space S --samples N)")]
+    TooFewRows {
+        kind: &'static str,
+        need: usize,
+        have: usize,
+    },
+    #[error("{kind} needs a block table (rows of `frontier export --blocks` models); fix: profile them and pass that table too, or use --kind learned")]
+    NoBlockTable { kind: &'static str },
+    #[error("{0}")]
+    Model(String),
+}
+
+/// One whole network's measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Architecture JSON.
+    pub arch: String,
+    /// Measured (corrected) median, ms.
+    pub ms: f64,
+    /// Relative weight (unstable rows count less).
+    pub weight: f64,
+}
+
+/// The fitted part of a predictor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Model {
+    Lut {
+        table: BTreeMap<String, f64>,
+        calibration: Linear,
+    },
+    Learned {
+        feature_names: Vec<String>,
+        ensemble: Bagged,
+    },
+    Hybrid {
+        table: BTreeMap<String, f64>,
+        feature_names: Vec<String>,
+        ensemble: Bagged,
+    },
+}
+
+/// A trained predictor: the fitted model and the out-of-fold relative
+/// residual quantiles that widen its intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fitted {
+    pub space: String,
+    pub model: Model,
+    /// 5% and 95% quantiles of out-of-fold relative residuals (pred/meas - 1).
+    pub residual_q: (f64, f64),
+}
+
+/// What predicts: the interface every kind shares.
+pub trait Predictor {
+    fn predict(&self, arch_json: &str) -> Result<Prediction, PredictError>;
+}
+
+fn lut_sum(
+    space: Space,
+    table: &BTreeMap<String, f64>,
+    arch_json: &str,
+) -> Result<f64, PredictError> {
+    if space != Space::OfaMbv3 {
+        return Err(PredictError::NoBlockTable { kind: "lut" });
+    }
+    let arch = frontier_export::ofa_mbv3::Arch::from_json(arch_json)
+        .map_err(|e| PredictError::Arch(e.to_string()))?;
+    frontier_export::ofa_mbv3::units(&arch)
+        .iter()
+        .map(|u| {
+            let key = u.key();
+            table
+                .get(&key)
+                .copied()
+                .ok_or(PredictError::MissingBlock { key })
+        })
+        .sum()
+}
+
+fn space_of(name: &str) -> Result<Space, PredictError> {
+    Space::parse(name).ok_or_else(|| PredictError::Model(format!("unknown space {name}")))
+}
+
+impl Fitted {
+    /// The model's inputs for one architecture.
+    fn inputs(&self, arch_json: &str) -> Result<Vec<f64>, PredictError> {
+        let space = space_of(&self.space)?;
+        let feats = || {
+            space
+                .features(arch_json)
+                .map_err(|e| PredictError::Arch(e.to_string()))
+        };
+        Ok(match &self.model {
+            Model::Lut { table, .. } => vec![lut_sum(space, table, arch_json)?],
+            Model::Learned { .. } => feats()?,
+            Model::Hybrid { table, .. } => {
+                let mut v = vec![lut_sum(space, table, arch_json)?];
+                v.extend(feats()?);
+                v
+            }
+        })
+    }
+
+    /// Point prediction and member predictions.
+    fn raw(&self, x: &[f64]) -> (f64, Vec<f64>) {
+        match &self.model {
+            Model::Lut { calibration, .. } => {
+                let p = calibration.predict(x);
+                (p, vec![p])
+            }
+            Model::Learned { ensemble, .. } | Model::Hybrid { ensemble, .. } => {
+                (ensemble.predict(x), ensemble.predict_all(x))
+            }
+        }
+    }
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Widen a prediction's model interval by the relative residuals `q`
+/// (5% and 95% quantiles of pred/meas - 1): the two spreads combine in
+/// quadrature on each side.
+fn widen(p: &Prediction, q: (f64, f64)) -> (f64, f64) {
+    let (qlo, qhi) = q;
+    let model_below = (p.ms - p.interval.0).max(0.0);
+    let model_above = (p.interval.1 - p.ms).max(0.0);
+    // pred = meas (1 + r)  =>  meas = pred / (1 + r)
+    let meas_lo = p.ms / (1.0 + qhi.max(0.0));
+    let meas_hi = p.ms / (1.0 + qlo.min(0.0)).max(0.05);
+    (
+        (p.ms - (model_below.powi(2) + (p.ms - meas_lo).powi(2)).sqrt()).max(0.0),
+        p.ms + (model_above.powi(2) + (meas_hi - p.ms).powi(2)).sqrt(),
+    )
+}
+
+impl Predictor for Fitted {
+    fn predict(&self, arch_json: &str) -> Result<Prediction, PredictError> {
+        let x = self.inputs(arch_json)?;
+        let (p, mut members) = self.raw(&x);
+        let p = p.max(1e-6);
+        members.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let model = Prediction {
+            ms: p,
+            interval: (
+                quantile(&members, 0.05).min(p),
+                quantile(&members, 0.95).max(p),
+            ),
+        };
+        Ok(Prediction {
+            ms: p,
+            interval: widen(&model, self.residual_q),
+        })
+    }
+}
+
+/// Regularization of the linear models, relative to each feature's scale.
+const LAMBDA: f64 = 1e-4;
+/// Members of a bagged ensemble.
+const MEMBERS: usize = 24;
+
+/// Fit one kind on `samples` (no cross-validation).
+pub fn fit(
+    space: Space,
+    kind: Kind,
+    samples: &[Sample],
+    blocks: &BTreeMap<String, f64>,
+    seed: u64,
+) -> Result<Fitted, PredictError> {
+    check_rows(kind, samples.len())?;
+    fit_inner(space, kind, samples, blocks, seed)
+}
+
+fn check_rows(kind: Kind, have: usize) -> Result<(), PredictError> {
+    if have < kind.min_rows() {
+        return Err(PredictError::TooFewRows {
+            kind: kind.name(),
+            need: kind.min_rows(),
+            have,
+        });
+    }
+    Ok(())
+}
+
+/// [`fit`] without the row count check: the folds of a cross-validation
+/// and the first points of a learning curve have fewer rows than the
+/// minimum the whole training set must have.
+fn fit_inner(
+    space: Space,
+    kind: Kind,
+    samples: &[Sample],
+    blocks: &BTreeMap<String, f64>,
+    seed: u64,
+) -> Result<Fitted, PredictError> {
+    if matches!(kind, Kind::Lut | Kind::Hybrid) && (blocks.is_empty() || space != Space::OfaMbv3) {
+        return Err(PredictError::NoBlockTable { kind: kind.name() });
+    }
+    let y: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    let w: Vec<f64> = samples.iter().map(|s| s.weight).collect();
+    let feats = |s: &Sample| {
+        space
+            .features(&s.arch)
+            .map_err(|e| PredictError::Arch(e.to_string()))
+    };
+    let names = || {
+        space
+            .feature_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+    };
+    let model = match kind {
+        Kind::Learned => {
+            let x = samples.iter().map(feats).collect::<Result<Vec<_>, _>>()?;
+            Model::Learned {
+                feature_names: names(),
+                ensemble: Bagged::fit(&x, &y, &w, LAMBDA, MEMBERS, seed),
+            }
+        }
+        Kind::Lut => {
+            let x = samples
+                .iter()
+                .map(|s| lut_sum(space, blocks, &s.arch).map(|v| vec![v]))
+                .collect::<Result<Vec<_>, _>>()?;
+            Model::Lut {
+                table: blocks.clone(),
+                calibration: linear::fit_nonneg_ridge(&x, &y, &w, 0.0),
+            }
+        }
+        Kind::Hybrid => {
+            let x = samples
+                .iter()
+                .map(|s| {
+                    let mut v = vec![lut_sum(space, blocks, &s.arch)?];
+                    v.extend(feats(s)?);
+                    Ok(v)
+                })
+                .collect::<Result<Vec<_>, PredictError>>()?;
+            let mut feature_names = vec!["lut_sum_ms".to_string()];
+            feature_names.extend(names());
+            Model::Hybrid {
+                table: blocks.clone(),
+                feature_names,
+                ensemble: Bagged::fit(&x, &y, &w, LAMBDA, MEMBERS, seed),
+            }
+        }
+    };
+    Ok(Fitted {
+        space: space.name().into(),
+        model,
+        residual_q: (0.0, 0.0),
+    })
+}
+
+/// Out-of-fold predictions of k-fold cross-validation (k ≤ 5), in the
+/// order of `samples`.
+pub fn cross_validate(
+    space: Space,
+    kind: Kind,
+    samples: &[Sample],
+    blocks: &BTreeMap<String, f64>,
+    seed: u64,
+) -> Result<Vec<Prediction>, PredictError> {
+    let n = samples.len();
+    let k = 5.min(n);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed ^ 0xC0FF_EE00);
+    for i in (1..n).rev() {
+        order.swap(i, below(&mut rng, i + 1));
+    }
+    let mut out = vec![
+        Prediction {
+            ms: 0.0,
+            interval: (0.0, 0.0)
+        };
+        n
+    ];
+    for fold in 0..k {
+        let test: Vec<usize> = order.iter().copied().skip(fold).step_by(k).collect();
+        let train: Vec<Sample> = order
+            .iter()
+            .enumerate()
+            .filter(|(pos, _)| pos % k != fold)
+            .map(|(_, &i)| samples[i].clone())
+            .collect();
+        let fitted = fit_inner(space, kind, &train, blocks, seed)?;
+        for i in test {
+            out[i] = fitted.predict(&samples[i].arch)?;
+        }
+    }
+    Ok(out)
+}
+
+/// One point of a learning curve: metrics on held-out rows of a predictor
+/// trained on `rows` of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub rows: usize,
+    pub metrics: Metrics,
+}
+
+/// The result of training: the predictor, its cross-validated metrics, and
+/// why its kind was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trained {
+    pub kind: Kind,
+    pub fitted: Fitted,
+    /// k-fold cross-validated metrics of the chosen kind.
+    pub metrics: Metrics,
+    /// Cross-validated metrics of every kind tried.
+    pub candidates: Vec<(Kind, Metrics)>,
+    pub reason: String,
+    pub learning_curve: Vec<CurvePoint>,
+    /// With a block table: the whole network measured over the plain sum of
+    /// its blocks (median and range): how far the sum of parts is from the whole.
+    pub sum_of_parts_ratio: Option<(f64, f64, f64)>,
+}
+
+fn evaluate(samples: &[Sample], preds: &[Prediction]) -> Metrics {
+    let truth: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    let p: Vec<f64> = preds.iter().map(|p| p.ms).collect();
+    let mut m = metrics::metrics(&truth, &p);
+    let inside = samples
+        .iter()
+        .zip(preds)
+        .filter(|(s, p)| s.ms >= p.interval.0 && s.ms <= p.interval.1)
+        .count();
+    m.interval_coverage = Some(inside as f64 / samples.len().max(1) as f64);
+    m
+}
+
+/// Relative residual quantiles (5%, 95%) of out-of-fold predictions.
+fn residual_quantiles(samples: &[Sample], preds: &[Prediction]) -> (f64, f64) {
+    let mut r: Vec<f64> = samples
+        .iter()
+        .zip(preds)
+        .map(|(s, p)| p.ms / s.ms - 1.0)
+        .collect();
+    r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    (quantile(&r, 0.05), quantile(&r, 0.95))
+}
+
+/// Train `kinds` (one, or every applicable one for `auto`), choose by
+/// cross-validated MAPE, and fit the chosen kind on all samples.
+pub fn train(
+    space: Space,
+    kinds: &[Kind],
+    samples: &[Sample],
+    blocks: &BTreeMap<String, f64>,
+    seed: u64,
+) -> Result<Trained, PredictError> {
+    let mut candidates = Vec::new();
+    let mut last_err = None;
+    for &kind in kinds {
+        if let Err(e) = check_rows(kind, samples.len()) {
+            last_err = Some(e);
+            continue;
+        }
+        match cross_validate(space, kind, samples, blocks, seed) {
+            Ok(preds) => candidates.push((kind, preds)),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    if candidates.is_empty() {
+        return Err(last_err.unwrap_or(PredictError::TooFewRows {
+            kind: "auto",
+            need: Kind::Learned.min_rows(),
+            have: samples.len(),
+        }));
+    }
+    // Out-of-fold intervals need the residuals of the folds themselves:
+    // first pass gives the residuals, which then calibrate the intervals.
+    let scored: Vec<(Kind, Vec<Prediction>, (f64, f64))> = candidates
+        .into_iter()
+        .map(|(k, p)| {
+            let q = residual_quantiles(samples, &p);
+            (k, p, q)
+        })
+        .collect();
+    let metric_of =
+        |(k, p, q): &(Kind, Vec<Prediction>, (f64, f64))| -> Result<(Kind, Metrics), PredictError> {
+            // Each out-of-fold interval widened by the CV residuals.
+            let widened: Vec<Prediction> = p
+                .iter()
+                .map(|pr| Prediction {
+                    ms: pr.ms,
+                    interval: widen(pr, *q),
+                })
+                .collect();
+            Ok((*k, evaluate(samples, &widened)))
+        };
+    let all: Vec<(Kind, Metrics)> = scored.iter().map(metric_of).collect::<Result<_, _>>()?;
+    let best = all
+        .iter()
+        .enumerate()
+        .min_by(|a, b| {
+            a.1 .1
+                .mape
+                .partial_cmp(&b.1 .1.mape)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|(i, _)| i)
+        .expect("at least one candidate");
+    let (kind, metrics) = all[best].clone();
+    let reason = if all.len() == 1 {
+        format!("{} as asked", kind.name())
+    } else {
+        let others: Vec<String> = all
+            .iter()
+            .filter(|(k, _)| *k != kind)
+            .map(|(k, m)| format!("{} {:.2}%", k.name(), m.mape * 100.0))
+            .collect();
+        format!(
+            "{}: lowest {}-fold cross-validated MAPE, {:.2}% (vs {})",
+            kind.name(),
+            5.min(samples.len()),
+            metrics.mape * 100.0,
+            others.join(", ")
+        )
+    };
+    let mut fitted = fit(space, kind, samples, blocks, seed)?;
+    fitted.residual_q = scored[best].2;
+    let sum_of_parts_ratio = (!blocks.is_empty() && space == Space::OfaMbv3)
+        .then(|| {
+            let mut r: Vec<f64> = samples
+                .iter()
+                .filter_map(|s| lut_sum(space, blocks, &s.arch).ok().map(|sum| s.ms / sum))
+                .collect();
+            r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            (!r.is_empty()).then(|| (quantile(&r, 0.5), r[0], r[r.len() - 1]))
+        })
+        .flatten();
+    let learning_curve = learning_curve(space, kind, samples, blocks, seed);
+    Ok(Trained {
+        kind,
+        fitted,
+        metrics,
+        candidates: all,
+        reason,
+        learning_curve,
+        sum_of_parts_ratio,
+    })
+}
+
+/// Metrics on the held-out rest after training on the first m of a seeded
+/// shuffle, for m = 10, 20, 40, ... (while at least 5 rows stay out).
+pub fn learning_curve(
+    space: Space,
+    kind: Kind,
+    samples: &[Sample],
+    blocks: &BTreeMap<String, f64>,
+    seed: u64,
+) -> Vec<CurvePoint> {
+    let n = samples.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed ^ 0x1EA5_0C0E);
+    for i in (1..n).rev() {
+        order.swap(i, below(&mut rng, i + 1));
+    }
+    let mut out = Vec::new();
+    let mut m = kind.min_rows().max(5);
+    while m + 5 <= n {
+        let train: Vec<Sample> = order[..m].iter().map(|&i| samples[i].clone()).collect();
+        let test: Vec<Sample> = order[m..].iter().map(|&i| samples[i].clone()).collect();
+        if let Ok(f) = fit_inner(space, kind, &train, blocks, seed) {
+            let preds: Result<Vec<Prediction>, _> =
+                test.iter().map(|s| f.predict(&s.arch)).collect();
+            if let Ok(p) = preds {
+                let truth: Vec<f64> = test.iter().map(|s| s.ms).collect();
+                let pm: Vec<f64> = p.iter().map(|p| p.ms).collect();
+                out.push(CurvePoint {
+                    rows: m,
+                    metrics: metrics::metrics(&truth, &pm),
+                });
+            }
+        }
+        m *= 2;
+    }
+    out
+}
+
+/// The predictor file (`frontier train --out`): versioned JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorFile {
+    pub schema_version: String,
+    pub space: String,
+    pub kind: Kind,
+    pub device_id: String,
+    /// What the rows said of the device.
+    pub device: BTreeMap<String, String>,
+    pub backend: String,
+    pub backend_version: String,
+    pub threads: u32,
+    /// SHA-256 over the training rows' ids, sorted.
+    pub training_data_sha256: String,
+    pub training_rows: usize,
+    pub unstable_rows: usize,
+    pub metrics: Metrics,
+    pub reason: String,
+    pub fitted: Fitted,
+}
+
+impl PredictorFile {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plain data")
+    }
+
+    /// Read a predictor file, refusing another major version.
+    pub fn from_json(text: &str) -> Result<PredictorFile, PredictError> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| PredictError::Model(format!("not a predictor file: {e}")))?;
+        let version = v
+            .get("schema_version")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| PredictError::Model("no schema_version: not a predictor file".into()))?;
+        if version.split('.').next() != Some(PREDICTOR_MAJOR) {
+            return Err(PredictError::Model(format!(
+                "predictor schema_version {version} is not supported (reads {PREDICTOR_MAJOR}.x); fix: upgrade frontier or retrain"
+            )));
+        }
+        serde_json::from_value(v)
+            .map_err(|e| PredictError::Model(format!("not a predictor file: {e}")))
+    }
+}
+
+impl Predictor for PredictorFile {
+    fn predict(&self, arch_json: &str) -> Result<Prediction, PredictError> {
+        self.fitted.predict(arch_json)
+    }
+}
+
+#[cfg(test)]
+mod tests;

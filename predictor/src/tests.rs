@@ -1,0 +1,176 @@
+//! Predictors on a synthetic device whose latency is known: each OFA unit
+//! costs a fixed amount plus a per-MAC rate that depends on its kind, the
+//! whole network costs 8% more than its parts (as on a CPU), and each
+//! measurement has 2% noise.
+
+use std::collections::BTreeMap;
+
+use frontier_export::ofa_mbv3::{self, Unit};
+use frontier_profiler::inputs::SplitMix64;
+
+use super::*;
+
+/// The synthetic device's latency of one unit, ms.
+fn unit_ms(u: &Unit) -> f64 {
+    let macs = ofa_mbv3::unit_macs(u) as f64;
+    match u {
+        Unit::Stem { .. } => 0.05 + macs * 2e-9,
+        Unit::Block(b) => {
+            let dw_penalty = (b.kernel_size * b.kernel_size) as f64 / 9.0;
+            0.03 + macs * (1.2e-9 + 0.3e-9 * dw_penalty) + if b.use_se { 0.02 } else { 0.0 }
+        }
+        Unit::Head { .. } => 0.2 + macs * 1e-9,
+    }
+}
+
+fn noise(rng: &mut SplitMix64, rel: f64) -> f64 {
+    1.0 + rel * (2.0 * (rng.next_u64() as f64 / u64::MAX as f64) - 1.0)
+}
+
+fn device(n: usize, seed: u64) -> (Vec<Sample>, BTreeMap<String, f64>) {
+    let mut rng = SplitMix64::new(seed);
+    let mut table = BTreeMap::new();
+    let samples = (0..n)
+        .map(|_| {
+            let arch = ofa_mbv3::sample(&mut rng);
+            let units = ofa_mbv3::units(&arch);
+            for u in &units {
+                table.entry(u.key()).or_insert_with(|| unit_ms(u));
+            }
+            let whole: f64 = units.iter().map(unit_ms).sum::<f64>() * 1.08;
+            Sample {
+                arch: arch.to_json(),
+                ms: whole * noise(&mut rng, 0.02),
+                weight: 1.0,
+            }
+        })
+        .collect();
+    (samples, table)
+}
+
+#[test]
+fn every_kind_predicts_unseen_subnets_within_ten_percent() {
+    let (train_rows, blocks) = device(60, 1);
+    let (test_rows, test_blocks) = device(40, 2);
+    let mut blocks_all = blocks.clone();
+    blocks_all.extend(test_blocks);
+    for kind in [Kind::Learned, Kind::Lut, Kind::Hybrid] {
+        let trained = train(Space::OfaMbv3, &[kind], &train_rows, &blocks_all, 3).unwrap();
+        let truth: Vec<f64> = test_rows.iter().map(|s| s.ms).collect();
+        let preds: Vec<Prediction> = test_rows
+            .iter()
+            .map(|s| trained.fitted.predict(&s.arch).unwrap())
+            .collect();
+        let pm: Vec<f64> = preds.iter().map(|p| p.ms).collect();
+        let m = metrics::metrics(&truth, &pm);
+        assert!(m.within_10pct >= 0.95, "{kind:?}: {m:?}");
+        assert!(m.kendall_tau >= 0.8, "{kind:?}: {m:?}");
+        let covered = test_rows
+            .iter()
+            .zip(&preds)
+            .filter(|(s, p)| s.ms >= p.interval.0 && s.ms <= p.interval.1)
+            .count() as f64
+            / test_rows.len() as f64;
+        assert!(covered >= 0.75, "{kind:?}: intervals cover {covered}");
+        assert!(
+            trained.metrics.within_10pct >= 0.9,
+            "{kind:?}: CV {:?}",
+            trained.metrics
+        );
+    }
+}
+
+#[test]
+fn auto_picks_by_cross_validation_and_says_why() {
+    let (rows, blocks) = device(40, 5);
+    let t = train(
+        Space::OfaMbv3,
+        &[Kind::Lut, Kind::Learned, Kind::Hybrid],
+        &rows,
+        &blocks,
+        1,
+    )
+    .unwrap();
+    assert_eq!(t.candidates.len(), 3);
+    let best = t
+        .candidates
+        .iter()
+        .map(|(_, m)| m.mape)
+        .fold(f64::MAX, f64::min);
+    assert_eq!(t.metrics.mape, best);
+    assert!(t.reason.contains("cross-validated MAPE"), "{}", t.reason);
+    // The whole is 8% more than the sum of its parts on this device.
+    let (median, lo, hi) = t.sum_of_parts_ratio.unwrap();
+    assert!(
+        (median - 1.08).abs() < 0.02 && lo > 1.0 && hi < 1.15,
+        "{median} {lo} {hi}"
+    );
+    assert!(!t.learning_curve.is_empty());
+    // Without a block table, auto has only the learned kind.
+    let t = train(
+        Space::OfaMbv3,
+        &[Kind::Lut, Kind::Learned, Kind::Hybrid],
+        &rows,
+        &BTreeMap::new(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(t.kind, Kind::Learned);
+}
+
+#[test]
+fn bad_input_is_named() {
+    let (rows, blocks) = device(12, 9);
+    let e = fit(Space::OfaMbv3, Kind::Learned, &rows[..4], &blocks, 0).unwrap_err();
+    assert!(e.to_string().contains("at least 10 rows"), "{e}");
+    let e = fit(Space::OfaMbv3, Kind::Lut, &rows, &BTreeMap::new(), 0).unwrap_err();
+    assert!(matches!(e, PredictError::NoBlockTable { .. }));
+    let f = fit(Space::OfaMbv3, Kind::Learned, &rows, &blocks, 0).unwrap();
+    let e = f
+        .predict(r#"{"ks":[9],"e":[3],"d":[2],"r":160}"#)
+        .unwrap_err();
+    assert!(matches!(e, PredictError::Arch(_)), "{e}");
+    let e = f.predict(r#"{"n_layer":2}"#).unwrap_err();
+    assert!(matches!(e, PredictError::Arch(_)), "{e}");
+    // A block missing from the table is named.
+    let lut = fit(Space::OfaMbv3, Kind::Lut, &rows, &blocks, 0).unwrap();
+    let other = device(1, 77).0[0].arch.clone();
+    match lut.predict(&other) {
+        Err(PredictError::MissingBlock { key }) => assert!(key.contains("input:"), "{key}"),
+        Ok(_) => {} // every unit happened to be in the table
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn predictor_files_round_trip_and_refuse_other_majors() {
+    let (rows, blocks) = device(20, 4);
+    let t = train(Space::OfaMbv3, &[Kind::Learned], &rows, &blocks, 0).unwrap();
+    let file = PredictorFile {
+        schema_version: PREDICTOR_VERSION.into(),
+        space: "ofa-mbv3".into(),
+        kind: t.kind,
+        device_id: "d".into(),
+        device: BTreeMap::new(),
+        backend: "tract".into(),
+        backend_version: "0.23.9".into(),
+        threads: 1,
+        training_data_sha256: "00".into(),
+        training_rows: rows.len(),
+        unstable_rows: 0,
+        metrics: t.metrics.clone(),
+        reason: t.reason.clone(),
+        fitted: t.fitted.clone(),
+    };
+    let back = PredictorFile::from_json(&file.to_json()).unwrap();
+    assert_eq!(back, file);
+    assert_eq!(
+        back.predict(&rows[0].arch).unwrap(),
+        file.predict(&rows[0].arch).unwrap()
+    );
+    let newer = file
+        .to_json()
+        .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"2.0\"");
+    let e = PredictorFile::from_json(&newer).unwrap_err();
+    assert!(e.to_string().contains("2.0"), "{e}");
+}
