@@ -107,6 +107,16 @@ pub struct TrainArgs {
     /// Seed of the folds and the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// Few-shot transfer: adapt this predictor of another device (backend,
+    /// thread count) with the rows given, instead of training from scratch.
+    #[arg(long, value_name = "PREDICTOR")]
+    pub from: Option<PathBuf>,
+
+    /// Use only N of the rows (a seeded choice) and report accuracy on the
+    /// others: how well N rows of a new device do.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(3..))]
+    pub shots: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -106,7 +106,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
     let first = *rows
         .first()
         .context("no rows left after --device/--backend/--threads")?;
-    let mut samples = Vec::new();
+    let mut samples: Vec<Sample> = Vec::new();
     let (mut bad_latency, mut bad_arch, mut unstable) = (0, 0, 0);
     for r in &rows {
         let arch = r.arch.clone().expect("filtered above");
@@ -152,14 +152,70 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
             (k, v[v.len() / 2])
         })
         .collect();
-    let kinds: Vec<Kind> = match args.kind {
-        KindChoice::Lut => vec![Kind::Lut],
-        KindChoice::Learned => vec![Kind::Learned],
-        KindChoice::Hybrid => vec![Kind::Hybrid],
-        KindChoice::Auto if blocks.is_empty() => vec![Kind::Learned],
-        KindChoice::Auto => vec![Kind::Lut, Kind::Learned, Kind::Hybrid],
+    let source = match &args.from {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            let p = PredictorFile::from_json(&text).with_context(|| path.display().to_string())?;
+            if p.space != space.name() {
+                bail!(
+                    "{}: a predictor of the {} space, not {}; fix: transfer from a predictor of the same space",
+                    path.display(),
+                    p.space,
+                    space.name()
+                );
+            }
+            Some(p)
+        }
+        None => None,
     };
-    let trained = predictor::train(space, &kinds, &samples, &blocks, args.seed)?;
+    let kinds: Vec<Kind> = match (args.kind, &source) {
+        (_, Some(_)) => vec![Kind::Transfer],
+        (KindChoice::Lut, _) => vec![Kind::Lut],
+        (KindChoice::Learned, _) => vec![Kind::Learned],
+        (KindChoice::Hybrid, _) => vec![Kind::Hybrid],
+        (KindChoice::Auto, _) if blocks.is_empty() => vec![Kind::Learned],
+        (KindChoice::Auto, _) => vec![Kind::Lut, Kind::Learned, Kind::Hybrid],
+    };
+    // With --shots N: adapt on N rows (seeded choice), report on the rest.
+    let held_out = match args.shots {
+        Some(n) if (n as usize) < samples.len() => {
+            let mut rng = frontier_profiler::inputs::SplitMix64::new(args.seed ^ 0x5407);
+            for i in (1..samples.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                samples.swap(i, j);
+            }
+            samples.split_off(n as usize)
+        }
+        Some(n) => bail!(
+            "--shots {n}: only {} rows; fix: fewer shots, so that some rows are left to evaluate on",
+            samples.len()
+        ),
+        None => Vec::new(),
+    };
+    let ctx = predictor::Context {
+        blocks: (!blocks.is_empty()).then_some(&blocks),
+        source: source.as_ref().map(|p| &p.fitted),
+    };
+    let trained = predictor::train(space, &kinds, &samples, &ctx, args.seed)?;
+    let held_out_metrics = (!held_out.is_empty())
+        .then(|| -> anyhow::Result<predictor::Metrics> {
+            let truth: Vec<f64> = held_out.iter().map(|s| s.ms).collect();
+            let preds = held_out
+                .iter()
+                .map(|s| trained.fitted.predict(&s.arch))
+                .collect::<Result<Vec<_>, _>>()?;
+            let pm: Vec<f64> = preds.iter().map(|p| p.ms).collect();
+            let mut m = predictor::metrics::metrics(&truth, &pm);
+            let inside = held_out
+                .iter()
+                .zip(&preds)
+                .filter(|(s, p)| s.ms >= p.interval.0 && s.ms <= p.interval.1)
+                .count();
+            m.interval_coverage = Some(inside as f64 / held_out.len() as f64);
+            Ok(m)
+        })
+        .transpose()?;
 
     let mut ids: Vec<String> = rows
         .iter()
@@ -222,6 +278,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
             "metrics": trained.metrics,
             "candidates": trained.candidates,
             "learning_curve": trained.learning_curve,
+            "from": args.from.as_ref().map(|p| p.display().to_string()),
+            "shots": args.shots,
+            "held_out_metrics": held_out_metrics,
             "sum_of_parts_ratio": trained.sum_of_parts_ratio.map(|(m, lo, hi)| serde_json::json!({"median": m, "min": lo, "max": hi})),
         });
         std::fs::write(report, serde_json::to_vec_pretty(&v)?)
@@ -253,6 +312,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         first.threads,
         5.min(samples.len())
     );
+    if let Some(m) = &held_out_metrics {
+        println!(
+            "{:<8} {:>7} {:>7} {:>7} {:>6.3} {:>6.3} {:>9}  (the {} held-out rows)",
+            "held-out",
+            pct(m.mape),
+            pct(m.within_5pct),
+            pct(m.within_10pct),
+            m.kendall_tau,
+            m.spearman,
+            m.interval_coverage.map(pct).unwrap_or_default(),
+            m.n
+        );
+    }
     if let Some((m, lo, hi)) = trained.sum_of_parts_ratio {
         println!("whole network / sum of its blocks: {m:.3} (range {lo:.3}-{hi:.3})");
     }

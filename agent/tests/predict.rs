@@ -289,3 +289,87 @@ fn bad_input_names_the_fix() {
     );
     assert!(!Path::new(&dir.join("nothing")).exists());
 }
+
+#[test]
+fn few_shot_transfer_to_a_new_device() {
+    let dir = scratch("transfer");
+    let a = dir.join("a.jsonl");
+    std::fs::write(&a, table::to_jsonl(&rows(40, 1, "dev-a"))).unwrap();
+    let pa = dir.join("a.json");
+    let o = frontier(
+        &[
+            "train",
+            a.to_str().unwrap(),
+            "--space",
+            "ofa-mbv3",
+            "--out",
+            pa.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Device b: 1.6x slower with 0.3 ms more fixed cost.
+    let b_rows: Vec<LatencyRow> = rows(40, 2, "dev-b")
+        .into_iter()
+        .map(|mut r| {
+            r.median_ms = r.median_ms * 1.6 + 0.3;
+            r.median_ms_corrected = r.median_ms;
+            r.row_id = None;
+            table::ensure_row_id(&mut r);
+            r
+        })
+        .collect();
+    let b = dir.join("b.jsonl");
+    std::fs::write(&b, table::to_jsonl(&b_rows)).unwrap();
+    let pb = dir.join("b.json");
+    let report = dir.join("r.json");
+    let o = frontier(
+        &[
+            "train",
+            b.to_str().unwrap(),
+            "--space",
+            "ofa-mbv3",
+            "--from",
+            pa.to_str().unwrap(),
+            "--shots",
+            "10",
+            "--out",
+            pb.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("held-out"));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["kind"], "transfer");
+    assert_eq!(r["held_out_metrics"]["n"], 30);
+    assert!(
+        r["held_out_metrics"]["within_10pct"].as_f64().unwrap() >= 0.9,
+        "{r}"
+    );
+    // A predictor of another space cannot be the source.
+    let mut g = std::fs::read_to_string(&pa).unwrap();
+    g = g.replacen("\"space\": \"ofa-mbv3\"", "\"space\": \"gpt2\"", 1);
+    let pg = dir.join("g.json");
+    std::fs::write(&pg, g).unwrap();
+    let o = frontier(
+        &[
+            "train",
+            b.to_str().unwrap(),
+            "--space",
+            "ofa-mbv3",
+            "--from",
+            pg.to_str().unwrap(),
+            "--out",
+            pb.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(
+        stderr(&o).contains("a predictor of the gpt2 space"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -48,6 +48,8 @@ pub enum Kind {
     Lut,
     Learned,
     Hybrid,
+    /// Another device's predictor, recalibrated with a few rows of this one.
+    Transfer,
 }
 
 impl Kind {
@@ -56,13 +58,14 @@ impl Kind {
             Kind::Lut => "lut",
             Kind::Learned => "learned",
             Kind::Hybrid => "hybrid",
+            Kind::Transfer => "transfer",
         }
     }
 
     /// Rows of whole networks a kind needs at least.
     pub fn min_rows(self) -> usize {
         match self {
-            Kind::Lut => 3,
+            Kind::Lut | Kind::Transfer => 3,
             Kind::Learned | Kind::Hybrid => 10,
         }
     }
@@ -83,8 +86,25 @@ pub enum PredictError {
     },
     #[error("{kind} needs a block table (rows of `frontier export --blocks` models); fix: profile them and pass that table too, or use --kind learned")]
     NoBlockTable { kind: &'static str },
+    #[error("transfer needs a source predictor (--from) of the same space")]
+    NoSource,
     #[error("{0}")]
     Model(String),
+}
+
+/// What training may use besides the rows: a block table (for `lut` and
+/// `hybrid`) and another device's predictor (for `transfer`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub blocks: Option<&'a BTreeMap<String, f64>>,
+    pub source: Option<&'a Fitted>,
+}
+
+impl Context<'_> {
+    fn blocks(&self) -> &BTreeMap<String, f64> {
+        static EMPTY: BTreeMap<String, f64> = BTreeMap::new();
+        self.blocks.unwrap_or(&EMPTY)
+    }
 }
 
 /// One whole network's measurement.
@@ -114,6 +134,11 @@ pub enum Model {
         table: BTreeMap<String, f64>,
         feature_names: Vec<String>,
         ensemble: Bagged,
+    },
+    /// `a · source(arch) + b`: the source device's predictor rescaled.
+    Transfer {
+        source: Box<Fitted>,
+        calibration: Bagged,
     },
 }
 
@@ -175,6 +200,7 @@ impl Fitted {
                 v.extend(feats()?);
                 v
             }
+            Model::Transfer { source, .. } => vec![source.predict(arch_json)?.ms],
         })
     }
 
@@ -185,9 +211,12 @@ impl Fitted {
                 let p = calibration.predict(x);
                 (p, vec![p])
             }
-            Model::Learned { ensemble, .. } | Model::Hybrid { ensemble, .. } => {
-                (ensemble.predict(x), ensemble.predict_all(x))
-            }
+            Model::Learned { ensemble, .. }
+            | Model::Hybrid { ensemble, .. }
+            | Model::Transfer {
+                calibration: ensemble,
+                ..
+            } => (ensemble.predict(x), ensemble.predict_all(x)),
         }
     }
 }
@@ -247,11 +276,11 @@ pub fn fit(
     space: Space,
     kind: Kind,
     samples: &[Sample],
-    blocks: &BTreeMap<String, f64>,
+    ctx: &Context,
     seed: u64,
 ) -> Result<Fitted, PredictError> {
     check_rows(kind, samples.len())?;
-    fit_inner(space, kind, samples, blocks, seed)
+    fit_inner(space, kind, samples, ctx, seed)
 }
 
 fn check_rows(kind: Kind, have: usize) -> Result<(), PredictError> {
@@ -272,9 +301,10 @@ fn fit_inner(
     space: Space,
     kind: Kind,
     samples: &[Sample],
-    blocks: &BTreeMap<String, f64>,
+    ctx: &Context,
     seed: u64,
 ) -> Result<Fitted, PredictError> {
+    let blocks = ctx.blocks();
     if matches!(kind, Kind::Lut | Kind::Hybrid) && (blocks.is_empty() || space != Space::OfaMbv3) {
         return Err(PredictError::NoBlockTable { kind: kind.name() });
     }
@@ -327,6 +357,20 @@ fn fit_inner(
                 ensemble: Bagged::fit(&x, &y, &w, LAMBDA, MEMBERS, seed),
             }
         }
+        Kind::Transfer => {
+            let source = ctx
+                .source
+                .filter(|f| f.space == space.name())
+                .ok_or(PredictError::NoSource)?;
+            let x = samples
+                .iter()
+                .map(|s| source.predict(&s.arch).map(|p| vec![p.ms]))
+                .collect::<Result<Vec<_>, _>>()?;
+            Model::Transfer {
+                source: Box::new(source.clone()),
+                calibration: Bagged::fit(&x, &y, &w, 0.0, MEMBERS, seed),
+            }
+        }
     };
     Ok(Fitted {
         space: space.name().into(),
@@ -341,7 +385,7 @@ pub fn cross_validate(
     space: Space,
     kind: Kind,
     samples: &[Sample],
-    blocks: &BTreeMap<String, f64>,
+    ctx: &Context,
     seed: u64,
 ) -> Result<Vec<Prediction>, PredictError> {
     let n = samples.len();
@@ -366,7 +410,7 @@ pub fn cross_validate(
             .filter(|(pos, _)| pos % k != fold)
             .map(|(_, &i)| samples[i].clone())
             .collect();
-        let fitted = fit_inner(space, kind, &train, blocks, seed)?;
+        let fitted = fit_inner(space, kind, &train, ctx, seed)?;
         for i in test {
             out[i] = fitted.predict(&samples[i].arch)?;
         }
@@ -429,7 +473,7 @@ pub fn train(
     space: Space,
     kinds: &[Kind],
     samples: &[Sample],
-    blocks: &BTreeMap<String, f64>,
+    ctx: &Context,
     seed: u64,
 ) -> Result<Trained, PredictError> {
     let mut candidates = Vec::new();
@@ -439,7 +483,7 @@ pub fn train(
             last_err = Some(e);
             continue;
         }
-        match cross_validate(space, kind, samples, blocks, seed) {
+        match cross_validate(space, kind, samples, ctx, seed) {
             Ok(preds) => candidates.push((kind, preds)),
             Err(e) => last_err = Some(e),
         }
@@ -501,8 +545,9 @@ pub fn train(
             others.join(", ")
         )
     };
-    let mut fitted = fit(space, kind, samples, blocks, seed)?;
+    let mut fitted = fit(space, kind, samples, ctx, seed)?;
     fitted.residual_q = scored[best].2;
+    let blocks = ctx.blocks();
     let sum_of_parts_ratio = (!blocks.is_empty() && space == Space::OfaMbv3)
         .then(|| {
             let mut r: Vec<f64> = samples
@@ -513,7 +558,7 @@ pub fn train(
             (!r.is_empty()).then(|| (quantile(&r, 0.5), r[0], r[r.len() - 1]))
         })
         .flatten();
-    let learning_curve = learning_curve(space, kind, samples, blocks, seed);
+    let learning_curve = learning_curve(space, kind, samples, ctx, seed);
     Ok(Trained {
         kind,
         fitted,
@@ -531,7 +576,7 @@ pub fn learning_curve(
     space: Space,
     kind: Kind,
     samples: &[Sample],
-    blocks: &BTreeMap<String, f64>,
+    ctx: &Context,
     seed: u64,
 ) -> Vec<CurvePoint> {
     let n = samples.len();
@@ -545,7 +590,7 @@ pub fn learning_curve(
     while m + 5 <= n {
         let train: Vec<Sample> = order[..m].iter().map(|&i| samples[i].clone()).collect();
         let test: Vec<Sample> = order[m..].iter().map(|&i| samples[i].clone()).collect();
-        if let Ok(f) = fit_inner(space, kind, &train, blocks, seed) {
+        if let Ok(f) = fit_inner(space, kind, &train, ctx, seed) {
             let preds: Result<Vec<Prediction>, _> =
                 test.iter().map(|s| f.predict(&s.arch)).collect();
             if let Ok(p) = preds {

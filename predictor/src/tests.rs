@@ -23,6 +23,13 @@ fn unit_ms(u: &Unit) -> f64 {
     }
 }
 
+fn ctx(blocks: &BTreeMap<String, f64>) -> Context<'_> {
+    Context {
+        blocks: Some(blocks),
+        source: None,
+    }
+}
+
 fn noise(rng: &mut SplitMix64, rel: f64) -> f64 {
     1.0 + rel * (2.0 * (rng.next_u64() as f64 / u64::MAX as f64) - 1.0)
 }
@@ -55,7 +62,7 @@ fn every_kind_predicts_unseen_subnets_within_ten_percent() {
     let mut blocks_all = blocks.clone();
     blocks_all.extend(test_blocks);
     for kind in [Kind::Learned, Kind::Lut, Kind::Hybrid] {
-        let trained = train(Space::OfaMbv3, &[kind], &train_rows, &blocks_all, 3).unwrap();
+        let trained = train(Space::OfaMbv3, &[kind], &train_rows, &ctx(&blocks_all), 3).unwrap();
         let truth: Vec<f64> = test_rows.iter().map(|s| s.ms).collect();
         let preds: Vec<Prediction> = test_rows
             .iter()
@@ -87,7 +94,7 @@ fn auto_picks_by_cross_validation_and_says_why() {
         Space::OfaMbv3,
         &[Kind::Lut, Kind::Learned, Kind::Hybrid],
         &rows,
-        &blocks,
+        &ctx(&blocks),
         1,
     )
     .unwrap();
@@ -111,7 +118,7 @@ fn auto_picks_by_cross_validation_and_says_why() {
         Space::OfaMbv3,
         &[Kind::Lut, Kind::Learned, Kind::Hybrid],
         &rows,
-        &BTreeMap::new(),
+        &Context::default(),
         1,
     )
     .unwrap();
@@ -121,11 +128,11 @@ fn auto_picks_by_cross_validation_and_says_why() {
 #[test]
 fn bad_input_is_named() {
     let (rows, blocks) = device(12, 9);
-    let e = fit(Space::OfaMbv3, Kind::Learned, &rows[..4], &blocks, 0).unwrap_err();
+    let e = fit(Space::OfaMbv3, Kind::Learned, &rows[..4], &ctx(&blocks), 0).unwrap_err();
     assert!(e.to_string().contains("at least 10 rows"), "{e}");
-    let e = fit(Space::OfaMbv3, Kind::Lut, &rows, &BTreeMap::new(), 0).unwrap_err();
+    let e = fit(Space::OfaMbv3, Kind::Lut, &rows, &Context::default(), 0).unwrap_err();
     assert!(matches!(e, PredictError::NoBlockTable { .. }));
-    let f = fit(Space::OfaMbv3, Kind::Learned, &rows, &blocks, 0).unwrap();
+    let f = fit(Space::OfaMbv3, Kind::Learned, &rows, &ctx(&blocks), 0).unwrap();
     let e = f
         .predict(r#"{"ks":[9],"e":[3],"d":[2],"r":160}"#)
         .unwrap_err();
@@ -133,7 +140,7 @@ fn bad_input_is_named() {
     let e = f.predict(r#"{"n_layer":2}"#).unwrap_err();
     assert!(matches!(e, PredictError::Arch(_)), "{e}");
     // A block missing from the table is named.
-    let lut = fit(Space::OfaMbv3, Kind::Lut, &rows, &blocks, 0).unwrap();
+    let lut = fit(Space::OfaMbv3, Kind::Lut, &rows, &ctx(&blocks), 0).unwrap();
     let other = device(1, 77).0[0].arch.clone();
     match lut.predict(&other) {
         Err(PredictError::MissingBlock { key }) => assert!(key.contains("input:"), "{key}"),
@@ -145,7 +152,7 @@ fn bad_input_is_named() {
 #[test]
 fn predictor_files_round_trip_and_refuse_other_majors() {
     let (rows, blocks) = device(20, 4);
-    let t = train(Space::OfaMbv3, &[Kind::Learned], &rows, &blocks, 0).unwrap();
+    let t = train(Space::OfaMbv3, &[Kind::Learned], &rows, &ctx(&blocks), 0).unwrap();
     let file = PredictorFile {
         schema_version: PREDICTOR_VERSION.into(),
         space: "ofa-mbv3".into(),
@@ -173,4 +180,55 @@ fn predictor_files_round_trip_and_refuse_other_majors() {
         .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"2.0\"");
     let e = PredictorFile::from_json(&newer).unwrap_err();
     assert!(e.to_string().contains("2.0"), "{e}");
+}
+
+#[test]
+fn a_few_rows_transfer_a_predictor_to_a_new_device() {
+    let (source_rows, _) = device(60, 11);
+    let source = train(
+        Space::OfaMbv3,
+        &[Kind::Learned],
+        &source_rows,
+        &Context::default(),
+        0,
+    )
+    .unwrap();
+    // The new device: 1.7x slower, with 0.4 ms more fixed cost, 2% noise.
+    let mut rng = SplitMix64::new(12);
+    let (new_rows, _) = device(60, 13);
+    let new_rows: Vec<Sample> = new_rows
+        .into_iter()
+        .map(|s| Sample {
+            ms: (s.ms / 1.08 * 1.7 + 0.4) * noise(&mut rng, 0.02),
+            ..s
+        })
+        .collect();
+    let (shots, held_out) = new_rows.split_at(15);
+    let ctx = Context {
+        blocks: None,
+        source: Some(&source.fitted),
+    };
+    let t = train(Space::OfaMbv3, &[Kind::Transfer], shots, &ctx, 0).unwrap();
+    let truth: Vec<f64> = held_out.iter().map(|s| s.ms).collect();
+    let pm: Vec<f64> = held_out
+        .iter()
+        .map(|s| t.fitted.predict(&s.arch).unwrap().ms)
+        .collect();
+    let m = metrics::metrics(&truth, &pm);
+    assert!(m.within_10pct >= 0.9, "{m:?}");
+    // The unadapted source is far off on the new device.
+    let raw: Vec<f64> = held_out
+        .iter()
+        .map(|s| source.fitted.predict(&s.arch).unwrap().ms)
+        .collect();
+    assert!(metrics::metrics(&truth, &raw).within_10pct < 0.2);
+    let e = train(
+        Space::OfaMbv3,
+        &[Kind::Transfer],
+        shots,
+        &Context::default(),
+        0,
+    )
+    .unwrap_err();
+    assert_eq!(e, PredictError::NoSource);
 }
