@@ -352,13 +352,23 @@ pub struct ProfileArgs {
 
     /// Profile subnets of a search space generated in memory (no files),
     /// with --samples; rows record each one's `arch` and `space`.
-    #[arg(long, value_enum, requires = "samples")]
+    #[arg(long, value_enum)]
     pub space: Option<Space>,
 
     /// With --space: how many subnets (model i uses seed --seed + i, as
     /// `frontier export --samples` does).
-    #[arg(long, requires = "space", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, requires = "space", conflicts_with = "budget", value_parser = clap::value_parser!(u32).range(1..))]
     pub samples: Option<u32>,
+
+    /// With --space: active profiling for this long (e.g. 15m): a first
+    /// batch stratified by MACs, then batches where the predictor is least
+    /// certain, until the budget is spent or accuracy stops improving.
+    #[arg(long, requires = "space", value_parser = parse_duration)]
+    pub budget: Option<Duration>,
+
+    /// With --budget: write the final predictor here (as `frontier train --out`).
+    #[arg(long, requires = "budget")]
+    pub predictor_out: Option<PathBuf>,
 
     /// With --space: how subnets are drawn.
     #[arg(long, value_enum, default_value_t = SamplerChoice::Uniform)]

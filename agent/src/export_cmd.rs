@@ -107,26 +107,59 @@ fn prefix(space: Space) -> &'static str {
     }
 }
 
+/// A sampled subnet that is not generated yet: its architecture as it is
+/// recorded in rows (compact JSON, keys sorted) and how to make its model.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    arch: AnyArch,
+    /// Architecture JSON as rows record it.
+    pub json: String,
+    pub space: String,
+}
+
+impl Candidate {
+    /// The model, named `<prefix>_<index>`, with weights of `seed`.
+    pub fn model(&self, index: usize, seed: u64) -> anyhow::Result<frontier_session::Model> {
+        let g = self.arch.generate(seed)?;
+        let prefix = match self.arch {
+            AnyArch::Ofa(_) => "ofa_mbv3",
+            AnyArch::Gpt2(_) => "gpt2",
+        };
+        Ok(frontier_session::Model::Generated {
+            name: format!("{prefix}_{index:04}"),
+            onnx: g.onnx,
+            arch: self.json.clone(),
+            space: self.space.clone(),
+        })
+    }
+}
+
+/// `n` subnets of `spec`'s space, drawn as `frontier export --samples` draws them.
+pub fn candidates(spec: &SampleSpec, n: usize) -> anyhow::Result<Vec<Candidate>> {
+    Ok(sample(spec, n)?
+        .into_iter()
+        .map(|arch| {
+            let l = arch.line("", 0, Vec::new());
+            Candidate {
+                json: l.arch.to_string(),
+                space: l.space,
+                arch,
+            }
+        })
+        .collect())
+}
+
 /// `n` subnets of `spec`'s space generated in memory (model `i` with seed
-/// `seed + i`, as `frontier export --samples` writes them), for
+/// `seed + i`: the bytes `frontier export --samples` writes), for
 /// `frontier profile --space`.
 pub fn generated_models(
     spec: &SampleSpec,
     n: usize,
 ) -> anyhow::Result<Vec<frontier_session::Model>> {
-    sample(spec, n)?
+    candidates(spec, n)?
         .iter()
         .enumerate()
-        .map(|(i, arch)| {
-            let g = arch.generate(spec.seed.wrapping_add(i as u64))?;
-            let l = arch.line("", 0, Vec::new());
-            Ok(frontier_session::Model::Generated {
-                name: format!("{}_{i:04}", prefix(spec.space)),
-                onnx: g.onnx,
-                arch: l.arch.to_string(),
-                space: l.space,
-            })
-        })
+        .map(|(i, c)| c.model(i, spec.seed.wrapping_add(i as u64)))
         .collect()
 }
 

@@ -4,6 +4,7 @@
 //! Invariant: commands print results on stdout and logs, progress and errors
 //! on stderr, so `--json` output can be piped.
 
+pub mod active;
 pub mod backends;
 pub mod check_cmd;
 pub mod cli;

@@ -15,11 +15,11 @@ use frontier_export::table::{self, Format, LatencyRow, OpRow};
 use frontier_profiler::backend::{GraphOpt, PrepareOptions};
 use frontier_profiler::harness::{HarnessConfig, ProbeConfig, Progress, WarmupConfig};
 use frontier_profiler::inputs::{FillOptions, InputSpec};
-use frontier_session::{self as session, Model, Observer, ProbeRef, SessionConfig};
+use frontier_session::{self as session, Model, Observer, Outcome, ProbeRef, SessionConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
-use crate::cli::{ProbeKind, ProfileArgs, SessionBeta};
+use crate::cli::{ProbeKind, ProfileArgs, SessionBeta, Space};
 use crate::discover;
 use crate::export_cmd::{generated_models, SampleSpec};
 use crate::summary;
@@ -262,20 +262,30 @@ impl Observer for Cli {
 
 /// The models of a command line: files and directories, or with `--space`
 /// subnets generated in memory. Problems with paths are returned as failures.
+fn sample_spec(args: &ProfileArgs, space: Space) -> SampleSpec {
+    SampleSpec {
+        space,
+        sampler: args.sampler,
+        seed: args.seed,
+        seq_len: args.seq_len,
+        vocab_size: 50257,
+        n_positions: 1024,
+    }
+}
+
 fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
     if let Some(space) = args.space {
-        let samples = args
-            .samples
-            .context("--space needs --samples N: how many subnets to generate and profile")?;
-        let spec = SampleSpec {
-            space,
-            sampler: args.sampler,
-            seed: args.seed,
-            seq_len: args.seq_len,
-            vocab_size: 50257,
-            n_positions: 1024,
-        };
-        return Ok((generated_models(&spec, samples as usize)?, Vec::new()));
+        if args.budget.is_some() {
+            // Chosen batch by batch (active.rs).
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let samples = args.samples.context(
+            "--space needs --samples N (how many subnets) or --budget DURATION (active profiling)",
+        )?;
+        return Ok((
+            generated_models(&sample_spec(args, space), samples as usize)?,
+            Vec::new(),
+        ));
     }
     let (paths, discover_errors) = discover::models(&args.paths);
     let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
@@ -374,7 +384,49 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         milestones,
         quiet: args.quiet,
     };
-    let outcome = session::run(config, &backends, &models, &mut cli)?;
+    // Rows are written as soon as a session ends: with --budget, batch by batch.
+    let mut write = |o: &Outcome| -> anyhow::Result<()> {
+        if let Some(out) = &args.out {
+            append(out, &o.rows)?;
+            if args.per_op {
+                let ops_out = args.ops_out.clone().unwrap_or_else(|| ops_path(out));
+                append(&ops_out, &o.op_rows)?;
+            }
+        } else if let Some(ops_out) = &args.ops_out {
+            append(ops_out, &o.op_rows)?;
+        }
+        Ok(())
+    };
+    let outcome = match (args.budget, args.space) {
+        (Some(budget), Some(space)) => {
+            let spec = sample_spec(&args, space);
+            let r = crate::active::run(spec, budget, &config, &backends, &mut cli, &mut write)?;
+            if let (Some(path), Some(trained)) = (&args.predictor_out, &r.trained) {
+                let rows: Vec<&LatencyRow> = r.training_rows.iter().collect();
+                let space = frontier_predictor::Space::parse(trained.fitted.space.as_str())
+                    .expect("trained in a known space");
+                let n = rows.iter().filter(|r| r.arch.is_some()).count();
+                let unstable = rows.iter().filter(|r| r.unstable).count();
+                let file = crate::train_cmd::predictor_file(space, trained, &rows, n, unstable);
+                std::fs::write(path, file.to_json())
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+                eprintln!("wrote {} ({})", path.display(), trained.reason);
+            } else if let Some(path) = &args.predictor_out {
+                eprintln!(
+                    "warning: {} not written: {} rows are too few for a predictor ({} needed); fix: a longer --budget",
+                    path.display(),
+                    r.training_rows.len(),
+                    frontier_predictor::Kind::Learned.min_rows()
+                );
+            }
+            r.outcome
+        }
+        _ => {
+            let o = session::run(config, &backends, &models, &mut cli)?;
+            write(&o)?;
+            o
+        }
+    };
     cli.bar.finish_and_clear();
     failures.extend(outcome.failures.iter().cloned());
     let mut rows_out = outcome.rows;
@@ -386,15 +438,6 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
 
-    if let Some(out) = &args.out {
-        append(out, &rows_out)?;
-        if args.per_op {
-            let ops_out = args.ops_out.clone().unwrap_or_else(|| ops_path(out));
-            append(&ops_out, &outcome.op_rows)?;
-        }
-    } else if let Some(ops_out) = &args.ops_out {
-        append(ops_out, &outcome.op_rows)?;
-    }
     if args.json {
         std::io::stdout().write_all(&table::to_jsonl(&rows_out))?;
     }

@@ -73,6 +73,63 @@ fn one_setting<'a>(
     Ok(rows)
 }
 
+/// The predictor file of a training run on `rows` (all of one device,
+/// backend and thread count).
+pub fn predictor_file(
+    space: Space,
+    trained: &predictor::Trained,
+    rows: &[&LatencyRow],
+    training_rows: usize,
+    unstable_rows: usize,
+) -> PredictorFile {
+    let first = rows[0];
+    let mut ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.row_id.clone().unwrap_or_else(|| table::content_row_id(r)))
+        .collect();
+    ids.sort();
+    let data_sha = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for id in &ids {
+            h.update(id.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let mut device = BTreeMap::new();
+    for (k, v) in [
+        ("cpu_model", first.cpu_model.clone()),
+        ("cpu_arch", first.cpu_arch.clone()),
+        ("hostname", first.hostname.clone()),
+        ("device_class_id", first.device_class_id.clone()),
+        ("logical_cores", first.logical_cores.map(|c| c.to_string())),
+    ] {
+        if let Some(v) = v {
+            device.insert(k.to_string(), v);
+        }
+    }
+    PredictorFile {
+        schema_version: predictor::PREDICTOR_VERSION.into(),
+        space: space.name().into(),
+        kind: trained.kind,
+        device_id: first.device_id.clone(),
+        device,
+        backend: first.backend.clone(),
+        backend_version: first.backend_version.clone(),
+        threads: first.threads,
+        training_data_sha256: data_sha,
+        training_rows,
+        unstable_rows,
+        metrics: trained.metrics.clone(),
+        reason: trained.reason.clone(),
+        fitted: trained.fitted.clone(),
+    }
+}
+
 pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
     let space = Space::parse(&args.space)
         .with_context(|| format!("--space {}: unknown; fix: use ofa-mbv3 or gpt2", args.space))?;
@@ -217,51 +274,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         })
         .transpose()?;
 
-    let mut ids: Vec<String> = rows
-        .iter()
-        .map(|r| r.row_id.clone().unwrap_or_else(|| table::content_row_id(r)))
-        .collect();
-    ids.sort();
-    let data_sha = {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        for id in &ids {
-            h.update(id.as_bytes());
-            h.update(b"\n");
-        }
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    let mut device = BTreeMap::new();
-    for (k, v) in [
-        ("cpu_model", first.cpu_model.clone()),
-        ("cpu_arch", first.cpu_arch.clone()),
-        ("hostname", first.hostname.clone()),
-        ("device_class_id", first.device_class_id.clone()),
-        ("logical_cores", first.logical_cores.map(|c| c.to_string())),
-    ] {
-        if let Some(v) = v {
-            device.insert(k.to_string(), v);
-        }
-    }
-    let file = PredictorFile {
-        schema_version: predictor::PREDICTOR_VERSION.into(),
-        space: space.name().into(),
-        kind: trained.kind,
-        device_id: first.device_id.clone(),
-        device,
-        backend: first.backend.clone(),
-        backend_version: first.backend_version.clone(),
-        threads: first.threads,
-        training_data_sha256: data_sha,
-        training_rows: samples.len(),
-        unstable_rows: unstable,
-        metrics: trained.metrics.clone(),
-        reason: trained.reason.clone(),
-        fitted: trained.fitted.clone(),
-    };
+    let file = predictor_file(space, &trained, &rows, samples.len(), unstable);
     std::fs::write(&args.out, file.to_json())
         .with_context(|| format!("{}: cannot write", args.out.display()))?;
     if let Some(report) = &args.report {

@@ -515,3 +515,41 @@ fn space_profiles_generated_subnets_without_files() {
         assert!(stderr(&o).contains(says), "{bad:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn budget_profiles_in_batches_and_stops_when_spent() {
+    let dir = scratch("budget");
+    let out = dir.join("t.jsonl");
+    let p = dir.join("p.json");
+    let mut args = vec!["profile", "--space", "ofa-mbv3", "--budget", "1s"];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(&[
+        "--instances",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--predictor-out",
+        p.to_str().unwrap(),
+    ]);
+    let o = frontier(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("active profiling stopped: budget spent"), "{e}");
+    // One batch of 8, stratified by MACs, then the budget was gone.
+    let rows: Vec<LatencyRow> = table::read(&out).unwrap();
+    assert_eq!(rows.len(), 8);
+    let mut macs: Vec<f64> = rows
+        .iter()
+        .map(|r| {
+            let a = frontier_export::ofa_mbv3::Arch::from_json(r.arch.as_deref().unwrap()).unwrap();
+            frontier_export::ofa_mbv3::macs(&a)
+        })
+        .collect();
+    macs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert!(macs[7] > 1.5 * macs[0], "not spread over MACs: {macs:?}");
+    assert!(e.contains("too few for a predictor"), "{e}");
+    assert!(!p.exists());
+    let o = frontier(&["profile", "--budget", "1s"], &dir);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--space"), "{}", stderr(&o));
+}
