@@ -15,6 +15,10 @@ pub mod inspect_cmd;
 pub mod profile;
 pub mod summary;
 pub mod train_cmd;
+#[cfg(feature = "upload")]
+pub mod upload_cmd;
+#[cfg(not(feature = "upload"))]
+#[path = "upload_off.rs"]
 pub mod upload_cmd;
 
 /// Run a parsed command line; returns the process exit code.

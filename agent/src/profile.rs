@@ -322,14 +322,10 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     }
     // Where rows will be uploaded, and the spool, before any measuring.
     let upload = match &args.upload {
-        Some(url) => {
-            let target = crate::upload_cmd::target(
-                Some(url.as_str()).filter(|u| !u.is_empty()),
-                args.token.as_deref(),
-            )?;
-            let spool = frontier_uplink::Spool::open(&crate::upload_cmd::spool_dir()?)?;
-            Some((target, spool))
-        }
+        Some(url) => Some(crate::upload_cmd::Upload::prepare(
+            Some(url.as_str()).filter(|u| !u.is_empty()),
+            args.token.as_deref(),
+        )?),
         None => None,
     };
     let backends = backends::selected(args.backend, &args.ort, memory_budget)?;
@@ -456,14 +452,11 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             print!("{text}");
         }
     }
-    if let Some((target, mut spool)) = upload {
+    if let Some(upload) = upload {
         // Spooled means kept through crashes; sending may fail and retry later.
-        if let Err(e) = crate::upload_cmd::spool_rows(&mut spool, &mut rows_out) {
+        if let Err(e) = upload.finish(&mut rows_out, args.upload_wait) {
             eprintln!("error: {e:#}; the rows above were measured but not queued for upload");
             return Ok(1);
-        }
-        if let Err(e) = crate::upload_cmd::send(&spool, &target, args.upload_wait, 500) {
-            eprintln!("error: upload: {e:#}; the rows stay spooled for `frontier upload`");
         }
     }
     Ok(if args.strict && !failures.is_empty() {

@@ -29,8 +29,7 @@ fn latency(r: &LatencyRow) -> Option<f64> {
 
 fn read_rows(source: &str, token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>> {
     if let Some(url) = source.strip_prefix("collector:") {
-        let target = crate::upload_cmd::target(Some(url), token)?;
-        return frontier_uplink::sender::fetch_rows(&target.url, &target.token, &[])
+        return crate::upload_cmd::fetch(url, token)
             .with_context(|| format!("{source}: cannot read rows"));
     }
     Ok(table::read::<LatencyRow>(Path::new(source))?)

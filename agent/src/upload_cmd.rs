@@ -15,6 +15,43 @@ use frontier_uplink::{Sender, SenderConfig, Spool, Status};
 
 use crate::cli::UploadArgs;
 
+/// Uploading the rows of one `profile --upload`: the collector and the
+/// spool, both checked before anything is measured.
+pub struct Upload {
+    target: Target,
+    spool: Spool,
+}
+
+impl Upload {
+    pub fn prepare(url: Option<&str>, token: Option<&str>) -> anyhow::Result<Upload> {
+        Ok(Upload {
+            target: target(url, token)?,
+            spool: Spool::open(&spool_dir()?)?,
+        })
+    }
+
+    /// Spool the rows (an error here means they were not queued), then
+    /// send for at most `wait` (a failure here only leaves them spooled).
+    pub fn finish(mut self, rows: &mut [LatencyRow], wait: Duration) -> anyhow::Result<()> {
+        spool_rows(&mut self.spool, rows)?;
+        if let Err(e) = send(&self.spool, &self.target, wait, 500) {
+            eprintln!("error: upload: {e:#}; the rows stay spooled for `frontier upload`");
+        }
+        Ok(())
+    }
+}
+
+/// Rows of a `collector:URL` source (a reader token from the flag, the
+/// environment or the config file).
+pub fn fetch(url: &str, token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>> {
+    let target = target(Some(url), token)?;
+    Ok(frontier_uplink::sender::fetch_rows(
+        &target.url,
+        &target.token,
+        &[],
+    )?)
+}
+
 /// The spool directory: `$FRONTIER_STATE_DIR/spool`.
 pub fn spool_dir() -> anyhow::Result<PathBuf> {
     frontier_session::probe_ref::state_dir()

@@ -254,24 +254,56 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        // Absent filters bind NULL and match everything, so one statement
-        // (prepared once per connection) serves every combination.
-        let rows = sqlx::query(
-            "SELECT seq, row_json FROM rows WHERE seq > $1 \
-             AND ($2 IS NULL OR device_id = $2) \
-             AND ($3 IS NULL OR backend = $3) \
-             AND ($4 IS NULL OR space = $4) \
-             AND ($5 IS NULL OR measured_at_us >= $5) \
-             ORDER BY seq LIMIT $6",
-        )
-        .bind(after)
-        .bind(&filter.device)
-        .bind(&filter.backend)
-        .bind(&filter.space)
-        .bind(filter.since_us)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Only the filters given are in the statement, so that the
+        // database can use its indexes (`$2 IS NULL OR ...` defeats them:
+        // SQLite then scans every row for each page).
+        let mut sql = String::from("SELECT seq, row_json FROM rows WHERE seq > $1");
+        let mut n = 1;
+        let mut texts: Vec<&str> = Vec::new();
+        // SQLite's planner, given a range on `measured_at_us` beside
+        // `ORDER BY seq`, walks the whole table in seq order (13 ms for the
+        // last 20 of 50,000 rows); as a subquery the time index serves it
+        // (0.7 ms). PostgreSQL plans the plain form well (2 ms) and the
+        // subquery badly (a semi-join over the table, 160 ms).
+        let since_subquery = filter.since_us.is_some() && self.kind == Kind::Sqlite;
+        for (column, value) in [
+            ("device_id", &filter.device),
+            ("backend", &filter.backend),
+            ("space", &filter.space),
+        ] {
+            if let Some(v) = value {
+                n += 1;
+                // In the subquery form the device is matched there.
+                if !(column == "device_id" && since_subquery) {
+                    sql.push_str(&format!(" AND {column} = ${n}"));
+                }
+                texts.push(v);
+            }
+        }
+        if filter.since_us.is_some() {
+            n += 1;
+            if since_subquery {
+                let device = if filter.device.is_some() {
+                    " AND device_id = $2"
+                } else {
+                    ""
+                };
+                sql.push_str(&format!(
+                    " AND seq IN (SELECT seq FROM rows WHERE measured_at_us >= ${n}{device})"
+                ));
+            } else {
+                sql.push_str(&format!(" AND measured_at_us >= ${n}"));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
+        let mut query = sqlx::query(&sql).bind(after);
+        for t in texts {
+            query = query.bind(t);
+        }
+        if let Some(since) = filter.since_us {
+            query = query.bind(since);
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
             .collect()

@@ -324,6 +324,13 @@ async fn suite(url: &str) {
         )
         .await;
     assert_eq!(recent.as_bytes(), jsonl(&rows_a[20..]).as_slice());
+    // `since` alone, and with a backend: the later ofa rows and `good`.
+    let mut later = rows_a[20..].to_vec();
+    later.push(good.clone());
+    for q in ["", "&backend=tract"] {
+        let got = c.text(&reader, &format!("/v1/rows?since={since}{q}")).await;
+        assert_eq!(got.as_bytes(), jsonl(&later).as_slice(), "{q}");
+    }
     assert_eq!(
         c.text(&reader, "/v1/rows?backend=ort").await.as_bytes(),
         jsonl(&rows_b).as_slice()

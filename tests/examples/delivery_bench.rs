@@ -200,6 +200,7 @@ fn main() {
         let mut spool = Spool::open(&dir).unwrap();
         let sender = Sender::new(SenderConfig::new(&c.url, &c.device)).unwrap();
         let mut delays = Vec::new();
+        let (mut t_append, mut t_send) = (Vec::new(), Vec::new());
         for i in 0..50 {
             let r = row(&format!("e2e-{name}"), i);
             let since = r.measured_at.clone();
@@ -207,9 +208,12 @@ fn main() {
             l.pop();
             let t = Instant::now();
             spool.append(&[l]).unwrap();
+            t_append.push(t.elapsed().as_secs_f64() * 1e3);
+            let ts = Instant::now();
             sender
                 .drain(&spool, Instant::now() + Duration::from_secs(10))
                 .unwrap();
+            t_send.push(ts.elapsed().as_secs_f64() * 1e3);
             let id = r.row_id.clone().unwrap();
             loop {
                 let text = http
@@ -229,7 +233,9 @@ fn main() {
             delays.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let (m, lo, hi) = median_range(delays);
-        println!("{name:8}: {m:6.2} [{lo:.2}-{hi:.2}]");
+        let (a, _, _) = median_range(t_append);
+        let (d, _, _) = median_range(t_send);
+        println!("{name:8}: {m:6.2} [{lo:.2}-{hi:.2}] (append {a:.2}, send {d:.2}, the rest is the reader's query)");
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
