@@ -96,7 +96,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
 
     /// Also write a report: cross-validated metrics of every kind tried,
-    /// the learning curve, the sum-of-parts ratio.
+    /// the learning curve, the sum-of-parts ratio (and the learning curve
+    /// as an SVG plot beside it, R.svg).
     #[arg(long)]
     pub report: Option<PathBuf>,
 

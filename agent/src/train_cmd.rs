@@ -297,6 +297,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         });
         std::fs::write(report, serde_json::to_vec_pretty(&v)?)
             .with_context(|| format!("{}: cannot write", report.display()))?;
+        let svg = report.with_extension("svg");
+        let title = format!(
+            "{} on {} ({}, {} thread(s)): learning curve",
+            trained.kind.name(),
+            first.device_id,
+            first.backend,
+            first.threads
+        );
+        std::fs::write(
+            &svg,
+            predictor::plot::learning_curve_svg(&trained.learning_curve, &title),
+        )
+        .with_context(|| format!("{}: cannot write", svg.display()))?;
     }
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
     println!(

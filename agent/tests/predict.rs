@@ -76,6 +76,8 @@ fn train_then_predict() {
     assert!(r["metrics"]["within_10pct"].as_f64().unwrap() >= 0.9, "{r}");
     assert_eq!(r["unstable_rows"], 4);
     assert!(!r["learning_curve"].as_array().unwrap().is_empty());
+    let svg = std::fs::read_to_string(dir.join("r.svg")).unwrap();
+    assert!(svg.contains("<polyline") && svg.contains("learning curve"));
 
     // Predict unseen subnets, one per line, as JSON.
     let test_rows = rows(10, 2, "dev");

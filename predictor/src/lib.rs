@@ -7,6 +7,7 @@
 //!   channel plan.
 //! - [`linear`]: non-negative ridge regression for relative error, bagged.
 //! - [`metrics`]: RMSE, MAPE, ±5/±10%, Kendall τ, Spearman, coverage.
+//! - [`plot`]: the learning curve as SVG text.
 //! - Kinds ([`Kind`]): `lut` (Once-for-All's sum over stem, blocks and head
 //!   from a block table, calibrated on whole networks), `learned` (bagged
 //!   linear model over the features), `hybrid` (the learned model with the
@@ -21,6 +22,7 @@
 pub mod features;
 pub mod linear;
 pub mod metrics;
+pub mod plot;
 
 use std::collections::BTreeMap;
 

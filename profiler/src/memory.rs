@@ -58,7 +58,10 @@ pub fn flush_dirty(threshold: u64) -> Option<u64> {
         return None;
     }
     // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::sync()
+    };
     Some(dirty)
 }
 

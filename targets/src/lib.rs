@@ -282,8 +282,8 @@ mod tests {
     #[test]
     fn static_builds_cannot_have_ort() {
         let bad = CLASS_FILES[1].1.replace(
-            "features = [\"tract\"]\nstatic = true",
-            "features = [\"tract\", \"ort\"]\nstatic = true",
+            "features = [\"tract\", \"upload\"]\nstatic = true",
+            "features = [\"tract\", \"ort\", \"upload\"]\nstatic = true",
         );
         let e = Class::parse("edge", &bad).unwrap_err().to_string();
         assert!(e.contains("static build cannot load ONNX Runtime"), "{e}");
