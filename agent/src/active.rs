@@ -1,7 +1,7 @@
 //! `frontier profile --space S --budget 15m`: active profiling.
 //!
-//! The first batch is stratified by MACs (the whole range of the space is
-//! covered); after it, a predictor is trained on everything measured so far
+//! The first batch is the space's smallest and largest subnets and the rest
+//! stratified by MACs (the whole range of the space is covered); after it, a predictor is trained on everything measured so far
 //! and the next batch is the unmeasured candidates (from a seeded pool)
 //! whose predicted interval is widest relative to their prediction: where
 //! the predictor is least certain. It stops when the next batch would
@@ -17,7 +17,7 @@ use frontier_predictor::{self as predictor, Kind, Predictor, Sample, Space};
 use frontier_profiler::backend::Backend;
 use frontier_session::{self as session, Observer, Outcome, SessionConfig};
 
-use crate::export_cmd::{candidates, SampleSpec};
+use crate::export_cmd::{candidates, extremes, SampleSpec};
 
 /// Subnets per batch.
 const BATCH: usize = 8;
@@ -75,13 +75,16 @@ pub fn run(
         },
         POOL,
     )?;
-    let mut batch = candidates(
+    // The first batch: the space's smallest and largest subnets, and the
+    // rest stratified by MACs in between.
+    let mut batch = extremes(&spec);
+    batch.extend(candidates(
         &SampleSpec {
             sampler: crate::cli::SamplerChoice::Macs,
             ..spec
         },
-        BATCH,
-    )?;
+        BATCH - batch.len(),
+    )?);
     let first_backend = backends.first().map(|b| b.name().to_string());
     let mut measured: HashSet<String> = HashSet::new();
     let mut merged: Option<Outcome> = None;

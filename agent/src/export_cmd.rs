@@ -134,19 +134,72 @@ impl Candidate {
     }
 }
 
+impl Candidate {
+    fn of(arch: AnyArch) -> Candidate {
+        let l = arch.line("", 0, Vec::new());
+        Candidate {
+            json: l.arch.to_string(),
+            space: l.space,
+            arch,
+        }
+    }
+}
+
 /// `n` subnets of `spec`'s space, drawn as `frontier export --samples` draws them.
 pub fn candidates(spec: &SampleSpec, n: usize) -> anyhow::Result<Vec<Candidate>> {
-    Ok(sample(spec, n)?
-        .into_iter()
-        .map(|arch| {
-            let l = arch.line("", 0, Vec::new());
-            Candidate {
-                json: l.arch.to_string(),
-                space: l.space,
-                arch,
-            }
-        })
-        .collect())
+    Ok(sample(spec, n)?.into_iter().map(Candidate::of).collect())
+}
+
+/// The smallest and the largest subnet of `spec`'s space (every choice at
+/// its minimum, then at its maximum): samples rarely reach them, and a
+/// predictor that never saw them extrapolates at the ends of the range.
+/// For GPT-2 only the smallest: the largest (16 layers of width 1024 and
+/// GPT-2's vocabulary) is 1.4 GB of weights, too much for a board's copies.
+pub fn extremes(spec: &SampleSpec) -> Vec<Candidate> {
+    match spec.space {
+        Space::OfaMbv3 => [(3, 3, 2, 128), (7, 6, 4, 224)]
+            .into_iter()
+            .map(|(k, e, d, r)| {
+                Candidate::of(AnyArch::Ofa(ofa_mbv3::Arch {
+                    ks: vec![k; 20],
+                    e: vec![e; 20],
+                    d: vec![d; 5],
+                    r,
+                }))
+            })
+            .collect(),
+        Space::Gpt2 => {
+            let space = gpt2::Space {
+                vocab_size: spec.vocab_size,
+                n_positions: spec.n_positions,
+                seq_len: spec.seq_len,
+                ..gpt2::Space::default()
+            };
+            let pick = |v: &[u32], max: bool| {
+                if max { v.iter().max() } else { v.iter().min() }
+                    .copied()
+                    .unwrap_or(0)
+            };
+            [false]
+                .into_iter()
+                .map(|max| {
+                    Candidate::of(AnyArch::Gpt2(gpt2::Arch {
+                        n_layer: pick(&space.n_layer, max),
+                        d_model: pick(&space.d_model, max),
+                        n_head: gpt2::PerLayer::One(pick(&space.n_head, max)),
+                        d_inner: gpt2::PerLayer::One(pick(&space.d_inner, max)),
+                        vocab_size: space.vocab_size,
+                        n_positions: space.n_positions,
+                        seq_len: space.seq_len,
+                    }))
+                })
+                .filter(|c| match &c.arch {
+                    AnyArch::Gpt2(a) => a.validate().is_ok(),
+                    AnyArch::Ofa(_) => true,
+                })
+                .collect()
+        }
+    }
 }
 
 /// `n` subnets of `spec`'s space generated in memory (model `i` with seed

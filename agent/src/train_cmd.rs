@@ -253,7 +253,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         blocks: (!blocks.is_empty()).then_some(&blocks),
         source: source.as_ref().map(|p| &p.fitted),
     };
-    let trained = predictor::train(space, &kinds, &samples, &ctx, args.seed)?;
+    let mut trained = predictor::train(space, &kinds, &samples, &ctx, args.seed)?;
+    if args.kind == KindChoice::Auto && blocks.is_empty() && source.is_none() {
+        trained.reason = format!(
+            "{} (auto: lut and hybrid need rows of `frontier export --blocks` models)",
+            trained.reason
+        );
+    }
     let held_out_metrics = (!held_out.is_empty())
         .then(|| -> anyhow::Result<predictor::Metrics> {
             let truth: Vec<f64> = held_out.iter().map(|s| s.ms).collect();
