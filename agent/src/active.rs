@@ -28,9 +28,6 @@ const PATIENCE: usize = 3;
 /// Subnets measured before a plateau may stop the loop: cross-validation
 /// on fewer rows is too noisy to call a plateau.
 const MIN_FOR_PLATEAU: usize = 48;
-/// Weight of a row flagged `unstable`.
-const UNSTABLE_WEIGHT: f64 = 0.25;
-
 /// What the loop did, for the caller's summary.
 pub struct ActiveResult {
     pub outcome: Outcome,
@@ -38,17 +35,6 @@ pub struct ActiveResult {
     /// Rows the predictor was trained on (of the first backend).
     pub training_rows: Vec<LatencyRow>,
     pub stop: String,
-}
-
-fn sample_of(r: &LatencyRow) -> Option<Sample> {
-    let ms = [r.median_ms_corrected, r.median_ms]
-        .into_iter()
-        .find(|v| v.is_finite() && *v > 0.0)?;
-    Some(Sample {
-        arch: r.arch.clone()?,
-        ms,
-        weight: if r.unstable { UNSTABLE_WEIGHT } else { 1.0 },
-    })
 }
 
 /// Run sessions batch by batch until the budget is spent or accuracy stops
@@ -121,7 +107,10 @@ pub fn run(
                 m
             }
         });
-        let samples: Vec<Sample> = training_rows.iter().filter_map(sample_of).collect();
+        let samples: Vec<Sample> = training_rows
+            .iter()
+            .filter_map(crate::train_cmd::sample_of)
+            .collect();
         if samples.len() >= Kind::Learned.min_rows() {
             let t = predictor::train(
                 space,

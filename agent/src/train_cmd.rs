@@ -21,6 +21,15 @@ const UNSTABLE_WEIGHT: f64 = 0.25;
 /// The `space` of `frontier export --blocks` rows.
 const BLOCK_SPACE: &str = "ofa-mbv3-block";
 
+/// A row as a training sample: its arch, its latency, its weight.
+pub fn sample_of(r: &LatencyRow) -> Option<Sample> {
+    Some(Sample {
+        arch: r.arch.clone()?,
+        ms: latency(r)?,
+        weight: if r.unstable { UNSTABLE_WEIGHT } else { 1.0 },
+    })
+}
+
 fn latency(r: &LatencyRow) -> Option<f64> {
     [r.median_ms_corrected, r.median_ms]
         .into_iter()
@@ -165,21 +174,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
     let mut samples: Vec<Sample> = Vec::new();
     let (mut bad_latency, mut bad_arch, mut unstable) = (0, 0, 0);
     for r in &rows {
-        let arch = r.arch.clone().expect("filtered above");
-        if space.features(&arch).is_err() {
+        if space
+            .features(r.arch.as_deref().expect("filtered above"))
+            .is_err()
+        {
             bad_arch += 1;
             continue;
         }
-        let Some(ms) = latency(r) else {
+        let Some(sample) = sample_of(r) else {
             bad_latency += 1;
             continue;
         };
         unstable += usize::from(r.unstable);
-        samples.push(Sample {
-            arch,
-            ms,
-            weight: if r.unstable { UNSTABLE_WEIGHT } else { 1.0 },
-        });
+        samples.push(sample);
     }
     if bad_latency + bad_arch > 0 {
         eprintln!("warning: left out {bad_latency} rows without a positive latency and {bad_arch} whose arch is outside the {} space", space.name());
