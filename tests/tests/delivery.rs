@@ -11,6 +11,16 @@ use std::time::{Duration, Instant};
 
 use frontier_tests::*;
 
+/// These tests run one at a time: each times kills against a running
+/// upload and restarts collectors on a port it just freed, which a
+/// concurrent test's collector could otherwise take, and the profiling
+/// tests' load would stretch the uploads past the kills.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn ids_of(lines: &[String]) -> Vec<String> {
     lines
         .iter()
@@ -55,6 +65,7 @@ fn spool_only(state: &std::path::Path, table: &std::path::Path, token: &str) {
 
 #[test]
 fn kill_9_of_the_agent_twenty_times_loses_and_doubles_nothing() {
+    let _serial = serial();
     let w = World::new("kill-agent");
     let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
     let (device, reader) = (w.device.clone(), w.reader.clone());
@@ -141,6 +152,7 @@ fn kill_9_of_the_agent_twenty_times_loses_and_doubles_nothing() {
 
 #[test]
 fn collector_killed_mid_batch_and_down_for_a_while() {
+    let _serial = serial();
     let w = World::new("kill-collector");
     let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
     let (device, reader) = (w.device.clone(), w.reader.clone());
@@ -187,6 +199,7 @@ fn collector_killed_mid_batch_and_down_for_a_while() {
 
 #[test]
 fn collector_down_the_whole_time_keeps_rows_for_later() {
+    let _serial = serial();
     let w = World::new("offline");
     let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
     let (device, reader) = (w.device.clone(), w.reader.clone());
@@ -283,6 +296,7 @@ const FAST: &[&str] = &[
 
 #[test]
 fn profile_upload_generated_subnets_and_the_table_again() {
+    let _serial = serial();
     let w = World::new("profile-upload");
     let (dir, data, state) = (w.dir.clone(), w.data.clone(), w.state.clone());
     let (device, reader) = (w.device.clone(), w.reader.clone());
@@ -356,6 +370,7 @@ fn profile_upload_generated_subnets_and_the_table_again() {
 
 #[test]
 fn a_full_disk_on_the_agent_still_prints_the_results() {
+    let _serial = serial();
     let dir = scratch("full-disk");
     let (state, models) = (dir.join("agent"), dir.join("models"));
     let out = frontier(&state)

@@ -136,6 +136,21 @@ enum Outcome {
     TooLarge,
 }
 
+/// An error with its causes ("error sending request: connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// Free bytes on the spool's file system.
 fn free_bytes(spool: &Spool) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
@@ -195,7 +210,7 @@ impl Sender {
         }
         let resp = match req.body(body).send() {
             Ok(r) => r,
-            Err(e) => return Ok(Outcome::Retry(format!("{url}: {e}"))),
+            Err(e) => return Ok(Outcome::Retry(format!("{url}: {}", chain(&e)))),
         };
         let status = resp.status().as_u16();
         let text = resp.text().unwrap_or_default();
