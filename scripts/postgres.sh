@@ -43,6 +43,19 @@ chmod 700 "$data"
 if [ ! -f "$data/PG_VERSION" ]; then
   as_pg "$bin/initdb" -D "$data" -U postgres -A trust --no-sync >&2
 fi
+# A server killed without a shutdown (a session's end) leaves its lock file;
+# PostgreSQL refuses to start while the PID in it exists, even when that PID
+# is now a zombie or another program. Remove the lock unless it names a live
+# postgres.
+pidfile="$data/postmaster.pid"
+if [ -f "$pidfile" ]; then
+  pid="$(head -n 1 "$pidfile")"
+  state="$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+  if [ -z "$state" ] || [ "$state" = Z ] || ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q postgres; then
+    echo "removing the stale lock of a PostgreSQL that is gone (pid $pid)" >&2
+    rm -f "$pidfile"
+  fi
+fi
 sock="$(mktemp -d)"
 chown "$owner" "$sock"
 as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
