@@ -190,8 +190,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 })?;
             let addr = listener.local_addr()?;
-            println!("frontier-collector listening on http://{addr}");
-            println!("storing rows in {}", a.storage.describe());
+            // A closed stdout (a supervisor that stopped reading) must not
+            // take the server down: println! would panic on EPIPE.
+            {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "frontier-collector listening on http://{addr}");
+                let _ = writeln!(out, "storing rows in {}", a.storage.describe());
+                let _ = out.flush();
+            }
             if store
                 .tokens()
                 .await?
