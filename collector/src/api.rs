@@ -205,26 +205,14 @@ async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<V
             ),
         )
     };
-    // Read up to the limit; past it, keep draining (up to a cap) so that the
-    // client, still sending, gets the 413 rather than a reset connection.
-    let drain_cap = limits.body_bytes.saturating_mul(4);
-    let mut raw: Vec<u8> = Vec::new();
-    let mut seen = 0usize;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        let chunk = chunk.map_err(|e| {
+    let (raw, seen) = read_capped(body, limits.body_bytes, limits.body_bytes.saturating_mul(4))
+        .await
+        .map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("the body could not be read ({e}); fix: resend the batch"),
             )
         })?;
-        seen = seen.saturating_add(chunk.len());
-        if seen <= limits.body_bytes {
-            raw.extend_from_slice(&chunk);
-        } else if seen > drain_cap {
-            break;
-        }
-    }
     if seen > limits.body_bytes {
         return Err(too_large("the body"));
     }
@@ -354,16 +342,23 @@ async fn check_batch_head(state: &AppState, headers: &HeaderMap) -> Result<(), A
     Ok(())
 }
 
-/// Read and discard up to `cap` bytes of a body.
-async fn drain(body: Body, cap: usize) {
+/// Read a body, keeping its first `keep` bytes; past them keep reading (up
+/// to `cap`) and discard, so that a client still sending gets the answer
+/// rather than a reset connection. Returns the bytes kept and the bytes seen.
+async fn read_capped(body: Body, keep: usize, cap: usize) -> Result<(Vec<u8>, usize), axum::Error> {
+    let mut kept = Vec::new();
     let mut seen = 0usize;
     let mut stream = body.into_data_stream();
-    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut stream).await {
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk?;
         seen = seen.saturating_add(chunk.len());
-        if seen > cap {
+        if seen <= keep {
+            kept.extend_from_slice(&chunk);
+        } else if seen > cap {
             break;
         }
     }
+    Ok((kept, seen))
 }
 
 async fn post_rows(
@@ -374,7 +369,7 @@ async fn post_rows(
     if let Err(e) = check_batch_head(&state, &headers).await {
         // Let the client finish sending, so that it reads this answer
         // rather than a broken pipe (bounded: a few times the body limit).
-        drain(body, state.limits.body_bytes.saturating_mul(4)).await;
+        let _ = read_capped(body, 0, state.limits.body_bytes.saturating_mul(4)).await;
         return Err(e);
     }
     let body = read_body(&state.limits, &headers, body).await?;
