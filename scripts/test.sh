@@ -10,8 +10,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontier/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 
 # The table-format test checks that pandas reads both table formats; the
-# generator's test runs the ONNX reference checker on generated models.
-python3 -c 'import pandas, onnx' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2' 'onnx>=1.16'
+# generator's test runs the ONNX reference checker on generated models;
+# examples/predict.py runs exported predictors with onnxruntime.
+python3 -c 'import pandas, onnx, onnxruntime' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2' 'onnx>=1.16' 'onnxruntime==1.32.0'
 
 # The ONNX Runtime backend's tests need the library; they are never skipped,
 # so fetch it (PyPI wheel, no compiling) when it is missing.

@@ -95,6 +95,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
 
+    /// Also write the predictor as ONNX: input `encoding` [batch, N] (the
+    /// space's encode(), see examples/predict.py), outputs `latency_ms`,
+    /// `interval_ms` and `features`; the same predictions as --out.
+    #[arg(long, value_name = "FILE")]
+    pub onnx: Option<PathBuf>,
+
     /// Also write a report: cross-validated metrics of every kind tried,
     /// the learning curve, the sum-of-parts ratio (and the learning curve
     /// as an SVG plot beside it, R.svg).

@@ -289,6 +289,21 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
     let file = predictor_file(space, &trained, &rows, samples.len(), unstable);
     std::fs::write(&args.out, file.to_json())
         .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    if let Some(path) = &args.onnx {
+        let threads = file.threads.to_string();
+        let bytes = predictor::onnx::to_onnx(
+            &file.fitted,
+            &[
+                ("frontier_predictor_version", &file.schema_version),
+                ("frontier_kind", file.kind.name()),
+                ("frontier_device_id", &file.device_id),
+                ("frontier_backend", &file.backend),
+                ("frontier_threads", &threads),
+                ("frontier_training_data_sha256", &file.training_data_sha256),
+            ],
+        )?;
+        std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
     if let Some(report) = &args.report {
         let v = serde_json::json!({
             "space": space.name(),

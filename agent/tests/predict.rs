@@ -375,3 +375,137 @@ fn few_shot_transfer_to_a_new_device() {
         stderr(&o)
     );
 }
+
+fn gpt2_rows(n: usize, seed: u64) -> Vec<LatencyRow> {
+    use frontier_export::gpt2;
+    let space = gpt2::Space::default();
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let arch = gpt2::sample(&space, &mut rng);
+            let jitter = 1.0 + 0.02 * ((rng.next_u64() % 1000) as f64 / 500.0 - 1.0);
+            let ms =
+                (0.5 + gpt2::macs(&arch) as f64 / 1e9 * 3.0 + arch.n_layer as f64 * 0.2) * jitter;
+            let mut r = rows(1, seed + i as u64, "dev").remove(0);
+            r.model_path = format!("g/{i}.onnx");
+            r.inputs = format!("input_ids=1,{}:i64", arch.seq_len);
+            r.median_ms = ms;
+            r.median_ms_corrected = ms;
+            r.arch = Some(arch.to_json());
+            r.space = Some("gpt2".into());
+            r.row_id = None;
+            table::ensure_row_id(&mut r);
+            r
+        })
+        .collect()
+}
+
+/// The predictor as ONNX, run by Python's onnxruntime through
+/// examples/predict.py, predicts what `frontier predict` does (relative
+/// difference ≤ 1e-4, intervals too), for both spaces; and the example's
+/// random search runs.
+#[test]
+fn onnx_predictor_in_python_agrees_with_frontier_predict() {
+    let dir = scratch("onnx-python");
+    let python = std::env::var("FRONTIER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/predict.py");
+    for (space, train, test) in [
+        ("ofa-mbv3", rows(40, 1, "dev"), rows(25, 2, "dev")),
+        ("gpt2", gpt2_rows(40, 3), gpt2_rows(25, 4)),
+    ] {
+        let t = dir.join(format!("{space}.jsonl"));
+        std::fs::write(&t, table::to_jsonl(&train)).unwrap();
+        let (p, onnx) = (
+            dir.join(format!("{space}.json")),
+            dir.join(format!("{space}.onnx")),
+        );
+        let o = frontier(
+            &[
+                "train",
+                t.to_str().unwrap(),
+                "--space",
+                space,
+                "--out",
+                p.to_str().unwrap(),
+                "--onnx",
+                onnx.to_str().unwrap(),
+            ],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let archs = dir.join(format!("{space}-archs.jsonl"));
+        let lines: String = test
+            .iter()
+            .map(|r| format!("{{\"arch\":{}}}\n", r.arch.as_ref().unwrap()))
+            .collect();
+        std::fs::write(&archs, lines).unwrap();
+        let ours = frontier(
+            &[
+                "predict",
+                "--predictor",
+                p.to_str().unwrap(),
+                "--archs",
+                archs.to_str().unwrap(),
+                "--json",
+            ],
+            &dir,
+        );
+        assert!(ours.status.success(), "{}", stderr(&ours));
+        let theirs = std::process::Command::new(&python)
+            .arg(&example)
+            .arg(&onnx)
+            .args(["--archs", archs.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {python} ({e}); the test command installs python3 with onnxruntime"
+                )
+            });
+        assert!(
+            theirs.status.success(),
+            "examples/predict.py failed (the test command installs onnxruntime for python3): {}",
+            stderr(&theirs)
+        );
+        let parse = |o: &std::process::Output| -> Vec<serde_json::Value> {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let (a, b) = (parse(&ours), parse(&theirs));
+        assert_eq!((a.len(), b.len()), (test.len(), test.len()));
+        let close = |x: &serde_json::Value, y: &serde_json::Value| {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs(),
+                "{space}: frontier {x} vs python {y}"
+            );
+        };
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x["arch"], y["arch"]);
+            close(&x["predicted_ms"], &y["predicted_ms"]);
+            close(&x["interval_ms"][0], &y["interval_ms"][0]);
+            close(&x["interval_ms"][1], &y["interval_ms"][1]);
+        }
+    }
+    // The example's search: a frontier of architectures within the budget.
+    let o = std::process::Command::new(&python)
+        .arg(&example)
+        .arg(dir.join("ofa-mbv3.onnx"))
+        .args(["--search", "2000", "--max-ms", "20"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let picked: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!picked.is_empty());
+    for w in picked.windows(2) {
+        assert!(w[0]["predicted_ms"].as_f64() <= w[1]["predicted_ms"].as_f64());
+        assert!(w[0]["mmacs"].as_f64() < w[1]["mmacs"].as_f64());
+    }
+    assert!(picked
+        .iter()
+        .all(|p| p["interval_ms"][1].as_f64().unwrap() <= 20.0));
+}

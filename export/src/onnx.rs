@@ -86,6 +86,7 @@ pub struct GraphBuilder {
     outputs: Vec<pb::ValueInfoProto>,
     rng: SplitMix64,
     counter: usize,
+    metadata: Vec<(String, String)>,
     /// Elements stored in initializers (weights, biases, constants).
     pub initializer_elements: u64,
     /// Elements of weights and biases only (what PyTorch stores as parameters,
@@ -93,7 +94,7 @@ pub struct GraphBuilder {
     pub weight_elements: u64,
 }
 
-pub(crate) fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+pub fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         ints: v.to_vec(),
@@ -102,7 +103,7 @@ pub(crate) fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     }
 }
 
-pub(crate) fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
+pub fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         i: v,
@@ -111,7 +112,7 @@ pub(crate) fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
     }
 }
 
-pub(crate) fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
+pub fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         f: v,
@@ -121,6 +122,12 @@ pub(crate) fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
 }
 
 fn value_info(name: &str, elem: Elem, shape: &[usize]) -> pb::ValueInfoProto {
+    let dims: Vec<Option<usize>> = shape.iter().map(|d| Some(*d)).collect();
+    value_info_dims(name, elem, &dims)
+}
+
+/// A value's type; `None` dimensions are symbolic (named `batch`).
+fn value_info_dims(name: &str, elem: Elem, shape: &[Option<usize>]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     pb::ValueInfoProto {
         name: name.into(),
@@ -131,7 +138,10 @@ fn value_info(name: &str, elem: Elem, shape: &[usize]) -> pb::ValueInfoProto {
                     dim: shape
                         .iter()
                         .map(|d| Dimension {
-                            value: Some(Value::DimValue(*d as i64)),
+                            value: Some(match d {
+                                Some(d) => Value::DimValue(*d as i64),
+                                None => Value::DimParam("batch".into()),
+                            }),
                             ..Default::default()
                         })
                         .collect(),
@@ -152,6 +162,7 @@ impl GraphBuilder {
             outputs: Vec::new(),
             rng: SplitMix64::new(seed),
             counter: 0,
+            metadata: Vec::new(),
             initializer_elements: 0,
             weight_elements: 0,
         }
@@ -169,6 +180,33 @@ impl GraphBuilder {
 
     pub fn output(&mut self, value: &str, elem: Elem, shape: &[usize]) {
         self.outputs.push(value_info(value, elem, shape));
+    }
+
+    /// An input whose first dimension is the symbolic batch size and the
+    /// rest are `rest`.
+    pub fn input_batched(&mut self, name: &str, elem: Elem, rest: &[usize]) -> String {
+        let dims: Vec<Option<usize>> = std::iter::once(None)
+            .chain(rest.iter().map(|d| Some(*d)))
+            .collect();
+        self.inputs.push(value_info_dims(name, elem, &dims));
+        name.to_string()
+    }
+
+    /// An output named `name` (an Identity of `value`) whose first dimension
+    /// is the symbolic batch size.
+    pub fn output_batched(&mut self, value: &str, name: &str, elem: Elem, rest: &[usize]) {
+        let name = name.to_string();
+        self.nodes.push(pb::NodeProto {
+            name: format!("{name}_identity"),
+            op_type: "Identity".into(),
+            input: vec![value.into()],
+            output: vec![name.clone()],
+            ..Default::default()
+        });
+        let dims: Vec<Option<usize>> = std::iter::once(None)
+            .chain(rest.iter().map(|d| Some(*d)))
+            .collect();
+        self.outputs.push(value_info_dims(&name, elem, &dims));
     }
 
     /// A float initializer with the given values.
@@ -363,6 +401,12 @@ impl GraphBuilder {
         }
     }
 
+    /// A `metadata_props` entry of the model (onnxruntime's
+    /// `custom_metadata_map`).
+    pub fn metadata(&mut self, key: &str, value: &str) {
+        self.metadata.push((key.into(), value.into()));
+    }
+
     /// The serialized model.
     pub fn finish(self, graph_name: &str, opset: i64) -> Vec<u8> {
         let model = pb::ModelProto {
@@ -381,6 +425,11 @@ impl GraphBuilder {
                 output: self.outputs,
                 ..Default::default()
             }),
+            metadata_props: self
+                .metadata
+                .into_iter()
+                .map(|(key, value)| pb::StringStringEntryProto { key, value })
+                .collect(),
             ..Default::default()
         };
         model.encode_to_vec()

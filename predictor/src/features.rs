@@ -76,7 +76,29 @@ const M: f64 = 1e6;
 fn ofa_features(arch: &ofa_mbv3::Arch) -> Vec<f64> {
     let mut f = [0f64; OFA_NAMES.len()];
     for u in ofa_mbv3::units(arch) {
-        match u {
+        add_unit(&u, &mut f);
+    }
+    ofa_scale(&f)
+}
+
+/// One unit's share of [`Space::features`] (OFA): a network's features are
+/// the sum of its units' (what the ONNX export relies on).
+pub fn ofa_unit_features(u: &Unit) -> Vec<f64> {
+    let mut f = [0f64; OFA_NAMES.len()];
+    add_unit(u, &mut f);
+    ofa_scale(&f)
+}
+
+fn ofa_scale(f: &[f64]) -> Vec<f64> {
+    f.iter()
+        .enumerate()
+        .map(|(i, v)| if i == 10 || i == 11 { *v } else { v / M })
+        .collect()
+}
+
+fn add_unit(u: &Unit, f: &mut [f64; OFA_NAMES.len()]) {
+    {
+        match *u {
             Unit::Stem { r } => {
                 let macs = ofa_mbv3::unit_macs(&Unit::Stem { r });
                 f[0] += macs as f64;
@@ -84,7 +106,7 @@ fn ofa_features(arch: &ofa_mbv3::Arch) -> Vec<f64> {
                 let o = r.div_ceil(2);
                 f[8] += (16 * o * o) as f64;
             }
-            Unit::Block(b) => {
+            Unit::Block(ref b) => {
                 let (i2, o2) = (
                     (b.in_size * b.in_size) as f64,
                     (b.out_size * b.out_size) as f64,
@@ -132,10 +154,6 @@ fn ofa_features(arch: &ofa_mbv3::Arch) -> Vec<f64> {
             }
         }
     }
-    f.iter()
-        .enumerate()
-        .map(|(i, v)| if i == 10 || i == 11 { *v } else { v / M })
-        .collect()
 }
 
 const GPT2_NAMES: [&str; 9] = [

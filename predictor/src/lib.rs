@@ -22,6 +22,7 @@
 pub mod features;
 pub mod linear;
 pub mod metrics;
+pub mod onnx;
 pub mod plot;
 
 use std::collections::BTreeMap;
