@@ -4,10 +4,12 @@
 # then evaluated on subnets it never saw (other seed) and on the
 # PyTorch-exported Once-for-All fixtures (archs from shared/fixtures/onnx/index.json).
 #
-#   BACKEND=ort BUDGET=8m EVAL=30 benches/predictor.sh [OUT_DIR]
+#   BACKEND=ort BUDGET=8m EVAL=30 TORCH_EVAL=20 benches/predictor.sh [OUT_DIR]
+#   SPACE=gpt2 BACKEND=ort BUDGET=8m EVAL=30 benches/predictor.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${BACKEND:-ort}"
+space="${SPACE:-ofa-mbv3}"
 budget="${BUDGET:-8m}"
 eval_n="${EVAL:-30}"
 out="${1:-$(mktemp -d)}"
@@ -16,15 +18,21 @@ mkdir -p "$out"
 export FRONTIER_STATE_DIR="$out/state"
 cargo build --release -p frontier-agent
 bin="${CARGO_TARGET_DIR:-target}/release/frontier"
-time "$bin" profile --space ofa-mbv3 --budget "$budget" --backend "$backend" --seed 1 \
+time "$bin" profile --space "$space" --budget "$budget" --backend "$backend" --seed 1 \
   --out "$out/train.jsonl" --predictor-out "$out/predictor.json" -q
-"$bin" profile --space ofa-mbv3 --samples "$eval_n" --backend "$backend" --seed 99 --out "$out/eval.jsonl" -q
+"$bin" profile --space "$space" --samples "$eval_n" --backend "$backend" --seed 99 --out "$out/eval.jsonl" -q
 "$bin" predict --predictor "$out/predictor.json" --archs "$out/eval.jsonl" --json > "$out/eval.pred.jsonl"
 python3 benches/predictor_eval.py "$out/eval.pred.jsonl" "$out/eval.jsonl" "held-out generated subnets"
-# The PyTorch exports: profile them, give each row its arch from the fixtures' index.
-"$bin" profile "$shared/fixtures/onnx/ofa_mbv3_ref0_r128_opset13.onnx" "$shared/fixtures/onnx/ofa_mbv3_ref3_r192_opset20.onnx" \
-  --backend "$backend" --json -q > "$out/torch.raw.jsonl"
-python3 - "$shared/fixtures/onnx/index.json" "$out/torch.raw.jsonl" "$out/torch.jsonl" <<'PY'
+if [ "$space" != ofa-mbv3 ]; then echo "results in $out"; exit 0; fi
+# Real PyTorch exports: the fixtures, and an evaluation set exported here by
+# the reference `ofa` package (TORCH_EVAL subnets, 0 to skip) into $out/torch
+# (never committed). torch and ofa go into a venv outside the checkout.
+torch_n="${TORCH_EVAL:-20}"
+venv="${FRONTIER_TORCH_VENV:-$HOME/.cache/frontier/torch-venv}"
+evaluate_exports() { # DIR LABEL FILES...: profile, attach archs from DIR/index.json, score
+  local dir=$1 label=$2; shift 2
+  "$bin" profile "$@" --backend "$backend" --json -q > "$out/$label.raw.jsonl"
+  python3 - "$dir/index.json" "$out/$label.raw.jsonl" "$out/$label.jsonl" <<'PY'
 import json, sys
 index = {m["file"]: m["config"] for m in json.load(open(sys.argv[1]))["models"]}
 with open(sys.argv[3], "w") as out:
@@ -34,6 +42,17 @@ with open(sys.argv[3], "w") as out:
         r["arch"] = json.dumps({k: c[k] for k in ("d", "e", "ks", "r")}, separators=(",", ":"))
         out.write(json.dumps(r) + "\n")
 PY
-"$bin" predict --predictor "$out/predictor.json" --archs "$out/torch.jsonl" --json > "$out/torch.pred.jsonl"
-python3 benches/predictor_eval.py "$out/torch.pred.jsonl" "$out/torch.jsonl" "PyTorch-exported fixtures"
+  "$bin" predict --predictor "$out/predictor.json" --archs "$out/$label.jsonl" --json > "$out/$label.pred.jsonl"
+  python3 benches/predictor_eval.py "$out/$label.pred.jsonl" "$out/$label.jsonl" "$label"
+}
+evaluate_exports "$shared/fixtures/onnx" torch-fixtures \
+  "$shared/fixtures/onnx/ofa_mbv3_ref0_r128_opset13.onnx" "$shared/fixtures/onnx/ofa_mbv3_ref3_r192_opset20.onnx"
+if [ "$torch_n" -gt 0 ]; then
+  if ! "$venv/bin/python" -c 'import torch, ofa' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check torch torchvision onnx ofa
+  fi
+  "$venv/bin/python" benches/torch_ofa_subnets.py "$out/torch" "$torch_n" 7
+  evaluate_exports "$out/torch" torch-ofa "$out"/torch/*.onnx
+fi
 echo "results in $out"

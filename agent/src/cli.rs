@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -50,6 +51,65 @@ pub enum Command {
     Train(TrainArgs),
     /// Predict latencies of architectures with a trained predictor.
     Predict(PredictArgs),
+    /// Search the Pareto frontier (accuracy vs each device's predicted
+    /// latency) and write it as a frontier manifest with its models.
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    /// The search space: ofa-mbv3 or gpt2.
+    #[arg(long)]
+    pub space: String,
+
+    /// A predictor per device (`frontier train --out`); repeat for several.
+    #[arg(long, required = true, value_name = "FILE")]
+    pub predictor: Vec<PathBuf>,
+
+    /// Where accuracy comes from: onnx:FILE (a model from the space's
+    /// encoding [batch, N] to accuracy), table:FILE.jsonl ({"arch",
+    /// "accuracy"} lines; the search stays within them), or the proxies
+    /// macs / params.
+    #[arg(long, value_name = "SRC")]
+    pub accuracy: String,
+
+    /// Latency limit on the predicted latency, ms; X@DEVICE for one device
+    /// (its id or device/backend/tN). Repeatable.
+    #[arg(long, value_name = "X[@DEVICE]")]
+    pub max_latency_ms: Vec<String>,
+
+    /// Parameter limit.
+    #[arg(long, value_name = "N")]
+    pub max_params: Option<u64>,
+
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(4..=100_000).map(|v| v as usize))]
+    pub population: usize,
+
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=100_000).map(|v| v as usize))]
+    pub generations: usize,
+
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Models per device's frontier, spread evenly over its latency range.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000).map(|v| v as usize))]
+    pub models: usize,
+
+    /// Output directory: frontier.json, models/*.onnx, search.json, frontier.svg.
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Profile the frontier's models on this device (the predictor of this
+    /// device says backend and threads) and record measured_ms.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// With --verify: measurement policy of a device class (as profile's --policy).
+    #[arg(long, requires = "verify")]
+    pub policy: Option<String>,
+
+    #[command(flatten)]
+    pub ort: OrtLibArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod export_cmd;
 pub mod inspect_cmd;
 pub mod profile;
+pub mod search_cmd;
 pub mod summary;
 pub mod train_cmd;
 #[cfg(feature = "upload")]
@@ -31,5 +32,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         cli::Command::Upload(args) => upload_cmd::run(args),
         cli::Command::Train(args) => train_cmd::train(args),
         cli::Command::Predict(args) => train_cmd::predict(args),
+        cli::Command::Search(args) => search_cmd::run(args),
     }
 }

@@ -303,6 +303,60 @@ fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
     Ok((models, failures))
 }
 
+/// The session `args` describe (what `profile` measures with; `search
+/// --verify` uses it with profile's defaults).
+pub fn session_config(
+    args: &ProfileArgs,
+    backends: &[Box<dyn frontier_profiler::backend::Backend>],
+    specs: Vec<InputSpec>,
+    probe_ref: ProbeRef,
+) -> SessionConfig {
+    let base_options = base_options(args);
+    if backends.iter().all(|b| !b.has_session_options())
+        && (args.inter_threads != 1 || base_options.graph_opt != GraphOpt::All)
+    {
+        eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
+    }
+    SessionConfig {
+        harness: harness_config(args),
+        probe_ref,
+        probe: match args.probe {
+            ProbeKind::Network => session::ProbeKind::Network,
+            ProbeKind::Cpu => session::ProbeKind::Cpu,
+        },
+        instances: args.instances,
+        specs,
+        fill: FillOptions {
+            seed: args.seed,
+            int_max: args.int_max,
+        },
+        options: base_options,
+        threads: args.threads,
+        per_op_runs: args.per_op.then_some(args.per_op_runs as usize),
+        check_unused_inputs: true,
+    }
+}
+
+/// `frontier profile ARGS...` parsed as the command line would be, with
+/// the class policy applied: the settings of a session another command
+/// runs with profile's defaults. Returns the memory budget too.
+pub fn parse_args(extra: &[&str]) -> anyhow::Result<(ProfileArgs, Option<u64>)> {
+    use clap::Parser;
+    let argv = ["frontier", "profile", "--space", "ofa-mbv3"]
+        .iter()
+        .chain(extra)
+        .copied();
+    let cli = crate::cli::Cli::try_parse_from(argv)?;
+    match cli.command {
+        crate::cli::Command::Profile(mut a) => {
+            a.space = None;
+            let budget = apply_policy(&mut a)?;
+            Ok((*a, budget))
+        }
+        _ => unreachable!("parsed as profile"),
+    }
+}
+
 pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     let mut milestones = Milestones::new();
     let memory_budget = apply_policy(&mut args)?;
@@ -329,38 +383,16 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let backends = backends::selected(args.backend, &args.ort, memory_budget)?;
-    let base_options = base_options(&args);
-    if backends.iter().all(|b| !b.has_session_options())
-        && (args.inter_threads != 1 || base_options.graph_opt != GraphOpt::All)
-    {
-        eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
-    }
     milestones.mark("backends ready");
 
     let (models, mut failures) = models(&args)?;
     for f in &failures {
         eprintln!("error: {f}");
     }
-    let config = SessionConfig {
-        harness: harness_config(&args),
-        probe_ref,
-        probe: match args.probe {
-            ProbeKind::Network => session::ProbeKind::Network,
-            ProbeKind::Cpu => session::ProbeKind::Cpu,
-        },
-        instances: args.instances,
-        specs,
-        fill: FillOptions {
-            seed: args.seed,
-            int_max: args.int_max,
-        },
-        options: base_options,
-        threads: args.threads,
-        per_op_runs: args.per_op.then_some(args.per_op_runs as usize),
-        // A path that failed before the session had its inputs unread, so
-        // an unmatched --input name proves nothing.
-        check_unused_inputs: failures.is_empty(),
-    };
+    let mut config = session_config(&args, &backends, specs, probe_ref);
+    // A path that failed before the session had its inputs unread, so an
+    // unmatched --input name proves nothing.
+    config.check_unused_inputs = failures.is_empty();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let bar = ProgressBar::with_draw_target(
         None,

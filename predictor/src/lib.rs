@@ -24,6 +24,7 @@ pub mod linear;
 pub mod metrics;
 pub mod onnx;
 pub mod plot;
+pub mod search;
 
 use std::collections::BTreeMap;
 

@@ -139,3 +139,130 @@ mod tests {
         )));
     }
 }
+
+/// One device's points in [`frontier_svg`]: (latency ms, accuracy) pairs.
+#[derive(Debug, Clone, Default)]
+pub struct FrontierSeries {
+    /// `device/backend/tN`.
+    pub label: String,
+    /// Every evaluated candidate (drawn faint).
+    pub evaluated: Vec<(f64, f64)>,
+    /// The selected frontier, by latency (drawn as a line with points).
+    pub frontier: Vec<(f64, f64)>,
+    /// Measured latencies of the frontier models (`--verify`), if any.
+    pub measured: Vec<(f64, f64)>,
+}
+
+const PALETTE: [plotters::style::RGBColor; 6] = [
+    plotters::style::RGBColor(31, 119, 180),
+    plotters::style::RGBColor(214, 39, 40),
+    plotters::style::RGBColor(44, 160, 44),
+    plotters::style::RGBColor(148, 103, 189),
+    plotters::style::RGBColor(255, 127, 14),
+    plotters::style::RGBColor(23, 190, 207),
+];
+
+/// Accuracy against latency for each device: every candidate faint, the
+/// frontier highlighted, measured points as crosses. Returns SVG text.
+pub fn frontier_svg(series: &[FrontierSeries], title: &str, accuracy_label: &str) -> String {
+    use plotters::prelude::*;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let all = || {
+            series
+                .iter()
+                .flat_map(|s| s.evaluated.iter().chain(&s.frontier).chain(&s.measured))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+        };
+        let (mut x0, mut x1, mut y0, mut y1) = all().fold(
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ),
+            |(a, b, c, d), (x, y)| (a.min(*x), b.max(*x), c.min(*y), d.max(*y)),
+        );
+        if !x0.is_finite() {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        let pad = |lo: f64, hi: f64| {
+            let p = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-9);
+            (lo - p, hi + p)
+        };
+        let ((x0, x1), (y0, y1)) = (pad(x0.max(0.0), x1), pad(y0, y1));
+        let chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1);
+        let Ok(mut chart) = chart else {
+            return svg_fallback(title);
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc("predicted latency (ms)")
+            .y_desc(accuracy_label)
+            .label_style(("sans-serif", 13))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw();
+        for (i, s) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let faint = color.mix(0.18);
+            let _ = chart.draw_series(
+                s.evaluated
+                    .iter()
+                    .map(|p| Circle::new(*p, 2, faint.filled())),
+            );
+            let _ = chart
+                .draw_series(LineSeries::new(
+                    s.frontier.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map(|legend| {
+                    legend
+                        .label(format!("{} frontier", s.label))
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                        })
+                });
+            let _ = chart.draw_series(
+                s.frontier
+                    .iter()
+                    .map(|p| Circle::new(*p, 4, color.filled())),
+            );
+            if !s.measured.is_empty() {
+                let _ = chart
+                    .draw_series(
+                        s.measured
+                            .iter()
+                            .map(|p| Cross::new(*p, 5, color.stroke_width(2))),
+                    )
+                    .map(|legend| {
+                        legend
+                            .label(format!("{} measured", s.label))
+                            .legend(move |(x, y)| Cross::new((x + 9, y), 5, color.stroke_width(2)))
+                    });
+            }
+        }
+        let _ = chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 13))
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
+
+fn svg_fallback(title: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="80"><text x="10" y="40">{}: nothing to plot</text></svg>"#,
+        escape(title)
+    )
+}
