@@ -4,46 +4,12 @@
 
 mod common;
 
-use common::{frontier, scratch};
+use common::{frontier, scratch, synthetic_rows as rows};
 
 use std::path::Path;
 
-use frontier_export::ofa_mbv3;
 use frontier_export::table::{self, LatencyRow};
 use frontier_profiler::inputs::SplitMix64;
-
-fn rows(n: usize, seed: u64, device: &str) -> Vec<LatencyRow> {
-    let mut rng = SplitMix64::new(seed);
-    (0..n)
-        .map(|i| {
-            let arch = ofa_mbv3::sample(&mut rng);
-            let blocks: f64 = arch.d.iter().sum::<u32>() as f64;
-            let jitter = 1.0 + 0.02 * ((rng.next_u64() % 1000) as f64 / 500.0 - 1.0);
-            let ms = (1.0 + ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1) * jitter;
-            let mut r = LatencyRow {
-                schema_version: table::SCHEMA_VERSION.into(),
-                device_id: device.into(),
-                backend: "tract".into(),
-                backend_version: "0.23.9".into(),
-                model_path: format!("m/{i}.onnx"),
-                model_sha256: format!("{i:064x}"),
-                inputs: format!("input=1,3,{r},{r}:f32", r = arch.r),
-                threads: 1,
-                n_runs: 30,
-                median_ms: ms,
-                median_ms_corrected: ms,
-                measured_at: "2026-11-28T00:00:00.000Z".into(),
-                frontier_version: "0.1.0".into(),
-                arch: Some(arch.to_json()),
-                space: Some("ofa-mbv3".into()),
-                unstable: i % 10 == 0,
-                ..LatencyRow::default()
-            };
-            table::ensure_row_id(&mut r);
-            r
-        })
-        .collect()
-}
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -49,3 +49,43 @@ pub const FAST: &[&str] = &[
     "--probe-ref",
     "session",
 ];
+
+/// Rows of a synthetic device for OFA subnets (latency from MACs and
+/// depth, 2% jitter; every tenth row flagged unstable).
+pub fn synthetic_rows(
+    n: usize,
+    seed: u64,
+    device: &str,
+) -> Vec<frontier_export::table::LatencyRow> {
+    let mut rng = frontier_profiler::inputs::SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let arch = frontier_export::ofa_mbv3::sample(&mut rng);
+            let blocks: f64 = arch.d.iter().sum::<u32>() as f64;
+            let jitter = 1.0 + 0.02 * ((rng.next_u64() % 1000) as f64 / 500.0 - 1.0);
+            let ms =
+                (1.0 + frontier_export::ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1) * jitter;
+            let mut r = frontier_export::table::LatencyRow {
+                schema_version: frontier_export::table::SCHEMA_VERSION.into(),
+                device_id: device.into(),
+                backend: "tract".into(),
+                backend_version: "0.23.9".into(),
+                model_path: format!("m/{i}.onnx"),
+                model_sha256: format!("{i:064x}"),
+                inputs: format!("input=1,3,{r},{r}:f32", r = arch.r),
+                threads: 1,
+                n_runs: 30,
+                median_ms: ms,
+                median_ms_corrected: ms,
+                measured_at: "2026-11-28T00:00:00.000Z".into(),
+                frontier_version: "0.1.0".into(),
+                arch: Some(arch.to_json()),
+                space: Some("ofa-mbv3".into()),
+                unstable: i % 10 == 0,
+                ..frontier_export::table::LatencyRow::default()
+            };
+            frontier_export::table::ensure_row_id(&mut r);
+            r
+        })
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! The wave-2 pipeline end to end with the real binary, on generated OFA
+//! subnets (tract): profile in memory → train a predictor → search the
+//! frontier → `--verify` measures the frontier's models on this machine
+//! and records them next to the predictions.
+
+use frontier_tests::*;
+
+/// Quick measurement for the training table (behaviour, not speed).
+const FAST: &[&str] = &[
+    "--warmup",
+    "1",
+    "--warmup-time",
+    "0",
+    "--min-runs",
+    "4",
+    "--min-time",
+    "0",
+    "--max-time",
+    "1s",
+    "--rounds",
+    "2",
+    "--retries",
+    "0",
+    "--probe-ref",
+    "session",
+];
+
+#[test]
+fn profile_train_search_verify() {
+    let dir = scratch("pipeline");
+    let table = dir.join("t.jsonl");
+    let o = frontier(&dir)
+        .args([
+            "profile",
+            "--space",
+            "ofa-mbv3",
+            "--samples",
+            "12",
+            "--seed",
+            "5",
+            "-q",
+            "--out",
+        ])
+        .arg(&table)
+        .args(FAST)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p = dir.join("p.json");
+    let o = frontier(&dir)
+        .arg("train")
+        .arg(&table)
+        .args(["--space", "ofa-mbv3", "--kind", "learned", "--out"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("frontier");
+    let o = frontier(&dir)
+        .args([
+            "search",
+            "--space",
+            "ofa-mbv3",
+            "--accuracy",
+            "macs",
+            "--population",
+            "16",
+        ])
+        .args([
+            "--generations",
+            "4",
+            "--models",
+            "3",
+            "--verify",
+            "--predictor",
+        ])
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("verified 3 models"), "{err}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("frontier.json")).unwrap()).unwrap();
+    let key = m["devices"][0].as_str().unwrap().to_string();
+    assert!(key.ends_with("/tract/t1"), "{key}");
+    let models = m["models"].as_array().unwrap();
+    assert_eq!(models.len(), 3);
+    for model in models {
+        let l = &model["latency"][&key];
+        let (pred, meas) = (
+            l["predicted_ms"].as_f64().unwrap(),
+            l["measured_ms"].as_f64().unwrap(),
+        );
+        // The measurement belongs to this model: same order of magnitude.
+        assert!(
+            meas > pred / 2.0 && meas < pred * 2.0,
+            "{}: {pred} vs {meas}",
+            model["name"]
+        );
+    }
+    let rows = std::fs::read_to_string(out.join("verify.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 3);
+    assert!(rows
+        .lines()
+        .all(|l| l.contains("\"space\":\"ofa-mbv3\"") && l.contains("\"arch\"")));
+    let svg = std::fs::read_to_string(out.join("frontier.svg")).unwrap();
+    assert!(svg.contains(&format!("{key} measured")));
+}
