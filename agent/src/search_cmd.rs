@@ -7,7 +7,7 @@
 //! this module reads predictors and the accuracy source, writes files, and
 //! runs the profiling session for `--verify`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
@@ -17,108 +17,12 @@ use frontier_export::{gpt2, ofa_mbv3};
 use frontier_predictor::plot::{frontier_svg, FrontierSeries};
 use frontier_predictor::search::{self, Arch, Constraints, Genome, SearchConfig};
 use frontier_predictor::{Predictor, PredictorFile};
-use serde::{Deserialize, Serialize};
 
 use crate::cli::SearchArgs;
-
-/// Version of the frontier manifest this build writes; readers accept the
-/// same major.
-pub const FRONTIER_VERSION: &str = "1.0";
-
-/// `DIR/frontier.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub schema_version: String,
-    pub space: String,
-    pub accuracy: AccuracySource,
-    /// The input every request carries (the largest the models take).
-    pub input: InputSpec,
-    /// `device_id/backend/tN` of each predictor, in the order given.
-    pub devices: Vec<String>,
-    pub search: SearchSummary,
-    pub created_at: String,
-    pub frontier_version: String,
-    /// Sorted by the first device's predicted latency.
-    pub models: Vec<FrontierModel>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccuracySource {
-    /// `macs`, `params`, `table:FILE` or `onnx:FILE`.
-    pub source: String,
-    /// What the numbers are.
-    pub description: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputSpec {
-    pub name: String,
-    pub dtype: String,
-    pub shape: Vec<usize>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchSummary {
-    pub algorithm: String,
-    pub population: usize,
-    pub generations: usize,
-    pub seed: u64,
-    /// Distinct architectures evaluated (one predictor call per device each).
-    pub evaluations: usize,
-    pub hypervolume: f64,
-    pub random_search_hypervolume: f64,
-    pub constraints: Constraints,
-    pub seconds: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrontierModel {
-    pub name: String,
-    /// Relative to the manifest's directory.
-    pub file: String,
-    pub arch: serde_json::Value,
-    pub accuracy: f64,
-    pub params: u64,
-    pub macs: u64,
-    /// The devices whose frontier this model is on.
-    pub frontier_of: Vec<String>,
-    pub latency: BTreeMap<String, Latency>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub predicted_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval_ms: Option<(f64, f64)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measured_ms: Option<f64>,
-}
-
-impl Manifest {
-    /// Read a manifest, refusing another major version.
-    pub fn read(path: &Path) -> anyhow::Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        let version = v["schema_version"].as_str().unwrap_or("");
-        if version.split('.').next() != FRONTIER_VERSION.split('.').next() {
-            bail!(
-                "{}: frontier manifest schema_version {version:?} is not supported (reads {}.x); fix: rerun frontier search with this version",
-                path.display(),
-                FRONTIER_VERSION.split('.').next().unwrap_or("1")
-            );
-        }
-        serde_json::from_value(v)
-            .with_context(|| format!("{}: not a frontier manifest", path.display()))
-    }
-}
-
-/// The key of a predictor's device in the manifest.
-pub fn device_key(device_id: &str, backend: &str, threads: u32) -> String {
-    format!("{device_id}/{backend}/t{threads}")
-}
+pub use frontier_export::table::frontier::{
+    device_key, AccuracySource, CanonicalInput, FrontierModel, Latency, Manifest, SearchSummary,
+    FRONTIER_VERSION,
+};
 
 /// `--max-latency-ms X[@DEVICE]` per predictor: a bare limit applies to
 /// every device; `@DEVICE` matches a device id, or a whole key.
@@ -352,9 +256,9 @@ fn generate(arch: &Arch, seed: u64) -> anyhow::Result<Vec<u8>> {
 
 /// The canonical input of the frontier's models: the largest resolution
 /// (OFA; requests are resized down per model) or the sequence (GPT-2).
-fn canonical_input(models: &[&search::Candidate]) -> InputSpec {
+fn canonical_input(models: &[&search::Candidate]) -> CanonicalInput {
     match models.first().map(|c| &c.arch) {
-        Some(Arch::Gpt2(a)) => InputSpec {
+        Some(Arch::Gpt2(a)) => CanonicalInput {
             name: "input_ids".into(),
             dtype: "i64".into(),
             shape: vec![1, a.seq_len as usize],
@@ -368,7 +272,7 @@ fn canonical_input(models: &[&search::Candidate]) -> InputSpec {
                 })
                 .max()
                 .unwrap_or(ofa_mbv3::MAX_RES as usize);
-            InputSpec {
+            CanonicalInput {
                 name: "input".into(),
                 dtype: "f32".into(),
                 shape: vec![1, 3, r, r],
@@ -721,14 +625,17 @@ fn verify(
             continue;
         };
         measured += 1;
-        let within = (ms >= lo && ms <= hi) || (ms / pred - 1.0).abs() <= 0.10;
-        if within {
+        let in_interval = ms >= lo && ms <= hi;
+        let in_10 = (pred / ms - 1.0).abs() <= 0.10;
+        if in_interval || in_10 {
             inside += 1;
-        } else {
+        }
+        if !in_interval {
             eprintln!(
-                "missed: {} measured {ms:.3} ms, predicted {pred:.3} ms [{lo:.3}, {hi:.3}] ({:+.1}%)",
+                "outside its interval: {} measured {ms:.3} ms, predicted {pred:.3} ms [{lo:.3}, {hi:.3}] ({:+.1}%{})",
                 m.name,
-                (pred / ms - 1.0) * 100.0
+                (pred / ms - 1.0) * 100.0,
+                if in_10 { ", within ±10%" } else { "" }
             );
         }
     }

@@ -265,14 +265,8 @@ pub enum SearchError {
     Infeasible(String),
 }
 
-/// Limits a candidate must meet.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Constraints {
-    /// Per device (in the order of the predictors), a latency limit in ms
-    /// on the predicted latency.
-    pub max_latency_ms: Vec<Option<f64>>,
-    pub max_params: Option<u64>,
-}
+/// Limits a candidate must meet (the manifest records them).
+pub use frontier_export::table::frontier::Constraints;
 
 /// Settings of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

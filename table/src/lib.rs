@@ -16,6 +16,8 @@
 //! so the same measurement keeps the same id in every file and every retry of
 //! an upload, and the collector stores it once.
 
+pub mod frontier;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
