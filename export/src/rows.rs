@@ -137,6 +137,8 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         load_avg_1m: Some(load.load_avg_1m),
         space: m.space.map(String::from),
         row_id: None,
+        contention: None,
+        contention_kind: None,
     }
 }
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.3";
+pub const SCHEMA_VERSION: &str = "1.4";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
@@ -185,7 +185,19 @@ pub struct LatencyRow {
     /// made (1.3). The collector's idempotency key.
     #[serde(default)]
     pub row_id: Option<String>,
+    /// Background load the profiler itself ran while measuring
+    /// (`profile --contention`): busy threads (1.4).
+    #[serde(default)]
+    pub contention: Option<f64>,
+    /// What the background load was: `cpu` (busy loops) or `memory`
+    /// (streaming copies over a buffer larger than the caches) (1.4).
+    #[serde(default)]
+    pub contention_kind: Option<String>,
 }
+
+/// The JSON tail of a row whose columns added after 1.3 are empty: left out
+/// of the content id, so rows made before them keep their ids.
+const EMPTY_AFTER_1_3: &str = r#","contention":null,"contention_kind":null}"#;
 
 /// Hex digits of a row id (128 bits of SHA-256).
 pub const ROW_ID_HEX: usize = 32;
@@ -197,8 +209,12 @@ pub fn content_row_id(row: &LatencyRow) -> String {
     use sha2::{Digest, Sha256};
     let mut r = row.clone();
     r.row_id = None;
-    let json = serde_json::to_vec(&r).expect("rows are plain data");
-    Sha256::digest(&json)
+    let mut json = serde_json::to_string(&r).expect("rows are plain data");
+    if json.ends_with(EMPTY_AFTER_1_3) {
+        json.truncate(json.len() - EMPTY_AFTER_1_3.len());
+        json.push('}');
+    }
+    Sha256::digest(json.as_bytes())
         .iter()
         .take(ROW_ID_HEX / 2)
         .map(|b| format!("{b:02x}"))
