@@ -54,6 +54,53 @@ pub enum Command {
     /// Search the Pareto frontier (accuracy vs each device's predicted
     /// latency) and write it as a frontier manifest with its models.
     Search(SearchArgs),
+    /// Serve a frontier's models over HTTP, switching among them as this
+    /// device's load changes so latency stays within the SLO.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The frontier manifest (`frontier search --out DIR` writes DIR/frontier.json).
+    #[arg(long, value_name = "FILE")]
+    pub frontier: PathBuf,
+
+    /// The latency target per request, ms (p95).
+    #[arg(long, value_name = "MS")]
+    pub slo_ms: f64,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
+    pub backend: BackendChoice,
+
+    /// The manifest's device to take latencies from (device id or
+    /// device/backend/tN); default: the first with this backend.
+    #[arg(long)]
+    pub device: Option<String>,
+
+    /// Thread counts to switch among (comma-separated); default: those the
+    /// manifest has for the device, else 1.
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Vec<u32>,
+
+    /// Load models while their files fit in this many MB (the fastest always loads).
+    #[arg(long, value_name = "MB")]
+    pub memory_budget: Option<u64>,
+
+    /// Tables of `frontier profile --contention` rows for these models:
+    /// latency per load level.
+    #[arg(long, value_name = "TABLE")]
+    pub contention_table: Vec<PathBuf>,
+
+    /// Log as JSON lines on stderr.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub ort: OrtLibArgs,
 }
 
 #[derive(Debug, Clone, Args)]

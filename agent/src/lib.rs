@@ -14,6 +14,7 @@ pub mod export_cmd;
 pub mod inspect_cmd;
 pub mod profile;
 pub mod search_cmd;
+pub mod serve_cmd;
 pub mod summary;
 pub mod train_cmd;
 #[cfg(feature = "upload")]
@@ -33,5 +34,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         cli::Command::Train(args) => train_cmd::train(args),
         cli::Command::Predict(args) => train_cmd::predict(args),
         cli::Command::Search(args) => search_cmd::run(args),
+        cli::Command::Serve(args) => serve_cmd::run(args),
     }
 }

@@ -233,26 +233,36 @@ fn pick_device(m: &Manifest, backend: &str, wanted: Option<&str>) -> Result<Stri
             "no latency for device {w} in the manifest (devices: {}); fix: --device one of them",
             m.devices.join(", ")
         )),
-        None => m.devices.first().cloned().ok_or_else(|| {
-            "the manifest lists no device; fix: rerun frontier search".to_string()
-        }),
+        None => {
+            m.devices.first().cloned().ok_or_else(|| {
+                "the manifest lists no device; fix: rerun frontier search".to_string()
+            })
+        }
     }
 }
 
 fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), StartError> {
-    let manifest = Manifest::read(&config.manifest).map_err(|e| StartError::Manifest(e.to_string()))?;
+    let manifest =
+        Manifest::read(&config.manifest).map_err(|e| StartError::Manifest(e.to_string()))?;
     let backend = config.backend.name();
     let key = pick_device(&manifest, backend, config.device.as_deref())
         .map_err(|e| StartError::Manifest(format!("{}: {e}", config.manifest.display())))?;
     let device_id = key.split('/').next().unwrap_or("").to_string();
-    let base = config.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let base = config
+        .manifest
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let mut threads = config.threads.clone();
     if threads.is_empty() {
         for m in &manifest.models {
             for k in m.latency.keys() {
                 let mut parts = k.split('/');
                 if parts.next() == Some(device_id.as_str()) && parts.next() == Some(backend) {
-                    if let Some(t) = parts.next().and_then(|t| t.trim_start_matches('t').parse().ok()) {
+                    if let Some(t) = parts
+                        .next()
+                        .and_then(|t| t.trim_start_matches('t').parse().ok())
+                    {
                         if !threads.contains(&t) {
                             threads.push(t);
                         }
@@ -271,7 +281,11 @@ fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), St
     for m in models {
         let path = base.join(&m.file);
         if !path.is_file() {
-            problems.push(format!("{}: model file {} is missing", m.name, path.display()));
+            problems.push(format!(
+                "{}: model file {} is missing",
+                m.name,
+                path.display()
+            ));
             continue;
         }
         let info = match config.backend.inspect(&path) {
@@ -306,7 +320,10 @@ fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), St
             for r in config.contention_rows.iter().filter(|r| {
                 r.backend == backend
                     && r.threads == t
-                    && r.arch.as_deref().map(|a| same_arch(a, &arch)).unwrap_or(false)
+                    && r.arch
+                        .as_deref()
+                        .map(|a| same_arch(a, &arch))
+                        .unwrap_or(false)
             }) {
                 if let Some(c) = r.contention {
                     let ms = [r.median_ms_corrected, r.median_ms]
@@ -336,21 +353,32 @@ fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), St
     }
     // Load the fastest first (the fallback), then by accuracy, within the budget.
     let mut order: Vec<usize> = (0..variants.len()).collect();
-    let idle = |v: &Loaded| v.variant.curve.first().map(|p| p.1).unwrap_or(f64::INFINITY);
+    let idle = |v: &Loaded| {
+        v.variant
+            .curve
+            .first()
+            .map(|p| p.1)
+            .unwrap_or(f64::INFINITY)
+    };
     order.sort_by(|a, b| {
         variants[*b]
             .variant
             .accuracy
             .total_cmp(&variants[*a].variant.accuracy)
     });
-    if let Some(f) = (0..variants.len()).min_by(|a, b| idle(&variants[*a]).total_cmp(&idle(&variants[*b]))) {
+    if let Some(f) =
+        (0..variants.len()).min_by(|a, b| idle(&variants[*a]).total_cmp(&idle(&variants[*b])))
+    {
         order.retain(|i| *i != f);
         order.insert(0, f);
     }
     let mut used_mb = 0u64;
     for (n, i) in order.into_iter().enumerate() {
         let v = &mut variants[i];
-        let size_mb = std::fs::metadata(&v.path).map(|m| m.len() / (1 << 20)).unwrap_or(0) + 1;
+        let size_mb = std::fs::metadata(&v.path)
+            .map(|m| m.len() / (1 << 20))
+            .unwrap_or(0)
+            + 1;
         if let Some(budget) = config.memory_budget_mb {
             if n > 0 && used_mb + size_mb > budget {
                 *v.quarantined.lock().expect("fresh") = Some(format!(
@@ -431,14 +459,20 @@ impl Switcher {
     /// returned as warnings (those variants are quarantined).
     pub fn start(config: ServeConfig) -> Result<(Switcher, Vec<String>), StartError> {
         let (generation, warnings) = load_generation(&config)?;
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let policy_config = config
             .policy
             .clone()
             .unwrap_or_else(|| PolicyConfig::new(config.slo_ms));
         let mut policy = Policy::new(
             policy_config,
-            generation.variants.iter().map(|v| v.variant.clone()).collect(),
+            generation
+                .variants
+                .iter()
+                .map(|v| v.variant.clone())
+                .collect(),
             cores,
         );
         for (i, v) in generation.variants.iter().enumerate() {
@@ -453,7 +487,11 @@ impl Switcher {
                 generation: Arc::new(generation),
                 variant: initial.variant,
             }),
-            decision: Mutex::new((initial.slo_unreachable, initial.reason, initial.predicted_ms)),
+            decision: Mutex::new((
+                initial.slo_unreachable,
+                initial.reason,
+                initial.predicted_ms,
+            )),
             policy: Mutex::new(policy),
             config,
             switches: Mutex::new(VecDeque::new()),
@@ -521,7 +559,10 @@ impl Switcher {
                     errors.push(format!("{}: {e}", v.variant.name));
                     *v.quarantined.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(format!("failed at run time: {e}"));
-                    s.policy.lock().unwrap_or_else(|p| p.into_inner()).quarantine(i);
+                    s.policy
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .quarantine(i);
                     next = fastest_healthy(g, &tried);
                 }
             }
@@ -537,9 +578,13 @@ impl Switcher {
         if ms > s.config.slo_ms {
             s.slo_misses.fetch_add(1, Ordering::Relaxed);
         }
-        let b = BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(BUCKETS_MS.len());
+        let b = BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(BUCKETS_MS.len());
         s.histogram[b].fetch_add(1, Ordering::Relaxed);
-        s.latency_sum_us.fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
+        s.latency_sum_us
+            .fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
         let now = Instant::now();
         {
             let mut r = v.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -573,8 +618,16 @@ impl Switcher {
         let (generation, warnings) = load_generation(&s.config)?;
         let cores = s.policy.lock().unwrap_or_else(|p| p.into_inner()).cores as usize;
         let mut policy = Policy::new(
-            s.policy.lock().unwrap_or_else(|p| p.into_inner()).config.clone(),
-            generation.variants.iter().map(|v| v.variant.clone()).collect(),
+            s.policy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .config
+                .clone(),
+            generation
+                .variants
+                .iter()
+                .map(|v| v.variant.clone())
+                .collect(),
             cores,
         );
         for (i, v) in generation.variants.iter().enumerate() {
@@ -582,7 +635,9 @@ impl Switcher {
                 policy.quarantine(i);
             }
         }
-        let variant = policy.decide(s.start.elapsed().as_secs_f64(), 0.0, &[]).variant;
+        let variant = policy
+            .decide(s.start.elapsed().as_secs_f64(), 0.0, &[])
+            .variant;
         let mut p = s.policy.lock().unwrap_or_else(|p| p.into_inner());
         *p = policy;
         s.active.store(Arc::new(Active {
@@ -610,7 +665,11 @@ impl Switcher {
                 accuracy: v.variant.accuracy,
                 resolution: model_resolution(&v.input.shape),
                 loaded: v.prepared.is_some(),
-                quarantined: v.quarantined.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                quarantined: v
+                    .quarantined
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
                 predicted_p95_ms: predicted.get(i).copied().filter(|x| x.is_finite()),
                 observed_p95_ms: p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now),
                 observed_ewma_ms: *v.ewma_ms.lock().unwrap_or_else(|p| p.into_inner()),
@@ -668,11 +727,22 @@ impl Switcher {
         let mut cum = 0;
         for (i, b) in BUCKETS_MS.iter().enumerate() {
             cum += s.histogram[i].load(Ordering::Relaxed);
-            let _ = writeln!(o, "frontier_serve_latency_seconds_bucket{{le=\"{}\"}} {cum}", b / 1000.0);
+            let _ = writeln!(
+                o,
+                "frontier_serve_latency_seconds_bucket{{le=\"{}\"}} {cum}",
+                b / 1000.0
+            );
         }
         cum += s.histogram[BUCKETS_MS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(o, "frontier_serve_latency_seconds_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(o, "frontier_serve_latency_seconds_sum {}", s.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            o,
+            "frontier_serve_latency_seconds_bucket{{le=\"+Inf\"}} {cum}"
+        );
+        let _ = writeln!(
+            o,
+            "frontier_serve_latency_seconds_sum {}",
+            s.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(o, "frontier_serve_latency_seconds_count {cum}");
         let _ = writeln!(o, "# HELP frontier_serve_current_model 1 for the model serving now.\n# TYPE frontier_serve_current_model gauge");
         for v in &st.variants {
@@ -680,7 +750,9 @@ impl Switcher {
             let _ = writeln!(
                 o,
                 "frontier_serve_current_model{{model=\"{}\",threads=\"{}\"}} {}",
-                v.model, v.threads, u8::from(on)
+                v.model,
+                v.threads,
+                u8::from(on)
             );
         }
         let _ = writeln!(o, "# HELP frontier_serve_slo_unreachable 1 when no model's predicted p95 fits the SLO.\n# TYPE frontier_serve_slo_unreachable gauge\nfrontier_serve_slo_unreachable {}", u8::from(st.slo_unreachable));
@@ -698,7 +770,12 @@ impl Switcher {
     /// Stop the controller (requests still work on the current variant).
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.controller.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(t) = self
+            .controller
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = t.join();
         }
     }
@@ -725,7 +802,14 @@ fn fastest_healthy(g: &Generation, tried: &[usize]) -> Option<usize> {
             v.prepared.is_some() && v.quarantined.lock().map(|q| q.is_none()).unwrap_or(false)
         })
         .min_by(|a, b| {
-            let idle = |i: usize| g.variants[i].variant.curve.first().map(|p| p.1).unwrap_or(f64::INFINITY);
+            let idle = |i: usize| {
+                g.variants[i]
+                    .variant
+                    .curve
+                    .first()
+                    .map(|p| p.1)
+                    .unwrap_or(f64::INFINITY)
+            };
             idle(*a).total_cmp(&idle(*b))
         })
 }
@@ -782,7 +866,9 @@ fn run_variant(
                 TensorData::F32(x.clone())
             }
         }
-        (TensorData::I64(x), DType::I64) if canonical == want.as_slice() => TensorData::I64(x.clone()),
+        (TensorData::I64(x), DType::I64) if canonical == want.as_slice() => {
+            TensorData::I64(x.clone())
+        }
         (_, d) => {
             return Err(format!(
                 "the model takes {} {want:?}; the request does not match",
@@ -814,9 +900,11 @@ fn control_step(s: &Shared) {
         .variants
         .iter()
         .map(|v| {
-            p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now).map(|p95_ms| Observation {
-                p95_ms,
-                contention: load.others_cpu,
+            p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now).map(|p95_ms| {
+                Observation {
+                    p95_ms,
+                    contention: load.others_cpu,
+                }
             })
         })
         .collect();
@@ -829,7 +917,8 @@ fn control_step(s: &Shared) {
             None => (d.variant, d.reason, d.slo_unreachable, d.predicted_ms),
         }
     };
-    *s.decision.lock().unwrap_or_else(|p| p.into_inner()) = (unreachable, reason.clone(), predicted);
+    *s.decision.lock().unwrap_or_else(|p| p.into_inner()) =
+        (unreachable, reason.clone(), predicted);
     if target == active.variant || g.variants[target].prepared.is_none() {
         return;
     }
@@ -846,8 +935,14 @@ fn control_step(s: &Shared) {
     let mut sw = s.switches.lock().unwrap_or_else(|p| p.into_inner());
     sw.push_back(SwitchEvent {
         at_s: s.start.elapsed().as_secs_f64(),
-        from: format!("{}/t{}", g.variants[active.variant].variant.name, g.variants[active.variant].variant.threads),
-        to: format!("{}/t{}", g.variants[target].variant.name, g.variants[target].variant.threads),
+        from: format!(
+            "{}/t{}",
+            g.variants[active.variant].variant.name, g.variants[active.variant].variant.threads
+        ),
+        to: format!(
+            "{}/t{}",
+            g.variants[target].variant.name, g.variants[target].variant.threads
+        ),
         reason,
         contention: load.others_cpu,
         swap_us: ns as f64 / 1e3,

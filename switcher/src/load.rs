@@ -83,7 +83,12 @@ pub fn parse_self_stat(text: &str) -> Option<u64> {
 
 /// Running tasks from `/proc/loadavg` (`0.50 0.40 0.30 3/512 12345`).
 pub fn parse_loadavg(text: &str) -> Option<u32> {
-    text.split_whitespace().nth(3)?.split('/').next()?.parse().ok()
+    text.split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// `MemAvailable` of `/proc/meminfo`, MB.
@@ -208,11 +213,13 @@ impl Sampler {
         let latest = Arc::new(Mutex::new(LoadSnapshot::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (l, s) = (latest.clone(), stop.clone());
+        // The first reading now, so the snapshot says at once whether PSI is
+        // there; rates follow from the thread's next reading.
+        let mut r = Reader::new(paths);
+        *latest.lock().unwrap_or_else(|e| e.into_inner()) = r.sample();
         let thread = std::thread::Builder::new()
             .name("frontier-load".into())
             .spawn(move || {
-                let mut r = Reader::new(paths);
-                r.sample();
                 while !s.load(Ordering::Relaxed) {
                     std::thread::sleep(interval);
                     let snap = r.sample();
@@ -228,7 +235,10 @@ impl Sampler {
     }
 
     pub fn latest(&self) -> LoadSnapshot {
-        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -260,7 +270,10 @@ mod tests {
         let me = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 37 11 0 0 20 0 3 0 5 0";
         assert_eq!(parse_self_stat(me), Some(48));
         assert_eq!(parse_loadavg("0.50 0.40 0.30 3/512 12345\n"), Some(3));
-        assert_eq!(parse_meminfo("MemTotal: 100 kB\nMemAvailable:   2097152 kB\n"), Some(2048));
+        assert_eq!(
+            parse_meminfo("MemTotal: 100 kB\nMemAvailable:   2097152 kB\n"),
+            Some(2048)
+        );
     }
 
     #[test]
@@ -268,7 +281,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("frontier-proc-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("self")).unwrap();
         let write = |busy: u64, idle: u64, own: u64| {
-            std::fs::write(dir.join("stat"), format!("cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\n")).unwrap();
+            std::fs::write(
+                dir.join("stat"),
+                format!("cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\n"),
+            )
+            .unwrap();
             std::fs::write(
                 dir.join("self/stat"),
                 format!("1 (x) S 1 1 1 0 -1 0 0 0 0 0 {own} 0 0 0 20 0 1 0 1 0"),

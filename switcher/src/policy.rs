@@ -191,7 +191,8 @@ impl Policy {
         let pred = self.predict(contention, observed);
         let (best, reachable) = self.best(&pred, self.config.headroom);
         let cur = self.current;
-        let cur_fits = pred[cur].is_finite() && pred[cur] <= self.config.slo_ms * self.config.headroom;
+        let cur_fits =
+            pred[cur].is_finite() && pred[cur] <= self.config.slo_ms * self.config.headroom;
         let acc = |i: usize| self.variants[i].accuracy;
         let reason;
         if !reachable {

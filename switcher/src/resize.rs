@@ -49,7 +49,9 @@ mod tests {
         let out = resize_bilinear_nchw(&src, [1, 1, 2, 8], 2, 4);
         assert_eq!(out, vec![0.5, 2.5, 4.5, 6.5, 0.5, 2.5, 4.5, 6.5]);
         let flat = vec![3.0f32; 3 * 5 * 5];
-        assert!(resize_bilinear_nchw(&flat, [1, 3, 5, 5], 3, 3).iter().all(|v| *v == 3.0));
+        assert!(resize_bilinear_nchw(&flat, [1, 3, 5, 5], 3, 3)
+            .iter()
+            .all(|v| *v == 3.0));
         assert_eq!(resize_bilinear_nchw(&flat, [1, 3, 5, 5], 5, 5), flat);
     }
 }

@@ -146,4 +146,3 @@ pub enum ManifestError {
 pub fn device_key(device_id: &str, backend: &str, threads: u32) -> String {
     format!("{device_id}/{backend}/t{threads}")
 }
-

@@ -18,11 +18,11 @@ fn variants() -> Vec<Variant> {
 }
 
 fn obs(p95_ms: f64, contention: f64) -> Option<Observation> {
-    Some(Observation {
-        p95_ms,
-        contention,
-    })
+    Some(Observation { p95_ms, contention })
 }
+
+/// (time s, contention, observations, expected variant, SLO reachable).
+type Step = (f64, f64, [Option<Observation>; 3], &'static str, bool);
 
 #[test]
 fn follows_a_scripted_load_with_hysteresis() {
@@ -30,7 +30,7 @@ fn follows_a_scripted_load_with_hysteresis() {
     let mut p = Policy::new(PolicyConfig::new(25.0), variants(), 2);
     assert_eq!(p.current(), 0, "idle: the most accurate fits");
     let none = [None, None, None];
-    let steps: &[(f64, f64, [Option<Observation>; 3], &str, bool)] = &[
+    let steps: &[Step] = &[
         (0.0, 0.0, none, "big", true),
         // Two busy cores: big predicted 40 ms; down at once.
         (0.1, 2.0, none, "mid", true),
@@ -74,8 +74,15 @@ fn extrapolates_by_cpu_share_past_the_last_point() {
     };
     // 2 cores, 2 threads: one busy neighbour leaves 2/3 of the CPU.
     assert!((v.at(1.0, 2.0) - 15.0).abs() < 1e-9);
-    let one = Variant { threads: 1, ..v.clone() };
-    assert_eq!(one.at(1.0, 2.0), 10.0, "1 thread + 1 neighbour fit on 2 cores");
+    let one = Variant {
+        threads: 1,
+        ..v.clone()
+    };
+    assert_eq!(
+        one.at(1.0, 2.0),
+        10.0,
+        "1 thread + 1 neighbour fit on 2 cores"
+    );
     // Interpolation between table points.
     let t = Variant {
         curve: vec![(0.0, 10.0), (2.0, 30.0)],
