@@ -99,8 +99,27 @@ pub struct ServeArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// How the model is chosen: frontier (load-aware), or a baseline for
+    /// comparison: most-accurate, fastest (never switch), mean-step
+    /// (Dynamic-OFA: one step after each 20 requests' mean misses the SLO).
+    #[arg(long, value_enum, default_value_t = SwitchPolicyChoice::Frontier)]
+    pub switch_policy: SwitchPolicyChoice,
+
+    /// Make a swap to the next model every N ms whatever the load (swap-cost
+    /// benchmark).
+    #[arg(long, value_name = "MS", hide = true)]
+    pub force_swap_every_ms: Option<u64>,
+
     #[command(flatten)]
     pub ort: OrtLibArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SwitchPolicyChoice {
+    Frontier,
+    MostAccurate,
+    Fastest,
+    MeanStep,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -157,6 +176,14 @@ pub struct SearchArgs {
 
     #[command(flatten)]
     pub ort: OrtLibArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ContentionKindChoice {
+    /// Busy loops, one core each.
+    Cpu,
+    /// Streaming copies over 64 MiB per thread (memory bandwidth, caches).
+    Memory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -463,6 +490,21 @@ pub struct ProfileArgs {
     /// ONNX files, or directories searched recursively for *.onnx.
     #[arg(required_unless_present = "space", conflicts_with = "space")]
     pub paths: Vec<PathBuf>,
+
+    /// Measure each model once per level while the profiler runs that many
+    /// background load threads (e.g. 0,1,2); rows record `contention`.
+    /// The latency tables `frontier serve --contention-table` switches by.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LEVELS",
+        conflicts_with = "budget"
+    )]
+    pub contention: Vec<u32>,
+
+    /// What the background threads of --contention do.
+    #[arg(long, value_enum, default_value_t = ContentionKindChoice::Cpu, requires = "contention")]
+    pub contention_kind: ContentionKindChoice,
 
     /// Profile subnets of a search space generated in memory (no files),
     /// with --samples; rows record each one's `arch` and `space`.

@@ -19,7 +19,7 @@ use frontier_session::{self as session, Model, Observer, Outcome, ProbeRef, Sess
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
-use crate::cli::{ProbeKind, ProfileArgs, SessionBeta, Space};
+use crate::cli::{ContentionKindChoice, ProbeKind, ProfileArgs, SessionBeta, Space};
 use crate::discover;
 use crate::export_cmd::{generated_models, SampleSpec};
 use crate::summary;
@@ -334,6 +334,7 @@ pub fn session_config(
         threads: args.threads,
         per_op_runs: args.per_op.then_some(args.per_op_runs as usize),
         check_unused_inputs: true,
+        contention: None,
     }
 }
 
@@ -448,6 +449,40 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
                 );
             }
             r.outcome
+        }
+        _ if !args.contention.is_empty() => {
+            // One session per level. The probe would see the background load
+            // and correct it away, so these rows are not probe-corrected.
+            let mut merged: Option<Outcome> = None;
+            for &level in &args.contention {
+                let mut c = config.clone();
+                c.probe_ref = ProbeRef::Off;
+                c.contention = Some(session::Contention {
+                    level,
+                    kind: match args.contention_kind {
+                        ContentionKindChoice::Cpu => session::ContentionKind::Cpu,
+                        ContentionKindChoice::Memory => session::ContentionKind::Memory,
+                    },
+                });
+                if !args.quiet {
+                    eprintln!("contention level {level}: {level} background thread(s)");
+                }
+                let o = session::run(c, &backends, &models, &mut cli)?;
+                write(&o)?;
+                merged = Some(match merged.take() {
+                    None => o,
+                    Some(mut m) => {
+                        m.rows.extend(o.rows);
+                        m.op_rows.extend(o.op_rows);
+                        m.op_stats.extend(o.op_stats);
+                        m.failures.extend(o.failures);
+                        m.elapsed += o.elapsed;
+                        m.load = o.load;
+                        m
+                    }
+                });
+            }
+            merged.expect("at least one level")
         }
         _ => {
             let o = session::run(config, &backends, &models, &mut cli)?;

@@ -22,10 +22,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use frontier_profiler::backend::Backend;
 use frontier_profiler::inputs::TensorData;
-use frontier_switcher::{InferError, Request, ServeConfig, Switcher};
+use frontier_switcher::{InferError, Request, ServeConfig, SwitchMode, Switcher};
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, SwitchPolicyChoice};
 
 /// A JSON error with its status.
 struct ApiError(StatusCode, String);
@@ -189,6 +189,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
     config.device = args.device.clone();
     config.threads = args.threads.clone();
     config.memory_budget_mb = args.memory_budget;
+    config.mode = match args.switch_policy {
+        SwitchPolicyChoice::Frontier => SwitchMode::Frontier,
+        SwitchPolicyChoice::MostAccurate => SwitchMode::MostAccurate,
+        SwitchPolicyChoice::Fastest => SwitchMode::Fastest,
+        SwitchPolicyChoice::MeanStep => SwitchMode::MeanStep,
+    };
     for t in &args.contention_table {
         config
             .contention_rows
@@ -210,6 +216,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
     }
     if let Some(note) = &st.load_note {
         log(args.json, "warning", serde_json::json!({"message": note}));
+    }
+    if let Some(every) = args.force_swap_every_ms {
+        // Round robin over the variants, for the swap-cost benchmark.
+        let sw = switcher.clone();
+        std::thread::spawn(move || {
+            let n = sw.variant_count().max(1);
+            let mut i = 0;
+            loop {
+                std::thread::sleep(Duration::from_millis(every));
+                i = (i + 1) % n;
+                sw.force_swap(i);
+            }
+        });
     }
     let shape = switcher.input_shape();
     let app = Arc::new(App {

@@ -100,6 +100,89 @@ pub struct SessionConfig {
     /// Fail when a named `--input` spec matches no model's input. Off when
     /// the caller already dropped models whose inputs were never read.
     pub check_unused_inputs: bool,
+    /// Background load the session runs while it measures
+    /// (`profile --contention`); recorded in the rows.
+    pub contention: Option<Contention>,
+}
+
+/// What kind of background load a contention level adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentionKind {
+    /// Busy loops: each takes one core's time slices.
+    Cpu,
+    /// Streaming copies over a 64 MiB buffer per thread: memory bandwidth
+    /// and last-level cache, with some CPU.
+    Memory,
+}
+
+impl ContentionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ContentionKind::Cpu => "cpu",
+            ContentionKind::Memory => "memory",
+        }
+    }
+}
+
+/// `level` background threads of `kind` while measuring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contention {
+    pub level: u32,
+    pub kind: ContentionKind,
+}
+
+/// Background load threads; they stop when dropped.
+struct Hogs {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Hogs {
+    fn start(c: Contention) -> Hogs {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..c.level)
+            .filter_map(|i| {
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("frontier-hog-{i}"))
+                    .spawn(move || match c.kind {
+                        ContentionKind::Cpu => {
+                            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ i as u64;
+                            while !stop.load(Ordering::Relaxed) {
+                                for _ in 0..10_000 {
+                                    x ^= x << 13;
+                                    x ^= x >> 7;
+                                    x ^= x << 17;
+                                }
+                                std::hint::black_box(x);
+                            }
+                        }
+                        ContentionKind::Memory => {
+                            let n = 8 << 20; // 64 MiB of u64
+                            let mut a = vec![1u64; n];
+                            let mut b = vec![0u64; n];
+                            while !stop.load(Ordering::Relaxed) {
+                                b.copy_from_slice(&a);
+                                std::mem::swap(&mut a, &mut b);
+                                std::hint::black_box(&a);
+                            }
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        Hogs { stop, threads }
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A model to measure.
@@ -527,8 +610,10 @@ pub fn run(
             bytes as f64 / (1 << 20) as f64
         ));
     }
+    let hogs = config.contention.filter(|c| c.level > 0).map(Hogs::start);
     let mut h = Harness::new(config.harness.clone(), &clock, probe);
     let report = h.run(&mut states, &mut |p: &Progress| observer.progress(p));
+    drop(hogs);
     let mut outcome = empty(failures, fingerprint, load.finish());
     outcome.elapsed = report.elapsed;
 
@@ -626,6 +711,12 @@ pub fn run(
     }
     if backends.len() > 1 {
         rows::mark_fastest(&mut outcome.rows);
+    }
+    if let Some(c) = config.contention {
+        for row in &mut outcome.rows {
+            row.contention = Some(c.level as f64);
+            row.contention_kind = Some(c.kind.name().to_string());
+        }
     }
     // Ids last: a row's id is the hash of its final content.
     for row in &mut outcome.rows {

@@ -47,6 +47,25 @@ pub struct ServeConfig {
     pub proc: ProcPaths,
     /// Warm-up inferences per variant before it can serve.
     pub warmup_runs: usize,
+    /// How the serving variant is chosen (the baselines are for comparison).
+    pub mode: SwitchMode,
+}
+
+/// How the serving variant is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SwitchMode {
+    /// [`crate::policy::Policy`]: load-conditioned predictions corrected by
+    /// observation, with hysteresis.
+    Frontier,
+    /// Never switch: the most accurate loaded variant.
+    MostAccurate,
+    /// Never switch: the fastest loaded variant.
+    Fastest,
+    /// Dynamic-OFA's rule: after each 20 requests on a variant, step one
+    /// level faster when their mean latency exceeds the SLO, one level
+    /// slower when the next slower variant's idle latency scaled by the
+    /// observed slowdown would fit.
+    MeanStep,
 }
 
 impl ServeConfig {
@@ -63,6 +82,7 @@ impl ServeConfig {
             decide_every: Duration::from_millis(100),
             proc: ProcPaths::default(),
             warmup_runs: 3,
+            mode: SwitchMode::Frontier,
         }
     }
 }
@@ -200,6 +220,8 @@ struct Shared {
     swap_ns_sum: AtomicU64,
     /// Forces a swap on the next `force_swap` (benchmarks, tests).
     forced: Mutex<Option<usize>>,
+    /// Requests served when the variant last changed (MeanStep's window).
+    served_at_switch: AtomicU64,
 }
 
 /// The switcher. Cloning shares it.
@@ -326,7 +348,9 @@ fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), St
                         .unwrap_or(false)
             }) {
                 if let Some(c) = r.contention {
-                    let ms = [r.median_ms_corrected, r.median_ms]
+                    // Raw medians: contention rows are measured without the
+                    // probe's correction (it would cancel the load).
+                    let ms = [r.median_ms, r.median_ms_corrected]
                         .into_iter()
                         .find(|v| v.is_finite() && *v > 0.0);
                     if let Some(ms) = ms {
@@ -480,7 +504,11 @@ impl Switcher {
                 policy.quarantine(i);
             }
         }
-        let initial = policy.decide(0.0, 0.0, &[]);
+        let mut initial = policy.decide(0.0, 0.0, &[]);
+        if let Some(v) = static_choice(&config.mode, &generation) {
+            initial.variant = v;
+            initial.reason = format!("{:?} baseline", config.mode);
+        }
         let shared = Arc::new(Shared {
             sampler: Sampler::start(config.proc.clone(), config.decide_every),
             active: ArcSwap::from_pointee(Active {
@@ -506,6 +534,7 @@ impl Switcher {
             swap_ns_max: AtomicU64::new(0),
             swap_ns_sum: AtomicU64::new(0),
             forced: Mutex::new(None),
+            served_at_switch: AtomicU64::new(0),
         });
         let s = shared.clone();
         let controller = std::thread::Builder::new()
@@ -912,9 +941,23 @@ fn control_step(s: &Shared) {
     let (target, reason, unreachable, predicted) = {
         let mut policy = s.policy.lock().unwrap_or_else(|p| p.into_inner());
         let d = policy.decide(s.start.elapsed().as_secs_f64(), load.others_cpu, &observed);
-        match forced.filter(|f| *f < g.variants.len() && g.variants[*f].prepared.is_some()) {
-            Some(f) => (f, "forced".to_string(), d.slo_unreachable, d.predicted_ms),
-            None => (d.variant, d.reason, d.slo_unreachable, d.predicted_ms),
+        let forced = forced.filter(|f| *f < g.variants.len() && g.variants[*f].prepared.is_some());
+        if let Some(f) = forced {
+            (f, "forced".to_string(), d.slo_unreachable, d.predicted_ms)
+        } else {
+            match &s.config.mode {
+                SwitchMode::Frontier => (d.variant, d.reason, d.slo_unreachable, d.predicted_ms),
+                SwitchMode::MostAccurate | SwitchMode::Fastest => (
+                    active.variant,
+                    format!("{:?} baseline", s.config.mode),
+                    false,
+                    d.predicted_ms,
+                ),
+                SwitchMode::MeanStep => {
+                    let (v, why) = mean_step(s, g, active.variant);
+                    (v, why, false, d.predicted_ms)
+                }
+            }
         }
     };
     *s.decision.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -928,6 +971,8 @@ fn control_step(s: &Shared) {
     });
     let t0 = Instant::now();
     s.active.store(next);
+    s.served_at_switch
+        .store(s.requests.load(Ordering::Relaxed), Ordering::Relaxed);
     let ns = t0.elapsed().as_nanos() as u64;
     s.swap_ns_max.fetch_max(ns, Ordering::Relaxed);
     s.swap_ns_sum.fetch_add(ns, Ordering::Relaxed);
@@ -956,4 +1001,86 @@ impl Drop for Shared {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// The variant a static baseline serves.
+fn static_choice(mode: &SwitchMode, g: &Generation) -> Option<usize> {
+    let loaded = (0..g.variants.len()).filter(|i| g.variants[*i].prepared.is_some());
+    let idle = |i: usize| {
+        g.variants[i]
+            .variant
+            .curve
+            .first()
+            .map(|p| p.1)
+            .unwrap_or(f64::INFINITY)
+    };
+    match mode {
+        SwitchMode::MostAccurate => loaded.max_by(|a, b| {
+            g.variants[*a]
+                .variant
+                .accuracy
+                .total_cmp(&g.variants[*b].variant.accuracy)
+                .then(idle(*b).total_cmp(&idle(*a)))
+        }),
+        SwitchMode::Fastest => loaded.min_by(|a, b| idle(*a).total_cmp(&idle(*b))),
+        _ => None,
+    }
+}
+
+/// Requests per Dynamic-OFA decision window.
+const MEAN_WINDOW: usize = 20;
+
+/// Dynamic-OFA's rule over the loaded variants ordered by idle latency.
+fn mean_step(s: &Shared, g: &Generation, cur: usize) -> (usize, String) {
+    let served = s.requests.load(Ordering::Relaxed) - s.served_at_switch.load(Ordering::Relaxed);
+    let recent: Vec<f64> = {
+        let r = g.variants[cur]
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        r.iter()
+            .rev()
+            .take(MEAN_WINDOW)
+            .map(|(_, ms)| *ms)
+            .collect()
+    };
+    if (served as usize) < MEAN_WINDOW || recent.len() < MEAN_WINDOW {
+        return (cur, "collecting 20 requests".into());
+    }
+    let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+    let idle = |i: usize| {
+        g.variants[i]
+            .variant
+            .curve
+            .first()
+            .map(|p| p.1)
+            .unwrap_or(f64::INFINITY)
+    };
+    let mut order: Vec<usize> = (0..g.variants.len())
+        .filter(|i| g.variants[*i].prepared.is_some())
+        .collect();
+    order.sort_by(|a, b| idle(*a).total_cmp(&idle(*b)));
+    let Some(pos) = order.iter().position(|i| *i == cur) else {
+        return (cur, "not loaded".into());
+    };
+    let slo = s.config.slo_ms;
+    if mean > slo && pos > 0 {
+        return (
+            order[pos - 1],
+            format!("mean of 20 {mean:.2} ms > {slo} ms: one step faster"),
+        );
+    }
+    if pos + 1 < order.len() {
+        let next = order[pos + 1];
+        let scaled = mean * idle(next) / idle(cur);
+        if scaled <= slo {
+            return (
+                next,
+                format!(
+                    "mean of 20 {mean:.2} ms; the next scaled {scaled:.2} ms fits: one step slower"
+                ),
+            );
+        }
+    }
+    (cur, format!("mean of 20 {mean:.2} ms"))
 }

@@ -22,7 +22,7 @@ pub mod policy;
 mod resize;
 
 pub use engine::{
-    InferError, Request, Response, ServeConfig, StartError, Status, SwitchEvent, Switcher,
-    VariantStatus,
+    InferError, Request, Response, ServeConfig, StartError, Status, SwitchEvent, SwitchMode,
+    Switcher, VariantStatus,
 };
 pub use resize::resize_bilinear_nchw;
