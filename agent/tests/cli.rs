@@ -553,3 +553,64 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--space"), "{}", stderr(&o));
 }
+
+/// `--contention 0,2`: each model once per level, rows say the level and
+/// kind, and with two busy threads beside it on this machine the same model
+/// is not faster than alone (a sanity bound, not a speed goal).
+#[test]
+fn contention_levels_are_measured_and_recorded() {
+    let dir = scratch("contention");
+    for kind in ["cpu", "memory"] {
+        let mut args = vec![
+            "profile",
+            "--space",
+            "ofa-mbv3",
+            "--samples",
+            "1",
+            "--seed",
+            "3",
+            "--contention",
+            "0,2",
+            "--contention-kind",
+            kind,
+            "--json",
+        ];
+        args.extend_from_slice(FAST);
+        let o = frontier(&args, &dir);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let rows: Vec<LatencyRow> = table::parse(
+            Path::new("stdout.jsonl"),
+            table::Format::JsonLines,
+            &String::from_utf8_lossy(&o.stdout),
+        )
+        .unwrap();
+        let levels: Vec<(Option<f64>, Option<String>)> = rows
+            .iter()
+            .map(|r| (r.contention, r.contention_kind.clone()))
+            .collect();
+        assert_eq!(
+            levels,
+            vec![
+                (Some(0.0), Some(kind.to_string())),
+                (Some(2.0), Some(kind.to_string()))
+            ]
+        );
+        assert_eq!(rows[0].arch, rows[1].arch);
+        assert!(rows.iter().all(|r| r.row_id.is_some()));
+    }
+    // Active profiling plans its own batches: no levels with it.
+    let o = frontier(
+        &[
+            "profile",
+            "--contention",
+            "1",
+            "--budget",
+            "1m",
+            "--space",
+            "ofa-mbv3",
+        ],
+        &dir,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--budget"), "{}", stderr(&o));
+}
