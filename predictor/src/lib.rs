@@ -366,6 +366,13 @@ fn fit_inner(
                 .source
                 .filter(|f| f.space == space.name())
                 .ok_or(PredictError::NoSource)?;
+            if let Some(model) = transfer_learned(space, source, samples, seed)? {
+                return Ok(Fitted {
+                    space: space.name().into(),
+                    model,
+                    residual_q: (0.0, 0.0),
+                });
+            }
             let x = samples
                 .iter()
                 .map(|s| source.predict(&s.arch).map(|p| vec![p.ms]))
@@ -381,6 +388,93 @@ fn fit_inner(
         model,
         residual_q: (0.0, 0.0),
     })
+}
+
+/// Penalty strengths tried for a transfer toward the source's coefficients
+/// (relative to each feature's scale; larger trusts the source more).
+const TRANSFER_LAMBDAS: [f64; 6] = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0];
+
+/// Few-shot transfer of a learned source: this device's coefficients,
+/// pulled toward the source's rescaled to this device (a · source, `a` the
+/// relative least-squares ratio of measured to source-predicted), with the
+/// pull strength chosen by leave-one-out relative error on the rows given.
+/// A plain rescale moves every operator's cost by one factor; backends
+/// differ per operator kind (tract's depthwise convolutions against ONNX
+/// Runtime's), which this follows from a few rows. `None` when the source
+/// is not a learned model or the rows are too few (the rescale is used).
+fn transfer_learned(
+    space: Space,
+    source: &Fitted,
+    samples: &[Sample],
+    seed: u64,
+) -> Result<Option<Model>, PredictError> {
+    let Model::Learned {
+        feature_names,
+        ensemble,
+    } = &source.model
+    else {
+        return Ok(None);
+    };
+    if samples.len() < 5 {
+        return Ok(None);
+    }
+    let x = samples
+        .iter()
+        .map(|s| {
+            space
+                .features(&s.arch)
+                .map_err(|e| PredictError::Arch(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let y: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    let w: Vec<f64> = samples.iter().map(|s| s.weight).collect();
+    let base = &ensemble.members[0];
+    let src: Vec<f64> = x.iter().map(|r| base.predict(r)).collect();
+    // Relative least squares for y ≈ a · src.
+    let (num, den) = y
+        .iter()
+        .zip(&src)
+        .zip(&w)
+        .fold((0.0, 0.0), |(n, d), ((y, s), w)| {
+            (n + w * s / y, d + w * s * s / (y * y))
+        });
+    let a = if den > 0.0 { num / den } else { 1.0 };
+    let prior = Linear {
+        intercept: a * base.intercept,
+        coef: base.coef.iter().map(|c| a * c).collect(),
+    };
+    let loo = |lambda: f64| -> f64 {
+        (0..y.len())
+            .map(|i| {
+                let keep = |v: &[f64]| -> Vec<f64> {
+                    v.iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, v)| *v)
+                        .collect()
+                };
+                let xs: Vec<Vec<f64>> = x
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                let m = linear::fit_toward(&xs, &keep(&y), &keep(&w), lambda, Some(&prior));
+                (m.predict(&x[i]) / y[i] - 1.0).powi(2)
+            })
+            .sum()
+    };
+    let lambda = TRANSFER_LAMBDAS
+        .iter()
+        .copied()
+        .map(|l| (l, loo(l)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(l, _)| l)
+        .unwrap_or(0.1);
+    Ok(Some(Model::Learned {
+        feature_names: feature_names.clone(),
+        ensemble: Bagged::fit_toward(&x, &y, &w, lambda, &prior, MEMBERS, seed),
+    }))
 }
 
 /// Out-of-fold predictions of k-fold cross-validation (k ≤ 5), in the

@@ -33,6 +33,20 @@ impl Linear {
 /// `Σ w_j (y_j - ŷ_j)² / y_j² + λ Σ (c_i s_i)²` where `s_i` is the feature's
 /// scale. Coordinate descent to convergence (at most `max_iter` sweeps).
 pub fn fit_nonneg_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], lambda: f64) -> Linear {
+    fit_toward(x, y, w, lambda, None)
+}
+
+/// [`fit_nonneg_ridge`] with the penalty pulling each coefficient toward
+/// `prior`'s instead of toward zero (`λ Σ ((c_i - p_i) s_i)²`): a model of
+/// another device, rescaled, that a few rows of this one adjust
+/// coefficient by coefficient. The intercept is not penalized.
+pub fn fit_toward(
+    x: &[Vec<f64>],
+    y: &[f64],
+    w: &[f64],
+    lambda: f64,
+    prior: Option<&Linear>,
+) -> Linear {
     let n = y.len();
     let p = x.first().map(|r| r.len()).unwrap_or(0);
     // Columns: intercept first, then the features.
@@ -56,7 +70,11 @@ pub fn fit_nonneg_ridge(x: &[Vec<f64>], y: &[f64], w: &[f64], lambda: f64) -> Li
                 .map(|j| weights[j] * col(j, i) * (resid[j] + beta[i] * col(j, i)))
                 .sum();
             let penalty = if i == 0 { 0.0 } else { scale_penalty[i] };
-            let new = (rho / (sq[i] + penalty)).max(0.0);
+            let target = match (i, prior) {
+                (0, _) | (_, None) => 0.0,
+                (_, Some(p)) => p.coef.get(i - 1).copied().unwrap_or(0.0),
+            };
+            let new = ((rho + penalty * target) / (sq[i] + penalty)).max(0.0);
             let delta = new - beta[i];
             if delta != 0.0 {
                 for (j, r) in resid.iter_mut().enumerate() {
@@ -117,6 +135,34 @@ impl Bagged {
                     bw.push(w[j]);
                 }
                 fit_nonneg_ridge(&bx, &by, &bw, lambda)
+            })
+            .collect();
+        Bagged { members }
+    }
+
+    /// Members fitted toward `prior` (see [`fit_toward`]) on bootstrap
+    /// resamples; the first sees every row.
+    pub fn fit_toward(
+        x: &[Vec<f64>],
+        y: &[f64],
+        w: &[f64],
+        lambda: f64,
+        prior: &Linear,
+        members: usize,
+        seed: u64,
+    ) -> Bagged {
+        let n = y.len();
+        let mut rng = Rng::new(seed);
+        let members = (0..members)
+            .map(|m| {
+                if m == 0 {
+                    return fit_toward(x, y, w, lambda, Some(prior));
+                }
+                let idx: Vec<usize> = (0..n).map(|_| below(&mut rng, n)).collect();
+                let bx: Vec<Vec<f64>> = idx.iter().map(|j| x[*j].clone()).collect();
+                let by: Vec<f64> = idx.iter().map(|j| y[*j]).collect();
+                let bw: Vec<f64> = idx.iter().map(|j| w[*j]).collect();
+                fit_toward(&bx, &by, &bw, lambda, Some(prior))
             })
             .collect();
         Bagged { members }
