@@ -27,10 +27,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 
+CONTENTION = []
+
+
 def start_server(binary, manifest, slo, backend, policy, extra=()):
+    tables = [a for t in CONTENTION for a in ("--contention-table", t)]
     p = subprocess.Popen(
         [binary, "serve", "--frontier", manifest, "--slo-ms", str(slo), "--backend", backend,
-         "--listen", "127.0.0.1:0", "--json", "--switch-policy", policy, *extra],
+         "--listen", "127.0.0.1:0", "--json", "--switch-policy", policy, *tables, *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     log = []
@@ -269,7 +273,10 @@ def main():
     ap.add_argument("--duration", type=float, default=60)
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--swap-every-ms", type=int, default=200)
+    ap.add_argument("--contention-table", action="append", default=[],
+                    help="profile --contention rows for the frontier's models (passed to every server)")
     args = ap.parse_args()
+    CONTENTION.extend(args.contention_table)
     step(args) if args.mode == "step" else swaps(args)
 
 
