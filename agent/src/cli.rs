@@ -105,8 +105,8 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = SwitchPolicyChoice::Frontier)]
     pub switch_policy: SwitchPolicyChoice,
 
-    /// Make a swap to the next model every N ms whatever the load (swap-cost
-    /// benchmark).
+    /// Swap between the two fastest variants every N ms whatever the load
+    /// (swap-cost benchmark; with --threads 1,1 they are copies of one model).
     #[arg(long, value_name = "MS", hide = true)]
     pub force_swap_every_ms: Option<u64>,
 

@@ -140,7 +140,7 @@ fn search_two_devices_writes_manifest_models_report_and_plot() {
     );
     let svg = std::fs::read_to_string(out.join("frontier.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("board-a/tract/t1 frontier"));
-    assert!(svg.contains("predicted latency (ms)"));
+    assert!(svg.contains("latency (ms): predicted"));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("ofa_mbv3_f00"), "{text}");
 }

@@ -204,7 +204,7 @@ pub fn frontier_svg(series: &[FrontierSeries], title: &str, accuracy_label: &str
         };
         let _ = chart
             .configure_mesh()
-            .x_desc("predicted latency (ms)")
+            .x_desc("latency (ms): predicted (points), measured (crosses)")
             .y_desc(accuracy_label)
             .label_style(("sans-serif", 13))
             .light_line_style(RGBColor(235, 235, 235))

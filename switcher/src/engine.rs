@@ -175,6 +175,9 @@ const BUCKETS_MS: [f64; 14] = [
 const WINDOW: Duration = Duration::from_secs(2);
 /// Observations needed before a variant's p95 is trusted.
 const MIN_OBSERVED: usize = 5;
+/// How long a variant's last observation still corrects its prediction
+/// after it stopped serving.
+const MEMORY: Duration = Duration::from_secs(10);
 
 struct Loaded {
     variant: Variant,
@@ -183,7 +186,12 @@ struct Loaded {
     input: inputs::ResolvedInput,
     prepared: Option<Mutex<Box<dyn PreparedModel>>>,
     quarantined: Mutex<Option<String>>,
-    recent: Mutex<VecDeque<(Instant, f64)>>,
+    /// (when, latency ms, contention then) of recent requests.
+    recent: Mutex<VecDeque<(Instant, f64, f64)>>,
+    /// The last trusted observation and when it was made: kept for
+    /// [`MEMORY`] after the variant stops serving, so a variant that just
+    /// missed is not tried again at the same load.
+    last_obs: Mutex<Option<(Instant, Observation)>>,
     ewma_ms: Mutex<Option<f64>>,
     requests: AtomicU64,
 }
@@ -222,6 +230,8 @@ struct Shared {
     forced: Mutex<Option<usize>>,
     /// Requests served when the variant last changed (MeanStep's window).
     served_at_switch: AtomicU64,
+    /// The latest others' CPU (f64 bits), for observations on the request path.
+    contention_bits: AtomicU64,
 }
 
 /// The switcher. Cloning shares it.
@@ -370,6 +380,7 @@ fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), St
                 prepared: None,
                 quarantined: Mutex::new(None),
                 recent: Mutex::new(VecDeque::new()),
+                last_obs: Mutex::new(None),
                 ewma_ms: Mutex::new(None),
                 requests: AtomicU64::new(0),
             });
@@ -535,6 +546,7 @@ impl Switcher {
             swap_ns_sum: AtomicU64::new(0),
             forced: Mutex::new(None),
             served_at_switch: AtomicU64::new(0),
+            contention_bits: AtomicU64::new(0f64.to_bits()),
         });
         let s = shared.clone();
         let controller = std::thread::Builder::new()
@@ -615,10 +627,11 @@ impl Switcher {
         s.latency_sum_us
             .fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
         let now = Instant::now();
+        let contention = f64::from_bits(s.contention_bits.load(Ordering::Relaxed));
         {
             let mut r = v.recent.lock().unwrap_or_else(|p| p.into_inner());
-            r.push_back((now, ms));
-            while r.len() > 512 || r.front().is_some_and(|(t, _)| now - *t > WINDOW) {
+            r.push_back((now, ms, contention));
+            while r.len() > 512 || r.front().is_some_and(|(t, _, _)| now - *t > WINDOW) {
                 r.pop_front();
             }
         }
@@ -638,6 +651,24 @@ impl Switcher {
     /// Number of variants of the current generation.
     pub fn variant_count(&self) -> usize {
         self.shared.active.load().generation.variants.len()
+    }
+
+    /// The loaded variants, fastest (idle) first.
+    pub fn variants_by_latency(&self) -> Vec<usize> {
+        let g = self.shared.active.load_full().generation.clone();
+        let idle = |i: usize| {
+            g.variants[i]
+                .variant
+                .curve
+                .first()
+                .map(|p| p.1)
+                .unwrap_or(f64::INFINITY)
+        };
+        let mut v: Vec<usize> = (0..g.variants.len())
+            .filter(|i| g.variants[*i].prepared.is_some())
+            .collect();
+        v.sort_by(|a, b| idle(*a).total_cmp(&idle(*b)));
+        v
     }
 
     /// Re-read the manifest, load and warm its models, then swap the whole
@@ -700,7 +731,8 @@ impl Switcher {
                     .unwrap_or_else(|p| p.into_inner())
                     .clone(),
                 predicted_p95_ms: predicted.get(i).copied().filter(|x| x.is_finite()),
-                observed_p95_ms: p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now),
+                observed_p95_ms: p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now)
+                    .map(|o| o.p95_ms),
                 observed_ewma_ms: *v.ewma_ms.lock().unwrap_or_else(|p| p.into_inner()),
                 requests: v.requests.load(Ordering::Relaxed),
             })
@@ -810,17 +842,23 @@ impl Switcher {
     }
 }
 
-fn p95(recent: &VecDeque<(Instant, f64)>, now: Instant) -> Option<f64> {
-    let mut v: Vec<f64> = recent
+/// The p95 of the last [`WINDOW`] of requests and the mean contention they
+/// ran under.
+fn p95(recent: &VecDeque<(Instant, f64, f64)>, now: Instant) -> Option<Observation> {
+    let window: Vec<(f64, f64)> = recent
         .iter()
-        .filter(|(t, _)| now - *t <= WINDOW)
-        .map(|(_, ms)| *ms)
+        .filter(|(t, _, _)| now - *t <= WINDOW)
+        .map(|(_, ms, c)| (*ms, *c))
         .collect();
-    if v.len() < MIN_OBSERVED {
+    if window.len() < MIN_OBSERVED {
         return None;
     }
+    let mut v: Vec<f64> = window.iter().map(|x| x.0).collect();
     v.sort_by(f64::total_cmp);
-    Some(v[((v.len() - 1) as f64 * 0.95).round() as usize])
+    Some(Observation {
+        p95_ms: v[((v.len() - 1) as f64 * 0.95).round() as usize],
+        contention: window.iter().map(|x| x.1).sum::<f64>() / window.len() as f64,
+    })
 }
 
 fn fastest_healthy(g: &Generation, tried: &[usize]) -> Option<usize> {
@@ -924,17 +962,22 @@ fn control_step(s: &Shared) {
     let active = s.active.load_full();
     let g = &active.generation;
     let load = s.sampler.latest();
+    s.contention_bits
+        .store(load.others_cpu.to_bits(), Ordering::Relaxed);
     let now = Instant::now();
     let observed: Vec<Option<Observation>> = g
         .variants
         .iter()
         .map(|v| {
-            p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now).map(|p95_ms| {
-                Observation {
-                    p95_ms,
-                    contention: load.others_cpu,
+            let fresh = p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now);
+            let mut last = v.last_obs.lock().unwrap_or_else(|p| p.into_inner());
+            match fresh {
+                Some(o) => {
+                    *last = Some((now, o));
+                    Some(o)
                 }
-            })
+                None => last.filter(|(t, _)| now - *t <= MEMORY).map(|(_, o)| o),
+            }
         })
         .collect();
     let forced = s.forced.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -1041,7 +1084,7 @@ fn mean_step(s: &Shared, g: &Generation, cur: usize) -> (usize, String) {
         r.iter()
             .rev()
             .take(MEAN_WINDOW)
-            .map(|(_, ms)| *ms)
+            .map(|(_, ms, _)| *ms)
             .collect()
     };
     if (served as usize) < MEAN_WINDOW || recent.len() < MEAN_WINDOW {
