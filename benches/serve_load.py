@@ -263,8 +263,9 @@ def swaps(args):
         swaps_n = next((float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("frontier_serve_switches_total")), 0)
         swap_max = next((float(l.split()[-1]) for l in metrics.splitlines() if l.startswith('frontier_serve_swap_seconds{stat="max"}')), 0)
         swap_mean = next((float(l.split()[-1]) for l in metrics.splitlines() if l.startswith('frontier_serve_swap_seconds{stat="mean"}')), 0)
+        swap_p99 = next((float(l.split()[-1]) for l in metrics.splitlines() if l.startswith('frontier_serve_swap_seconds{stat="p99"}')), 0)
         out[label] = {"requests": len(lat) + failed[0], "failed": failed[0], "seconds": wall, "swaps": swaps_n,
-                      "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "swap_max_us": swap_max * 1e6, "swap_mean_us": swap_mean * 1e6}
+                      "p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "swap_max_us": swap_max * 1e6, "swap_mean_us": swap_mean * 1e6, "swap_p99_us": swap_p99 * 1e6}
         print(f"{label:>13}: {out[label]}", flush=True)
     os.makedirs(args.out, exist_ok=True)
     json.dump(out, open(os.path.join(args.out, "swaps.json"), "w"), indent=1)

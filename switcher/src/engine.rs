@@ -193,6 +193,9 @@ struct Loaded {
     /// missed is not tried again at the same load.
     last_obs: Mutex<Option<(Instant, Observation)>>,
     ewma_ms: Mutex<Option<f64>>,
+    /// EWMA of the request's time outside inference (resizing the input,
+    /// binding it): added to predictions, not scaled with them.
+    overhead_ms: Mutex<Option<f64>>,
     requests: AtomicU64,
 }
 
@@ -226,6 +229,8 @@ struct Shared {
     latency_sum_us: AtomicU64,
     swap_ns_max: AtomicU64,
     swap_ns_sum: AtomicU64,
+    /// The last 10,000 swap times (ns), for quantiles.
+    swap_ns: Mutex<VecDeque<u64>>,
     /// Forces a swap on the next `force_swap` (benchmarks, tests).
     forced: Mutex<Option<usize>>,
     /// Requests served when the variant last changed (MeanStep's window).
@@ -381,6 +386,7 @@ fn load_generation(config: &ServeConfig) -> Result<(Generation, Vec<String>), St
                 quarantined: Mutex::new(None),
                 recent: Mutex::new(VecDeque::new()),
                 last_obs: Mutex::new(None),
+                overhead_ms: Mutex::new(None),
                 ewma_ms: Mutex::new(None),
                 requests: AtomicU64::new(0),
             });
@@ -544,6 +550,7 @@ impl Switcher {
             latency_sum_us: AtomicU64::new(0),
             swap_ns_max: AtomicU64::new(0),
             swap_ns_sum: AtomicU64::new(0),
+            swap_ns: Mutex::new(VecDeque::new()),
             forced: Mutex::new(None),
             served_at_switch: AtomicU64::new(0),
             contention_bits: AtomicU64::new(0f64.to_bits()),
@@ -587,8 +594,8 @@ impl Switcher {
             tried.push(i);
             let v = &g.variants[i];
             match run_variant(v, req, &g.canonical) {
-                Ok((outputs, ms)) => {
-                    self.record(v, ms);
+                Ok((outputs, ms, infer_ms)) => {
+                    self.record(v, ms, infer_ms);
                     return Ok(Response {
                         model: v.variant.name.clone(),
                         threads: v.variant.threads,
@@ -612,7 +619,9 @@ impl Switcher {
         Err(InferError::AllFailed(errors.join("; ")))
     }
 
-    fn record(&self, v: &Loaded, ms: f64) {
+    /// `ms`: the whole request in the server (resizing, binding, inference);
+    /// `infer_ms`: the inference alone, what the tables' curves measure.
+    fn record(&self, v: &Loaded, ms: f64, infer_ms: f64) {
         let s = &self.shared;
         s.requests.fetch_add(1, Ordering::Relaxed);
         v.requests.fetch_add(1, Ordering::Relaxed);
@@ -630,16 +639,18 @@ impl Switcher {
         let contention = f64::from_bits(s.contention_bits.load(Ordering::Relaxed));
         {
             let mut r = v.recent.lock().unwrap_or_else(|p| p.into_inner());
-            r.push_back((now, ms, contention));
+            r.push_back((now, infer_ms, contention));
             while r.len() > 512 || r.front().is_some_and(|(t, _, _)| now - *t > WINDOW) {
                 r.pop_front();
             }
         }
-        let mut e = v.ewma_ms.lock().unwrap_or_else(|p| p.into_inner());
-        *e = Some(match *e {
-            Some(x) => 0.8 * x + 0.2 * ms,
-            None => ms,
-        });
+        for (cell, x) in [(&v.ewma_ms, ms), (&v.overhead_ms, ms - infer_ms)] {
+            let mut e = cell.lock().unwrap_or_else(|p| p.into_inner());
+            *e = Some(match *e {
+                Some(old) => 0.8 * old + 0.2 * x,
+                None => x,
+            });
+        }
     }
 
     /// Make variant `i` current on the next controller step, whatever the
@@ -818,9 +829,26 @@ impl Switcher {
         }
         let _ = writeln!(o, "# HELP frontier_serve_slo_unreachable 1 when no model's predicted p95 fits the SLO.\n# TYPE frontier_serve_slo_unreachable gauge\nfrontier_serve_slo_unreachable {}", u8::from(st.slo_unreachable));
         let n = st.switches.max(1) as f64;
-        let _ = writeln!(o, "# HELP frontier_serve_swap_seconds Time of the swap on the controller (the atomic store).\n# TYPE frontier_serve_swap_seconds gauge\nfrontier_serve_swap_seconds{{stat=\"max\"}} {}\nfrontier_serve_swap_seconds{{stat=\"mean\"}} {}",
+        let p99 = {
+            let mut v: Vec<u64> = s
+                .swap_ns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied()
+                .collect();
+            v.sort_unstable();
+            v.get(((v.len().max(1) - 1) as f64 * 0.99).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let _ = writeln!(
+            o,
+            "# HELP frontier_serve_swap_seconds Time of a swap on the controller (the atomic store); requests never wait for it.\n# TYPE frontier_serve_swap_seconds gauge\nfrontier_serve_swap_seconds{{stat=\"max\"}} {}\nfrontier_serve_swap_seconds{{stat=\"mean\"}} {}\nfrontier_serve_swap_seconds{{stat=\"p99\"}} {}",
             s.swap_ns_max.load(Ordering::Relaxed) as f64 / 1e9,
-            s.swap_ns_sum.load(Ordering::Relaxed) as f64 / 1e9 / n);
+            s.swap_ns_sum.load(Ordering::Relaxed) as f64 / 1e9 / n,
+            p99 as f64 / 1e9
+        );
         let _ = writeln!(o, "# HELP frontier_serve_others_cpu_cores CPU used by other processes.\n# TYPE frontier_serve_others_cpu_cores gauge\nfrontier_serve_others_cpu_cores {}", st.load.others_cpu);
         if let Some(p) = st.load.psi_some_avg10 {
             let _ = writeln!(o, "# HELP frontier_serve_cpu_pressure_some_avg10 /proc/pressure/cpu some avg10 (percent).\n# TYPE frontier_serve_cpu_pressure_some_avg10 gauge\nfrontier_serve_cpu_pressure_some_avg10 {p}");
@@ -914,7 +942,7 @@ fn run_variant(
     v: &Loaded,
     req: &Request,
     canonical: &[usize],
-) -> Result<(Vec<OutputTensor>, f64), String> {
+) -> Result<(Vec<OutputTensor>, f64, f64), String> {
     let Some(prepared) = &v.prepared else {
         return Err("not loaded".into());
     };
@@ -953,8 +981,10 @@ fn run_variant(
         .unwrap_or_else(|p| p.into_inner())
         .state(std::slice::from_ref(&tensor))
         .map_err(|e| e.to_string())?;
+    let infer_start = Instant::now();
     let outputs = state.outputs().map_err(|e| e.to_string())?;
-    Ok((outputs, start.elapsed().as_secs_f64() * 1e3))
+    let infer_ms = infer_start.elapsed().as_secs_f64() * 1e3;
+    Ok((outputs, start.elapsed().as_secs_f64() * 1e3, infer_ms))
 }
 
 /// One controller step: read the load, decide, swap if the decision changed.
@@ -980,9 +1010,21 @@ fn control_step(s: &Shared) {
             }
         })
         .collect();
+    let own: Vec<Option<f64>> = g
+        .variants
+        .iter()
+        .map(|v| *v.overhead_ms.lock().unwrap_or_else(|p| p.into_inner()))
+        .collect();
+    let known: Vec<f64> = own.iter().flatten().copied().collect();
+    let shared_overhead = if known.is_empty() {
+        0.0
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    };
     let forced = s.forced.lock().unwrap_or_else(|p| p.into_inner()).take();
     let (target, reason, unreachable, predicted) = {
         let mut policy = s.policy.lock().unwrap_or_else(|p| p.into_inner());
+        policy.overhead_ms = own.iter().map(|o| o.unwrap_or(shared_overhead)).collect();
         let d = policy.decide(s.start.elapsed().as_secs_f64(), load.others_cpu, &observed);
         let forced = forced.filter(|f| *f < g.variants.len() && g.variants[*f].prepared.is_some());
         if let Some(f) = forced {
@@ -1019,6 +1061,13 @@ fn control_step(s: &Shared) {
     let ns = t0.elapsed().as_nanos() as u64;
     s.swap_ns_max.fetch_max(ns, Ordering::Relaxed);
     s.swap_ns_sum.fetch_add(ns, Ordering::Relaxed);
+    {
+        let mut q = s.swap_ns.lock().unwrap_or_else(|p| p.into_inner());
+        q.push_back(ns);
+        if q.len() > 10_000 {
+            q.pop_front();
+        }
+    }
     s.switch_count.fetch_add(1, Ordering::Relaxed);
     let mut sw = s.switches.lock().unwrap_or_else(|p| p.into_inner());
     sw.push_back(SwitchEvent {

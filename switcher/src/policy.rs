@@ -9,10 +9,12 @@
 //! what it had when `c + t ≤ C`.
 //!
 //! The prediction is corrected by what the switcher observes: per variant,
-//! the ratio of its recent p95 to its curve at the load when observed
-//! (a tail factor and whatever the table missed). Variants not observed
-//! recently borrow the median ratio of those that were, since a load
-//! affects all of them.
+//! the ratio of its recent inference p95 to its curve at the load it ran
+//! under (a tail factor and whatever the table missed). Variants not
+//! observed recently borrow the median ratio of those that were, since a
+//! load affects all of them. The request's time outside inference
+//! (resizing, binding the input) is added, not scaled: a small model's
+//! overhead must not make a large model look slower.
 //!
 //! The rule: the most accurate variant whose corrected prediction is within
 //! `slo × headroom`. Downgrades happen at once (a request that would miss
@@ -105,6 +107,9 @@ pub struct Policy {
     pub config: PolicyConfig,
     pub variants: Vec<Variant>,
     pub cores: f64,
+    /// Per variant, time a request spends outside inference (resizing,
+    /// binding), ms: added to the corrected inference prediction.
+    pub overhead_ms: Vec<f64>,
     current: usize,
     /// Since when (seconds on the caller's clock) the upgrade target has fit.
     up_since: Option<(usize, f64)>,
@@ -117,6 +122,7 @@ impl Policy {
             config,
             variants,
             cores: cores as f64,
+            overhead_ms: Vec::new(),
             current: 0,
             up_since: None,
         };
@@ -153,7 +159,10 @@ impl Policy {
         self.variants
             .iter()
             .enumerate()
-            .map(|(i, v)| v.at(contention, self.cores) * ratio(i).unwrap_or(shared))
+            .map(|(i, v)| {
+                v.at(contention, self.cores) * ratio(i).unwrap_or(shared)
+                    + self.overhead_ms.get(i).copied().unwrap_or(0.0)
+            })
             .collect()
     }
 

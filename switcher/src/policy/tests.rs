@@ -102,3 +102,17 @@ fn a_quarantined_variant_is_never_chosen() {
         assert_ne!(d.variant, 0);
     }
 }
+
+#[test]
+fn request_overhead_is_added_not_scaled() {
+    let mut p = Policy::new(PolicyConfig::new(25.0), variants(), 2);
+    // small observed at 8 ms of inference against a 5 ms curve: ratio 1.6,
+    // which big and mid borrow; 2 ms of resizing per request is added.
+    p.overhead_ms = vec![2.0, 2.0, 2.0];
+    let pred = p.predict(0.0, &[None, None, obs(8.0, 0.0)]);
+    assert!((pred[2] - 10.0).abs() < 1e-9, "{pred:?}");
+    assert!((pred[0] - (20.0 * 1.6 + 2.0)).abs() < 1e-9, "{pred:?}");
+    let d = p.decide(0.0, 0.0, &[None, None, obs(8.0, 0.0)]);
+    // big: 34 ms > 22.5; mid: 10 × 1.6 + 2 = 18 fits.
+    assert_eq!(p.variants[d.variant].name, "mid", "{}", d.reason);
+}
