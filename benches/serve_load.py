@@ -145,9 +145,12 @@ def step(args):
         # As the server measures it (inference and resizing, no HTTP or client).
         server_miss = sum(1 for r in served if r[4] > args.slo_ms) + failed
         slat = [r[4] for r in served]
+        # Reaction: from the load step to the first request served by a less
+        # accurate (faster) model than the one serving when the load came.
         before = [r[2] for r in served if r[0] < t_on]
-        first_model = max(set(before), key=before.count) if before else None
-        react = next((r[0] - t_on for r in served if r[0] >= t_on and r[2] != first_model), None)
+        at_step = before[-1] if before else None
+        react = next((r[0] - t_on for r in served
+                      if r[0] >= t_on and at_step in acc and acc.get(r[2], 1e18) < acc[at_step]), None)
         results[policy] = {
             "requests": len(records), "failed": failed,
             "slo_miss_rate": miss / max(1, len(records)),
@@ -166,7 +169,7 @@ def step(args):
               f"failed {failed}  reaction {react if react is None else round(react, 2)} s", flush=True)
     os.makedirs(args.out, exist_ok=True)
     json.dump({"slo_ms": args.slo_ms, "rate": args.rate, "duration": args.duration, "hogs": [t_on, t_off],
-               "accuracy": acc, "results": {k: {x: y for x, y in v.items() if x != "timeline"} for k, v in results.items()}},
+               "accuracy": acc, "results": results},
               open(os.path.join(args.out, "step.json"), "w"), indent=1)
     open(os.path.join(args.out, "step.svg"), "w").write(plot(results, acc, args, t_on, t_off))
 

@@ -98,12 +98,7 @@ pub fn run(
         merged = Some(match merged.take() {
             None => outcome,
             Some(mut m) => {
-                m.rows.extend(outcome.rows);
-                m.op_rows.extend(outcome.op_rows);
-                m.op_stats.extend(outcome.op_stats);
-                m.failures.extend(outcome.failures);
-                m.elapsed += outcome.elapsed;
-                m.load = outcome.load;
+                m.absorb(outcome);
                 m
             }
         });

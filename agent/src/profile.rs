@@ -472,12 +472,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
                 merged = Some(match merged.take() {
                     None => o,
                     Some(mut m) => {
-                        m.rows.extend(o.rows);
-                        m.op_rows.extend(o.op_rows);
-                        m.op_stats.extend(o.op_stats);
-                        m.failures.extend(o.failures);
-                        m.elapsed += o.elapsed;
-                        m.load = o.load;
+                        m.absorb(o);
                         m
                     }
                 });

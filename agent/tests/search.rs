@@ -6,32 +6,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{frontier, scratch, synthetic_rows};
+use common::{frontier, scratch, synthetic_predictor, synthetic_rows};
 use frontier_export::onnx::{Elem, GraphBuilder};
-use frontier_export::table;
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A predictor of device `dev` trained from synthetic rows.
+/// A predictor of `device` trained from synthetic rows.
 fn predictor(dir: &Path, device: &str, seed: u64) -> PathBuf {
-    let t = dir.join(format!("{device}.jsonl"));
-    std::fs::write(&t, table::to_jsonl(&synthetic_rows(40, seed, device))).unwrap();
-    let p = dir.join(format!("{device}.json"));
-    let o = frontier(
-        &[
-            "train",
-            t.to_str().unwrap(),
-            "--space",
-            "ofa-mbv3",
-            "--out",
-            p.to_str().unwrap(),
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    p
+    synthetic_predictor(dir, device, 40, seed)
 }
 
 /// An accuracy model: `[batch, width]` → `[batch, outputs]`, the sum of the

@@ -11,26 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{frontier, scratch, synthetic_rows};
-use frontier_export::table;
+use common::{frontier, scratch, synthetic_predictor};
 
 /// A frontier of 3 models of a synthetic device ("dev", tract, 1 thread).
 fn small_frontier(dir: &Path) -> PathBuf {
-    let t = dir.join("t.jsonl");
-    std::fs::write(&t, table::to_jsonl(&synthetic_rows(30, 1, "dev"))).unwrap();
-    let p = dir.join("p.json");
-    let o = frontier(
-        &[
-            "train",
-            t.to_str().unwrap(),
-            "--space",
-            "ofa-mbv3",
-            "--out",
-            p.to_str().unwrap(),
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p = synthetic_predictor(dir, "dev", 30, 1);
     let out = dir.join("f");
     let o = frontier(
         &[

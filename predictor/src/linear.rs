@@ -109,6 +109,33 @@ pub fn below(rng: &mut Rng, n: usize) -> usize {
 }
 
 impl Bagged {
+    /// `members` fits by `fit`: the first on every row, the others on
+    /// bootstrap resamples (seeded).
+    fn bag(
+        x: &[Vec<f64>],
+        y: &[f64],
+        w: &[f64],
+        members: usize,
+        seed: u64,
+        fit: impl Fn(&[Vec<f64>], &[f64], &[f64]) -> Linear,
+    ) -> Bagged {
+        let n = y.len();
+        let mut rng = Rng::new(seed);
+        let members = (0..members)
+            .map(|m| {
+                if m == 0 {
+                    return fit(x, y, w);
+                }
+                let idx: Vec<usize> = (0..n).map(|_| below(&mut rng, n)).collect();
+                let bx: Vec<Vec<f64>> = idx.iter().map(|j| x[*j].clone()).collect();
+                let by: Vec<f64> = idx.iter().map(|j| y[*j]).collect();
+                let bw: Vec<f64> = idx.iter().map(|j| w[*j]).collect();
+                fit(&bx, &by, &bw)
+            })
+            .collect();
+        Bagged { members }
+    }
+
     pub fn fit(
         x: &[Vec<f64>],
         y: &[f64],
@@ -117,31 +144,12 @@ impl Bagged {
         members: usize,
         seed: u64,
     ) -> Bagged {
-        let n = y.len();
-        let mut rng = Rng::new(seed);
-        let members = (0..members)
-            .map(|m| {
-                if m == 0 {
-                    // The first member sees every row once.
-                    return fit_nonneg_ridge(x, y, w, lambda);
-                }
-                let mut bx = Vec::with_capacity(n);
-                let mut by = Vec::with_capacity(n);
-                let mut bw = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let j = below(&mut rng, n);
-                    bx.push(x[j].clone());
-                    by.push(y[j]);
-                    bw.push(w[j]);
-                }
-                fit_nonneg_ridge(&bx, &by, &bw, lambda)
-            })
-            .collect();
-        Bagged { members }
+        Bagged::bag(x, y, w, members, seed, |x, y, w| {
+            fit_nonneg_ridge(x, y, w, lambda)
+        })
     }
 
-    /// Members fitted toward `prior` (see [`fit_toward`]) on bootstrap
-    /// resamples; the first sees every row.
+    /// Members fitted toward `prior` (see [`fit_toward`]).
     pub fn fit_toward(
         x: &[Vec<f64>],
         y: &[f64],
@@ -151,21 +159,9 @@ impl Bagged {
         members: usize,
         seed: u64,
     ) -> Bagged {
-        let n = y.len();
-        let mut rng = Rng::new(seed);
-        let members = (0..members)
-            .map(|m| {
-                if m == 0 {
-                    return fit_toward(x, y, w, lambda, Some(prior));
-                }
-                let idx: Vec<usize> = (0..n).map(|_| below(&mut rng, n)).collect();
-                let bx: Vec<Vec<f64>> = idx.iter().map(|j| x[*j].clone()).collect();
-                let by: Vec<f64> = idx.iter().map(|j| y[*j]).collect();
-                let bw: Vec<f64> = idx.iter().map(|j| w[*j]).collect();
-                fit_toward(&bx, &by, &bw, lambda, Some(prior))
-            })
-            .collect();
-        Bagged { members }
+        Bagged::bag(x, y, w, members, seed, |x, y, w| {
+            fit_toward(x, y, w, lambda, Some(prior))
+        })
     }
 
     /// Each member's prediction.

@@ -258,9 +258,10 @@ struct CpuTicks {
     own: u64,
 }
 
-fn read_ticks() -> Option<CpuTicks> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?;
+/// The aggregate `cpu` line of `/proc/stat`: (total, idle incl. iowait,
+/// steal) jiffies.
+pub fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line
         .split_whitespace()
         .skip(1)
@@ -274,14 +275,23 @@ fn read_ticks() -> Option<CpuTicks> {
     let total = v.iter().take(8).sum();
     let idle = v[3] + v.get(4).copied().unwrap_or(0);
     let steal = v.get(7).copied().unwrap_or(0);
+    Some((total, idle, steal))
+}
+
+/// utime + stime (jiffies) of a `/proc/<pid>/stat` text.
+pub fn parse_pid_stat_cpu(text: &str) -> Option<u64> {
+    // Fields after the parenthesised command name (which may hold spaces
+    // and parentheses): utime is field 14, stime 15.
+    let rest = text.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn read_ticks() -> Option<CpuTicks> {
+    let (total, idle, steal) = parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)?;
     let own = std::fs::read_to_string("/proc/self/stat")
         .ok()
-        .and_then(|s| {
-            // Fields after the parenthesised command name: utime is field 14, stime 15.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
+        .and_then(|s| parse_pid_stat_cpu(&s))
         .unwrap_or(0);
     Some(CpuTicks {
         total,

@@ -248,6 +248,20 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+impl Outcome {
+    /// Add a later session's results to this one (batches of active
+    /// profiling, contention levels): rows and failures appended, elapsed
+    /// time summed, the later load report kept.
+    pub fn absorb(&mut self, later: Outcome) {
+        self.rows.extend(later.rows);
+        self.op_rows.extend(later.op_rows);
+        self.op_stats.extend(later.op_stats);
+        self.failures.extend(later.failures);
+        self.elapsed += later.elapsed;
+        self.load = later.load;
+    }
+}
+
 /// Errors that stop a session (per-model failures do not).
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

@@ -206,6 +206,27 @@ struct Generation {
     variants: Vec<Loaded>,
 }
 
+impl Generation {
+    /// A variant's latency idle (the first point of its curve).
+    fn idle(&self, i: usize) -> f64 {
+        self.variants[i]
+            .variant
+            .curve
+            .first()
+            .map(|p| p.1)
+            .unwrap_or(f64::INFINITY)
+    }
+
+    /// The loaded variants, fastest idle first.
+    fn loaded_by_latency(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.variants.len())
+            .filter(|i| self.variants[*i].prepared.is_some())
+            .collect();
+        v.sort_by(|a, b| self.idle(*a).total_cmp(&self.idle(*b)));
+        v
+    }
+}
+
 struct Active {
     generation: Arc<Generation>,
     variant: usize,
@@ -666,20 +687,11 @@ impl Switcher {
 
     /// The loaded variants, fastest (idle) first.
     pub fn variants_by_latency(&self) -> Vec<usize> {
-        let g = self.shared.active.load_full().generation.clone();
-        let idle = |i: usize| {
-            g.variants[i]
-                .variant
-                .curve
-                .first()
-                .map(|p| p.1)
-                .unwrap_or(f64::INFINITY)
-        };
-        let mut v: Vec<usize> = (0..g.variants.len())
-            .filter(|i| g.variants[*i].prepared.is_some())
-            .collect();
-        v.sort_by(|a, b| idle(*a).total_cmp(&idle(*b)));
-        v
+        self.shared
+            .active
+            .load_full()
+            .generation
+            .loaded_by_latency()
     }
 
     /// Re-read the manifest, load and warm its models, then swap the whole
@@ -890,23 +902,14 @@ fn p95(recent: &VecDeque<(Instant, f64, f64)>, now: Instant) -> Option<Observati
 }
 
 fn fastest_healthy(g: &Generation, tried: &[usize]) -> Option<usize> {
-    (0..g.variants.len())
-        .filter(|i| !tried.contains(i))
-        .filter(|i| {
-            let v = &g.variants[*i];
-            v.prepared.is_some() && v.quarantined.lock().map(|q| q.is_none()).unwrap_or(false)
-        })
-        .min_by(|a, b| {
-            let idle = |i: usize| {
-                g.variants[i]
-                    .variant
-                    .curve
-                    .first()
-                    .map(|p| p.1)
-                    .unwrap_or(f64::INFINITY)
-            };
-            idle(*a).total_cmp(&idle(*b))
-        })
+    g.loaded_by_latency().into_iter().find(|i| {
+        !tried.contains(i)
+            && g.variants[*i]
+                .quarantined
+                .lock()
+                .map(|q| q.is_none())
+                .unwrap_or(false)
+    })
 }
 
 fn check_input(req: &Request, canonical: &[usize]) -> Result<(), InferError> {
@@ -1097,24 +1100,15 @@ impl Drop for Shared {
 
 /// The variant a static baseline serves.
 fn static_choice(mode: &SwitchMode, g: &Generation) -> Option<usize> {
-    let loaded = (0..g.variants.len()).filter(|i| g.variants[*i].prepared.is_some());
-    let idle = |i: usize| {
-        g.variants[i]
-            .variant
-            .curve
-            .first()
-            .map(|p| p.1)
-            .unwrap_or(f64::INFINITY)
-    };
+    let loaded = g.loaded_by_latency();
     match mode {
-        SwitchMode::MostAccurate => loaded.max_by(|a, b| {
+        SwitchMode::MostAccurate => loaded.into_iter().rev().max_by(|a, b| {
             g.variants[*a]
                 .variant
                 .accuracy
                 .total_cmp(&g.variants[*b].variant.accuracy)
-                .then(idle(*b).total_cmp(&idle(*a)))
         }),
-        SwitchMode::Fastest => loaded.min_by(|a, b| idle(*a).total_cmp(&idle(*b))),
+        SwitchMode::Fastest => loaded.first().copied(),
         _ => None,
     }
 }
@@ -1140,18 +1134,8 @@ fn mean_step(s: &Shared, g: &Generation, cur: usize) -> (usize, String) {
         return (cur, "collecting 20 requests".into());
     }
     let mean = recent.iter().sum::<f64>() / recent.len() as f64;
-    let idle = |i: usize| {
-        g.variants[i]
-            .variant
-            .curve
-            .first()
-            .map(|p| p.1)
-            .unwrap_or(f64::INFINITY)
-    };
-    let mut order: Vec<usize> = (0..g.variants.len())
-        .filter(|i| g.variants[*i].prepared.is_some())
-        .collect();
-    order.sort_by(|a, b| idle(*a).total_cmp(&idle(*b)));
+    let idle = |i: usize| g.idle(i);
+    let order = g.loaded_by_latency();
     let Some(pos) = order.iter().position(|i| *i == cur) else {
         return (cur, "not loaded".into());
     };

@@ -57,28 +57,13 @@ pub fn parse_psi(text: &str) -> Option<(f64, u64)> {
 /// The aggregate `cpu` line of `/proc/stat`: (busy, total) jiffies, where
 /// busy excludes idle and iowait.
 pub fn parse_stat(text: &str) -> Option<(u64, u64)> {
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    if v.len() < 4 {
-        return None;
-    }
-    // user nice system idle iowait irq softirq steal (guest counted in user).
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v[3] + v.get(4).copied().unwrap_or(0);
+    let (total, idle, _) = frontier_profiler::fingerprint::parse_proc_stat(text)?;
     Some((total - idle, total))
 }
 
-/// utime + stime of `/proc/<pid>/stat`, jiffies (the command name may hold
-/// spaces and parentheses: fields are counted after the last `)`).
+/// utime + stime of `/proc/<pid>/stat`, jiffies.
 pub fn parse_self_stat(text: &str) -> Option<u64> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // After ")": state(0) ppid(1) ... utime is field 14 of the file, index 11 here.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    frontier_profiler::fingerprint::parse_pid_stat_cpu(text)
 }
 
 /// Running tasks from `/proc/loadavg` (`0.50 0.40 0.30 3/512 12345`).

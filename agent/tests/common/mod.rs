@@ -89,3 +89,28 @@ pub fn synthetic_rows(
         })
         .collect()
 }
+
+/// `frontier train` on `n` synthetic rows of `device` (seeded): the
+/// predictor file `DIR/DEVICE.json`.
+pub fn synthetic_predictor(dir: &Path, device: &str, n: usize, seed: u64) -> PathBuf {
+    let t = dir.join(format!("{device}.jsonl"));
+    std::fs::write(
+        &t,
+        frontier_export::table::to_jsonl(&synthetic_rows(n, seed, device)),
+    )
+    .unwrap();
+    let p = dir.join(format!("{device}.json"));
+    let o = frontier(
+        &[
+            "train",
+            t.to_str().unwrap(),
+            "--space",
+            "ofa-mbv3",
+            "--out",
+            p.to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    p
+}
