@@ -52,7 +52,7 @@ impl Space {
     }
 }
 
-const OFA_NAMES: [&str; 14] = [
+const OFA_NAMES: [&str; 16] = [
     "stem_macs",
     "pointwise_macs",
     "depthwise3_macs",
@@ -67,6 +67,8 @@ const OFA_NAMES: [&str; 14] = [
     "se_blocks",
     "input_elements",
     "pointwise_macs_small_maps",
+    "depthwise_macs_small_maps",
+    "pointwise_macs_mid_maps",
 ];
 
 /// MACs in millions, elements in millions: features of similar magnitude
@@ -129,6 +131,12 @@ fn add_unit(u: &Unit, f: &mut [f64; OFA_NAMES.len()]) {
                     f[13] += expand + project;
                 }
                 let dw = o2 * mid * (b.kernel_size * b.kernel_size) as f64;
+                if b.out_size <= 14 {
+                    f[14] += dw;
+                }
+                if b.out_size > 14 && b.out_size <= 28 {
+                    f[15] += expand + project;
+                }
                 match b.kernel_size {
                     3 => f[2] += dw,
                     5 => f[3] += dw,

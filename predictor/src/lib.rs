@@ -196,12 +196,33 @@ impl Fitted {
                 .features(arch_json)
                 .map_err(|e| PredictError::Arch(e.to_string()))
         };
+        // The features a model was fitted on, by name: a predictor file
+        // from a build with fewer features keeps predicting as it did.
+        let named = |names: &[String]| -> Result<Vec<f64>, PredictError> {
+            let all = feats()?;
+            let known = space.feature_names();
+            names
+                .iter()
+                .filter(|n| n.as_str() != "lut_sum_ms")
+                .map(|n| {
+                    known.iter().position(|k| k == n).map(|i| all[i]).ok_or_else(|| {
+                        PredictError::Model(format!(
+                            "the predictor uses feature {n}, which this build does not compute; fix: retrain it with this build"
+                        ))
+                    })
+                })
+                .collect()
+        };
         Ok(match &self.model {
             Model::Lut { table, .. } => vec![lut_sum(space, table, arch_json)?],
-            Model::Learned { .. } => feats()?,
-            Model::Hybrid { table, .. } => {
+            Model::Learned { feature_names, .. } => named(feature_names)?,
+            Model::Hybrid {
+                table,
+                feature_names,
+                ..
+            } => {
                 let mut v = vec![lut_sum(space, table, arch_json)?];
-                v.extend(feats()?);
+                v.extend(named(feature_names)?);
                 v
             }
             Model::Transfer { source, .. } => vec![source.predict(arch_json)?.ms],

@@ -366,3 +366,34 @@ fn onnx_export_of_gpt2_predicts_what_frontier_predicts() {
         assert_close("gpt2 high", iv[1], p.interval.1);
     }
 }
+
+#[test]
+fn predictor_files_name_their_features() {
+    let (rows, _) = device(30, 21);
+    let mut f = fit(Space::OfaMbv3, Kind::Learned, &rows, &Context::default(), 0).unwrap();
+    // A file from a build with fewer features: the same first features
+    // by name, its coefficients for them only.
+    let Model::Learned {
+        feature_names,
+        ensemble,
+    } = &mut f.model
+    else {
+        unreachable!()
+    };
+    feature_names.truncate(14);
+    for m in ensemble.members.iter_mut() {
+        m.coef.truncate(14);
+    }
+    let x = Space::OfaMbv3.features(&rows[0].arch).unwrap();
+    let expect = ensemble.members[0].predict(&x[..14]);
+    assert!((f.predict(&rows[0].arch).unwrap().ms - expect.max(1e-6)).abs() < 1e-12);
+    // A feature this build does not know: an error that says to retrain.
+    if let Model::Learned { feature_names, .. } = &mut f.model {
+        feature_names[3] = "warp_drive_macs".into();
+    }
+    let e = f.predict(&rows[0].arch).unwrap_err();
+    assert!(
+        e.to_string().contains("warp_drive_macs") && e.to_string().contains("retrain"),
+        "{e}"
+    );
+}
