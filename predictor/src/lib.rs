@@ -439,11 +439,25 @@ fn transfer_learned(
     if samples.len() < 5 {
         return Ok(None);
     }
+    // The source's own features, by name (it may come from a build with
+    // fewer), so its coefficients line up with them.
+    let known = space.feature_names();
+    let pick: Vec<usize> = feature_names
+        .iter()
+        .map(|n| {
+            known.iter().position(|k| k == n).ok_or_else(|| {
+                PredictError::Model(format!(
+                    "the source predictor uses feature {n}, which this build does not compute; fix: retrain it with this build"
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let x = samples
         .iter()
         .map(|s| {
             space
                 .features(&s.arch)
+                .map(|f| pick.iter().map(|i| f[*i]).collect::<Vec<f64>>())
                 .map_err(|e| PredictError::Arch(e.to_string()))
         })
         .collect::<Result<Vec<_>, _>>()?;
