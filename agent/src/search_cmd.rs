@@ -461,22 +461,23 @@ fn write_outputs(
                     .filter(|c| c.feasible())
                     .filter_map(|c| c.latency[d].map(|p| (p.ms, c.accuracy)))
                     .collect(),
-                frontier: manifest
-                    .models
-                    .iter()
-                    .filter(on_it)
-                    .filter_map(|m| m.latency[key].predicted_ms.map(|ms| (ms, m.accuracy)))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .fold(Vec::new(), |mut v: Vec<(f64, f64)>, p| {
-                        v.push(p);
-                        v.sort_by(|a, b| a.0.total_cmp(&b.0));
-                        v
-                    }),
+                frontier: {
+                    let mut v: Vec<(f64, f64)> = manifest
+                        .models
+                        .iter()
+                        .filter(on_it)
+                        .filter_map(|m| {
+                            let ms = m.latency.get(key)?.predicted_ms?;
+                            Some((ms, m.accuracy))
+                        })
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    v
+                },
                 measured: manifest
                     .models
                     .iter()
-                    .filter_map(|m| m.latency[key].measured_ms.map(|ms| (ms, m.accuracy)))
+                    .filter_map(|m| Some((m.latency.get(key)?.measured_ms?, m.accuracy)))
                     .collect(),
             }
         })
@@ -510,7 +511,7 @@ fn print_frontier(m: &Manifest) {
             .devices
             .iter()
             .map(|k| {
-                let l = &model.latency[k];
+                let l = model.latency.get(k).cloned().unwrap_or_default();
                 let mut s = match (l.predicted_ms, l.interval_ms) {
                     (Some(p), Some((lo, hi))) => format!("{p:.2} [{lo:.2}, {hi:.2}]"),
                     _ => "-".into(),

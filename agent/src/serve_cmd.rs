@@ -178,6 +178,15 @@ fn body_limit(shape: &[usize]) -> usize {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    if !(args.slo_ms.is_finite() && args.slo_ms > 0.0) {
+        anyhow::bail!(
+            "--slo-ms {}: not a positive number of milliseconds; fix: e.g. --slo-ms 30",
+            args.slo_ms
+        );
+    }
+    if args.threads.contains(&0) {
+        anyhow::bail!("--threads: 0 is not a thread count; fix: e.g. --threads 1,2");
+    }
     let backends = crate::backends::selected(args.backend, &args.ort, None)?;
     let backend: Arc<dyn Backend> = Arc::from(
         backends

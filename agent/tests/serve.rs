@@ -361,4 +361,20 @@ fn an_unreachable_slo_serves_the_fastest_and_missing_files_are_reported() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("no model of") && e.contains("is missing"), "{e}");
+    // An SLO that is not a duration: named, with the fix.
+    let o = frontier(
+        &[
+            "serve",
+            "--frontier",
+            manifest.to_str().unwrap(),
+            "--slo-ms=-5",
+        ],
+        &dir,
+    );
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--slo-ms -5"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -496,12 +496,14 @@ impl Pool {
 
     fn nearest(&self, a: &Arch, rng: &mut Rng) -> Arch {
         let e = a.encode();
-        let dist = |v: &Vec<f32>| -> f32 { v.iter().zip(&e).map(|(x, y)| (x - y).abs()).sum() };
-        let best = self.enc.iter().map(dist).fold(f32::INFINITY, f32::min);
-        // Ties broken at random, so that equal neighbours all get a chance.
-        let ties: Vec<usize> = (0..self.enc.len())
-            .filter(|i| dist(&self.enc[*i]) == best)
+        let dist: Vec<f32> = self
+            .enc
+            .iter()
+            .map(|v| v.iter().zip(&e).map(|(x, y)| (x - y).abs()).sum())
             .collect();
+        let best = dist.iter().copied().fold(f32::INFINITY, f32::min);
+        // Ties broken at random, so that equal neighbours all get a chance.
+        let ties: Vec<usize> = (0..dist.len()).filter(|i| dist[*i] == best).collect();
         self.archs[ties[rng.below(ties.len() as u64) as usize]].clone()
     }
 

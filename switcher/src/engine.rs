@@ -628,10 +628,12 @@ impl Switcher {
                     errors.push(format!("{}: {e}", v.variant.name));
                     *v.quarantined.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(format!("failed at run time: {e}"));
-                    s.policy
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .quarantine(i);
+                    // Only if the policy still describes this generation
+                    // (a reload may have replaced both meanwhile).
+                    let mut policy = s.policy.lock().unwrap_or_else(|p| p.into_inner());
+                    if Arc::ptr_eq(&s.active.load().generation, &active.generation) {
+                        policy.quarantine(i);
+                    }
                     next = fastest_healthy(g, &tried);
                 }
             }
@@ -992,6 +994,9 @@ fn run_variant(
 
 /// One controller step: read the load, decide, swap if the decision changed.
 fn control_step(s: &Shared) {
+    // Held for the whole step: `reload` swaps the generation and the policy
+    // together under this lock, so the two always describe the same variants.
+    let mut policy = s.policy.lock().unwrap_or_else(|p| p.into_inner());
     let active = s.active.load_full();
     let g = &active.generation;
     let load = s.sampler.latest();
@@ -1026,7 +1031,6 @@ fn control_step(s: &Shared) {
     };
     let forced = s.forced.lock().unwrap_or_else(|p| p.into_inner()).take();
     let (target, reason, unreachable, predicted) = {
-        let mut policy = s.policy.lock().unwrap_or_else(|p| p.into_inner());
         policy.overhead_ms = own.iter().map(|o| o.unwrap_or(shared_overhead)).collect();
         let d = policy.decide(s.start.elapsed().as_secs_f64(), load.others_cpu, &observed);
         let forced = forced.filter(|f| *f < g.variants.len() && g.variants[*f].prepared.is_some());
