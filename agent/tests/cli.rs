@@ -554,9 +554,8 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     assert!(stderr(&o).contains("--space"), "{}", stderr(&o));
 }
 
-/// `--contention 0,2`: each model once per level, rows say the level and
-/// kind, and with two busy threads beside it on this machine the same model
-/// is not faster than alone (a sanity bound, not a speed goal).
+/// `--contention 0,2`: each model once per level, and the rows say the
+/// level and kind (speed under load is a benchmark, not tested here).
 #[test]
 fn contention_levels_are_measured_and_recorded() {
     let dir = scratch("contention");
