@@ -74,7 +74,7 @@ def frontier_median(binary, path, seconds, threads, seq_len, ort_lib):
     args = [
         binary, "profile", str(path), "--backend", "ort", "--threads", str(threads),
         "--min-time", f"{seconds}s", "--max-time", f"{2 * seconds}s", "--rounds", "1",
-        "--retries", "0", "--probe-ref", "off", "--json", "-q",
+        "--probe-ref", "off", "--json", "-q",
     ]
     if "gpt2" in path.name:
         args += ["--input", f"1,{seq_len}"]

@@ -36,9 +36,10 @@ fn harness_config(a: &ProfileArgs) -> HarnessConfig {
         max_time: a.max_time,
         rounds: a.rounds,
         target_ci: a.target_ci,
-        target_round_ci: a.target_round_ci,
-        max_spread: a.max_spread,
-        retries: a.retries,
+        max_ci: a.max_ci,
+        session_error: a.session_error,
+        // Set by the session from `SessionConfig::deadline`.
+        budget: None,
         // Whether the probe runs and its reference: the session decides
         // from --probe-ref.
         probe: ProbeConfig {
@@ -237,10 +238,7 @@ impl Observer for Cli {
                     .set_message(format!("round {} {}", round + 1, self.names[*subject]));
                 self.bar.inc(1);
             }
-            Progress::Remeasuring { subjects } => {
-                self.bar
-                    .println(format!("re-measuring {} unstable model(s)", subjects.len()));
-            }
+            Progress::Stopped { .. } => {}
         }
     }
 
@@ -335,6 +333,7 @@ pub fn session_config(
         per_op_runs: args.per_op.then_some(args.per_op_runs as usize),
         check_unused_inputs: true,
         contention: None,
+        deadline: None,
     }
 }
 
@@ -359,8 +358,18 @@ pub fn parse_args(extra: &[&str]) -> anyhow::Result<(ProfileArgs, Option<u64>)> 
 }
 
 pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
+    let started = std::time::Instant::now();
     let mut milestones = Milestones::new();
     let memory_budget = apply_policy(&mut args)?;
+    for (flag, given) in [
+        ("--target-round-ci", args.target_round_ci.is_some()),
+        ("--max-spread", args.max_spread.is_some()),
+        ("--retries", args.retries.is_some()),
+    ] {
+        if given {
+            eprintln!("warning: {flag} is ignored since table 1.5: a model stops on its interval (--target-ci), is flagged on it (--max-ci), and is never re-measured");
+        }
+    }
     let specs = InputSpec::parse_all(&args.inputs)?;
     let probe_ref = ProbeRef::parse(&args.probe_ref).map_err(anyhow::Error::msg)?;
     // Refuse an output we could not append to before spending time measuring.
@@ -391,6 +400,9 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         eprintln!("error: {f}");
     }
     let mut config = session_config(&args, &backends, specs, probe_ref);
+    if args.space.is_none() {
+        config.deadline = args.budget.map(|b| started + b);
+    }
     // A path that failed before the session had its inputs unread, so an
     // unmatched --input name proves nothing.
     config.check_unused_inputs = failures.is_empty();

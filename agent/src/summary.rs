@@ -39,6 +39,7 @@ pub fn render(
         "runs",
         "median ms",
         "corrected",
+        "±95%",
         "p10-p90 ms",
         "cv",
         "spread",
@@ -55,8 +56,9 @@ pub fn render(
         if r.fastest == Some(true) {
             flags.push("fastest");
         }
-        if r.stop_reason.as_deref() == Some("max_time") {
-            flags.push("ci>target");
+        // Stopped short of the interval's target: say why.
+        if let Some(reason @ ("plateau" | "max_time" | "budget")) = r.stop_reason.as_deref() {
+            flags.push(reason);
         }
         table.push(vec![
             r.model_name.clone().unwrap_or_else(|| r.model_path.clone()),
@@ -65,6 +67,7 @@ pub fn render(
             r.n_runs.to_string(),
             ms(r.median_ms),
             ms(r.median_ms_corrected),
+            pct(r.median_ci95_rel),
             format!("{}-{}", ms(r.p10_ms), ms(r.p90_ms)),
             pct(r.cv),
             pct(r.round_spread),
@@ -105,6 +108,34 @@ pub fn render(
                 "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
             );
         }
+    }
+    let short: Vec<String> = rows
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.stop_reason.as_deref(),
+                Some("plateau" | "max_time" | "budget")
+            )
+        })
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r.model_name.as_deref().unwrap_or(&r.model_path),
+                r.stop_reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if !short.is_empty() {
+        let unstable = rows.iter().filter(|r| r.unstable).count();
+        let _ = writeln!(
+            out,
+            "
+{} of {} rows stopped short of --target-ci: {}; {} row(s) flagged UNSTABLE (interval wider than --max-ci)",
+            short.len(),
+            rows.len(),
+            short.join(", "),
+            unstable
+        );
     }
     for (model, backend, stats) in ops {
         let _ = writeln!(

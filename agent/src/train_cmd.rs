@@ -4,7 +4,7 @@
 //! Row selection is strict: rows of several devices, backends or thread
 //! counts are not mixed unless the filters say which, rows without an
 //! `arch` or with no usable latency are counted and left out, and rows
-//! flagged `unstable` count a quarter.
+//! weigh by their interval ([`row_weight`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -16,8 +16,22 @@ use frontier_predictor::{self as predictor, Kind, Predictor, PredictorFile, Samp
 
 use crate::cli::{KindChoice, PredictArgs, TrainArgs};
 
-/// Weight of a row flagged `unstable` relative to a stable one.
+/// Weight of a row flagged `unstable` relative to a stable one, for rows
+/// without an interval (tables before 1.5).
 const UNSTABLE_WEIGHT: f64 = 0.25;
+
+/// A row's weight: inverse to its interval's variance, relative to the
+/// profiler's default target (±2%) and at most 1, since below that the
+/// predictor's own error dominates; a row with no interval weighs 1, or
+/// [`UNSTABLE_WEIGHT`] when flagged.
+pub fn row_weight(r: &LatencyRow) -> f64 {
+    let target = frontier_profiler::harness::DEFAULT_TARGET_CI;
+    match r.median_ci95_rel.filter(|h| h.is_finite() && *h > 0.0) {
+        Some(h) => (target / h).powi(2).min(1.0),
+        None if r.unstable => UNSTABLE_WEIGHT,
+        None => 1.0,
+    }
+}
 /// The `space` of `frontier export --blocks` rows.
 const BLOCK_SPACE: &str = "ofa-mbv3-block";
 
@@ -26,7 +40,7 @@ pub fn sample_of(r: &LatencyRow) -> Option<Sample> {
     Some(Sample {
         arch: r.arch.clone()?,
         ms: latency(r)?,
-        weight: if r.unstable { UNSTABLE_WEIGHT } else { 1.0 },
+        weight: row_weight(r),
     })
 }
 
@@ -451,4 +465,31 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<i32> {
     }
     out.flush()?;
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_weigh_by_their_interval() {
+        // (interval, unstable, weight): within the default target a row
+        // weighs 1; twice as wide, a quarter; older rows by their flag.
+        for (ci, unstable, want) in [
+            (Some(0.01), false, 1.0),
+            (Some(0.02), false, 1.0),
+            (Some(0.04), true, 0.25),
+            (Some(0.10), true, 0.04),
+            (None, false, 1.0),
+            (None, true, UNSTABLE_WEIGHT),
+            (Some(f64::NAN), true, UNSTABLE_WEIGHT),
+        ] {
+            let r = LatencyRow {
+                median_ci95_rel: ci,
+                unstable,
+                ..Default::default()
+            };
+            assert!((row_weight(&r) - want).abs() < 1e-12, "{ci:?} {unstable}");
+        }
+    }
 }

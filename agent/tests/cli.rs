@@ -549,9 +549,75 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     assert!(macs[7] > 1.5 * macs[0], "not spread over MACs: {macs:?}");
     assert!(e.contains("too few for a predictor"), "{e}");
     assert!(!p.exists());
-    let o = frontier(&["profile", "--budget", "1s"], &dir);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--space"), "{}", stderr(&o));
+}
+
+/// `--budget` on model files: one budget for the invocation; a model that
+/// cannot reach its target stops on the budget (or a plateau), its row says
+/// why, and the summary names it.
+#[test]
+fn a_budget_on_files_bounds_the_invocation_and_names_rows_short_of_target() {
+    let dir = scratch("budget-files");
+    let models = dir.join("models");
+    let o = frontier(
+        &[
+            "export",
+            "--space",
+            "ofa-mbv3",
+            "--samples",
+            "2",
+            "--seed",
+            "4",
+            "--out",
+        ]
+        .iter()
+        .copied()
+        .chain([models.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = std::time::Instant::now();
+    let o = frontier(
+        &[
+            "profile",
+            models.to_str().unwrap(),
+            "--budget",
+            "3s",
+            // A target no model can reach: each stops short of it.
+            "--target-ci",
+            "0.0001",
+            "--session-error",
+            "0",
+            "--max-ci",
+            "0.5",
+            "--max-time",
+            "60s",
+            "--warmup-time",
+            "0",
+            "--json",
+        ],
+        &dir,
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<LatencyRow> = table::parse(
+        Path::new("stdout.jsonl"),
+        table::Format::JsonLines,
+        &String::from_utf8_lossy(&o.stdout),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let stop = r.stop_reason.as_deref().unwrap();
+        assert!(["budget", "plateau"].contains(&stop), "{stop}");
+        assert!(r.median_ci95_rel.is_some() || r.unstable);
+        assert_eq!(r.attempts, None);
+    }
+    let e = stderr(&o);
+    assert!(e.contains("stopped short of --target-ci"), "{e}");
+    // The budget bounds the invocation (preparation and start-up aside,
+    // which take seconds on a loaded machine: a bound, not a speed check).
+    assert!(elapsed < 30.0, "{elapsed} s");
 }
 
 /// `--contention 0,2`: each model once per level, and the rows say the

@@ -97,8 +97,6 @@ fn sampled_subnets_run_and_match_their_manifest() {
             "1",
             "--warmup-time",
             "0",
-            "--retries",
-            "0",
             "--probe-ref",
             "off",
         ],

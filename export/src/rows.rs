@@ -104,7 +104,8 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         unstable_reason: x.unstable_reason.clone(),
         stop_reason: Some(x.stop.name().into()),
         rounds: Some(x.rounds),
-        attempts: Some(x.attempts),
+        // No re-measurement since 1.5: nothing to count.
+        attempts: None,
         warmup_runs: Some(x.warmup_runs),
         overhead_ns: s.overhead_ns.map(|v| v.round()),
         seed: Some(s.seed),
@@ -139,6 +140,7 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         row_id: None,
         contention: None,
         contention_kind: None,
+        median_ci95_rel: x.interval.map(|i| r(i.half_width)),
     }
 }
 

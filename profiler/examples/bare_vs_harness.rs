@@ -61,7 +61,6 @@ fn main() -> TractResult<()> {
             min_time: Duration::from_millis(100),
             max_time: Duration::from_millis(100),
             rounds: 1,
-            retries: 0,
             probe: ProbeConfig {
                 enabled: false,
                 ..Default::default()

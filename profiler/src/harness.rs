@@ -36,23 +36,36 @@
 //!    real shifts between invocations are smaller than that, a session
 //!    elasticity of 1 adds more error than it removes, so the default is the
 //!    estimate.
-//! 4. **Stops** a model after at least `rounds` rounds once it has `min_runs`
-//!    runs, `min_time` of measured time, a 95% confidence interval of its
-//!    median within ±`target_ci`, and a 95% interval by batch means within
-//!    ±`target_round_ci`; or when it has spent `max_time`. `max_time` wins
-//!    over `min_runs` for very slow models. The first interval treats runs as
-//!    independent, which a drifting machine makes them not: runs of one
-//!    slice share its phase, so that interval shrinks with more runs while the
-//!    phases it has seen stay few. The second takes each round's median as
-//!    one observation ([`stats::batch_mean_ci95_rel`]; raw or drift-corrected,
-//!    whichever is narrower, each instance's level divided out), so a model
-//!    measured through a noisy phase gets more rounds, not more runs of the
-//!    same rounds.
-//! 5. **Re-measures** models whose round-to-round spread of medians exceeds
-//!    `max_spread` both raw and drift-corrected (if either agrees, the row is
-//!    stable: the rounds agree, or their disagreement is the machine's drift), up to `retries` times, keeping the attempt with the
-//!    smallest spread. A model still above the threshold is flagged
-//!    `unstable` with the reason; it is never silently mixed in.
+//! 4. **Stops** a model, after at least `rounds` rounds, `min_runs` runs
+//!    and `min_time` of measured time and only after whole cycles over its
+//!    instances (point 6), on its **interval**: the 95% interval of its
+//!    corrected median for a repeat invocation ([`crate::interval`]: drift
+//!    over the rounds, placement over the instances, the session's own
+//!    error). The session's error is common to every row of the invocation
+//!    and no time spent on one model narrows it, so the rule judges the
+//!    row's **own** part (drift and placement, [`Interval::own`]). It stops
+//!    `converged` once that is within `target_ci`; `plateau` once more
+//!    rounds cannot bring it there within the model's remaining time (the
+//!    projection keeps the rounds' variance and adds the rounds that time
+//!    allows: drift shrinks with rounds, placement does not); `max_time`
+//!    when its time is spent; `budget`
+//!    when the session's `budget` is. A stopped model's time goes to the
+//!    models still measured, whose rounds come round sooner. The rule uses
+//!    the session's estimate so far (correction, elasticity, pooled terms:
+//!    [`Harness::estimate`]); once every model has stopped, converged ones
+//!    whose interval under the session's final estimate is wider than the
+//!    target are measured on while they have time (twice at most). Rounds, not
+//!    runs, are the unit: runs of one slice share its phase, so an interval
+//!    over runs shrinks with more runs while the phases seen stay few.
+//! 5. **Flags** a row `unstable` ("do not trust it") when its own part of
+//!    the interval is wider than `max_ci` or the interval is undefined
+//!    (fewer than three rounds), with the reason. The full interval is
+//!    still the row's `median_ci95_rel`. Nothing is
+//!    re-measured and no attempt is chosen over another: keeping the
+//!    attempt with the smallest spread favoured the machine's quiet phases
+//!    (a biased median) and spent the time of a second attempt on models
+//!    whose first one was as good. The spreads of round and instance
+//!    medians are still reported.
 //!
 //! 6. **Spreads placements**: a subject may be several independently
 //!    prepared *instances* of one model. Where a network's weights land in
@@ -64,7 +77,8 @@
 //!    has as many rounds and the median is one over placements. The
 //!    stability spread divides each instance's own level out (it judges
 //!    drift over time, not placement), and the spread of instance medians is
-//!    reported beside it. The probe's copies are treated the same way: each
+//!    reported beside it; the interval pools the placement variance over
+//!    the session's models. The probe's copies are treated the same way: each
 //!    probe point runs the next copy and is divided by that copy's median
 //!    level, so the reference is an average over the copies.
 //!
@@ -75,6 +89,7 @@ use std::time::Duration;
 
 use crate::backend::{ModelState, NodeTime, OutputTensor};
 use crate::clock::Clock;
+use crate::interval::{self, Interval};
 use crate::probe::Probe;
 use crate::stats::{self, Summary};
 use crate::ProfileError;
@@ -132,6 +147,14 @@ impl Default for ProbeConfig {
     }
 }
 
+/// Default target of a row's own uncertainty (drift and placement): ±2%.
+pub const DEFAULT_TARGET_CI: f64 = 0.02;
+/// Default flag threshold on a row's own uncertainty: ±3.5%.
+pub const DEFAULT_MAX_CI: f64 = 0.035;
+/// Default session error (95% half-width), calibrated by the test-retest
+/// pairs of `docs/BENCHMARKS.md` ("Calibration of the interval").
+pub const DEFAULT_SESSION_ERROR: f64 = 0.033;
+
 /// All the knobs of one measurement session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HarnessConfig {
@@ -141,14 +164,16 @@ pub struct HarnessConfig {
     pub max_time: Duration,
     /// Interleaved rounds before the stop rule is first evaluated.
     pub rounds: u32,
-    /// Target relative half-width of the 95% CI of the median.
+    /// Stop a model once its own uncertainty (the interval's drift and
+    /// placement terms, [`Interval::own`]) is within this.
     pub target_ci: f64,
-    /// Target relative half-width of the 95% CI by batch means (rounds).
-    pub target_round_ci: f64,
-    /// Round-to-round spread of corrected medians above which a row is re-measured.
-    pub max_spread: f64,
-    /// Re-measurements of a row whose spread is above `max_spread`.
-    pub retries: u32,
+    /// Flag a row `unstable` when its own uncertainty is wider than this.
+    pub max_ci: f64,
+    /// Relative 95% half-width of the error common to a whole invocation
+    /// (see [`crate::interval`]).
+    pub session_error: f64,
+    /// Wall time for warm-up and measurement of all models together.
+    pub budget: Option<Duration>,
     pub probe: ProbeConfig,
 }
 
@@ -160,10 +185,10 @@ impl Default for HarnessConfig {
             min_time: Duration::from_secs(1),
             max_time: Duration::from_secs(10),
             rounds: 5,
-            target_ci: 0.01,
-            target_round_ci: 0.02,
-            max_spread: 0.10,
-            retries: 1,
+            target_ci: DEFAULT_TARGET_CI,
+            max_ci: DEFAULT_MAX_CI,
+            session_error: DEFAULT_SESSION_ERROR,
+            budget: None,
             probe: ProbeConfig::default(),
         }
     }
@@ -185,13 +210,22 @@ impl HarnessConfig {
             ));
         }
         if self.target_ci.is_nan() || self.target_ci <= 0.0 {
-            return Err("--target-ci must be positive (e.g. 0.01 for ±1%)".into());
+            return Err("--target-ci must be positive (e.g. 0.02 for ±2%)".into());
         }
-        if self.target_round_ci.is_nan() || self.target_round_ci <= 0.0 {
-            return Err("--target-round-ci must be positive (e.g. 0.02 for ±2%)".into());
+        if self.max_ci.is_nan() || self.max_ci < self.target_ci {
+            return Err(format!(
+                "--max-ci ({}) is below --target-ci ({}): every row that stops short of its target would be flagged; fix: raise --max-ci",
+                self.max_ci, self.target_ci
+            ));
         }
-        if self.max_spread.is_nan() || self.max_spread <= 0.0 {
-            return Err("--max-spread must be positive (e.g. 0.1 for 10%)".into());
+        if self.session_error.is_nan() || self.session_error < 0.0 {
+            return Err(format!(
+                "--session-error ({}) must be at least 0 (e.g. 0.033 for ±3.3%)",
+                self.session_error
+            ));
+        }
+        if self.budget.is_some_and(|b| b.is_zero()) {
+            return Err("--budget must be longer than 0".into());
         }
         if self.warmup.window == 0 {
             return Err("the warm-up window must be at least 1 run".into());
@@ -206,17 +240,24 @@ impl HarnessConfig {
 /// Why a model's measurement ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// The CI of the median reached the target after the minima.
+    /// The interval reached the target after the minima.
     Converged,
-    /// `max_time` was spent before the CI reached the target.
+    /// More rounds within the model's remaining time could not bring the
+    /// interval to the target.
+    Plateau,
+    /// `max_time` was spent before the interval reached the target.
     MaxTime,
+    /// The session's `budget` was spent.
+    Budget,
 }
 
 impl StopReason {
     pub fn name(self) -> &'static str {
         match self {
             StopReason::Converged => "converged",
+            StopReason::Plateau => "plateau",
             StopReason::MaxTime => "max_time",
+            StopReason::Budget => "budget",
         }
     }
 }
@@ -224,7 +265,7 @@ impl StopReason {
 /// The result of measuring one model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
-    /// Raw samples of the kept attempt, in milliseconds, in measurement order.
+    /// Raw samples, in milliseconds, in measurement order.
     pub samples_ms: Vec<f64>,
     /// The same samples with the machine's drift divided out.
     pub corrected_ms: Vec<f64>,
@@ -233,12 +274,16 @@ pub struct Measurement {
     /// Relative half-width of the 95% CI of the raw median; `None` below 6 samples.
     pub ci95_rel: Option<f64>,
     /// Relative half-width of the 95% CI by batch means over the rounds
-    /// (see the module doc); `None` below 3 rounds.
+    /// (drift only, the narrower of raw and corrected); `None` below 3 rounds.
     pub round_ci95_rel: Option<f64>,
-    /// Corrected median of each round of the kept attempt.
+    /// The interval of the corrected median for a repeat invocation
+    /// ([`crate::interval`]); `None` below 3 rounds.
+    pub interval: Option<Interval>,
+    /// Corrected median of each round.
     pub round_medians_ms: Vec<f64>,
     /// `(max - min) / median` of the rounds' medians, raw or corrected,
-    /// whichever is smaller (the figure that decides `unstable`).
+    /// whichever is smaller. Reported only: it grows with the number of
+    /// rounds, so it decides nothing.
     pub round_spread: f64,
     /// The same of the raw round medians.
     pub round_spread_raw: f64,
@@ -255,10 +300,8 @@ pub struct Measurement {
     pub instance_spread: Option<f64>,
     pub warmup_runs: u32,
     pub warmup_ms: f64,
-    /// Rounds of the kept attempt.
+    /// Rounds measured.
     pub rounds: u32,
-    /// Attempts made (1 + re-measurements).
-    pub attempts: u32,
     pub stop: StopReason,
     pub unstable: bool,
     /// Why the row is unstable.
@@ -268,17 +311,9 @@ pub struct Measurement {
 /// Events for a progress display.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    WarmedUp {
-        subject: usize,
-    },
-    SliceDone {
-        subject: usize,
-        round: u32,
-        attempt: u32,
-    },
-    Remeasuring {
-        subjects: Vec<usize>,
-    },
+    WarmedUp { subject: usize },
+    SliceDone { subject: usize, round: u32 },
+    Stopped { subject: usize, reason: StopReason },
 }
 
 /// The result of a session: one entry per subject, in order.
@@ -298,6 +333,12 @@ pub struct SessionReport {
     /// Every probe measurement point of the session, in order, each divided
     /// by its probe copy's level (see the module doc).
     pub probe_ms: Vec<f64>,
+    /// The placement variance (log scale) pooled over the session's models.
+    pub placement_var: f64,
+    /// The lag-1 autocorrelation of rounds pooled over the session's models.
+    pub round_autocorrelation: f64,
+    /// With a `budget`: how the minimum rounds fit it, when they did not.
+    pub budget_note: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -443,6 +484,42 @@ impl Attempt {
         }
     }
 
+    /// Log of each round's corrected median, each instance's level divided
+    /// out: the drift term of the interval.
+    fn log_rounds(&self, c: Correction) -> Vec<f64> {
+        self.round_medians(c)
+            .into_iter()
+            .filter(|m| *m > 0.0)
+            .map(f64::ln)
+            .collect()
+    }
+
+    /// This model's placement variance in excess of drift (see
+    /// [`interval::placement_excess`]); `None` with one instance.
+    fn placement_excess(&self, c: Correction, rho: f64) -> Option<f64> {
+        if self.instances < 2 {
+            return None;
+        }
+        let var = interval::median_variance(&self.log_rounds(c), rho)?;
+        let medians: Vec<f64> = self
+            .instance_medians(c)
+            .into_iter()
+            .filter(|m| *m > 0.0)
+            .map(f64::ln)
+            .collect();
+        interval::placement_excess(&medians, var, self.rounds as usize)
+    }
+
+    fn interval(&self, c: Correction, s: SessionStats) -> Option<Interval> {
+        interval::interval(
+            &self.log_rounds(c),
+            s.rho,
+            s.placement_var,
+            self.instances,
+            s.session,
+        )
+    }
+
     /// The spread that decides stability: the smaller of raw and corrected.
     /// Scale-free, so it does not depend on the reference.
     fn spread(&self, c: Correction) -> f64 {
@@ -479,6 +556,79 @@ impl Attempt {
     }
 }
 
+/// How the session's rounds are sized (see [`Harness::plan`]).
+struct Plan {
+    /// Timed runs per slice at least.
+    runs: usize,
+    /// Measured time per slice at least.
+    time: Duration,
+    /// When the session's budget ends.
+    deadline: Option<Duration>,
+    note: Option<String>,
+}
+
+/// See [`Harness::estimate`].
+struct Estimate {
+    correction: Correction,
+    stats: SessionStats,
+    /// The elasticity, when the session could estimate it.
+    estimated: Option<f64>,
+}
+
+/// What the interval pools over a session's models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SessionStats {
+    /// Lag-1 autocorrelation of the rounds.
+    rho: f64,
+    /// Placement variance (log scale).
+    placement_var: f64,
+    /// The session term's 95% half-width: the configured session error and
+    /// the uncertainty of the correction of this session's shift from the
+    /// reference (`1.96 · se(β) · |ln(reference / session)|`), in quadrature.
+    session: f64,
+}
+
+/// [`SessionStats`] of `attempts` (those with rounds), see
+/// [`interval::pooled_autocorrelation`] and [`interval::pooled_placement`].
+/// `shift_se`: the standard error (log scale) of the correction of the
+/// session's shift from the reference.
+fn session_stats(
+    attempts: &[&Attempt],
+    c: Correction,
+    session_error: f64,
+    shift_se: f64,
+) -> SessionStats {
+    let series: Vec<Vec<f64>> = attempts.iter().map(|a| a.log_rounds(c)).collect();
+    let rho = interval::pooled_autocorrelation(&series);
+    let excesses: Vec<f64> = attempts
+        .iter()
+        .filter_map(|a| a.placement_excess(c, rho))
+        .collect();
+    SessionStats {
+        rho,
+        placement_var: interval::pooled_placement(&excesses),
+        session: (session_error.powi(2) + (1.959964 * shift_se).powi(2)).sqrt(),
+    }
+}
+
+/// The standard error of the session-shift correction
+/// `(reference / session)^beta_s`: `se(beta_s) · |ln(reference / session)|`;
+/// 0 when the elasticity is fixed (`--probe-session-beta`) or there is no
+/// reference to shift from.
+fn shift_se(
+    reference: Option<f64>,
+    session: Option<f64>,
+    fit: Option<(f64, f64)>,
+    fixed: bool,
+) -> f64 {
+    match (reference, session) {
+        (Some(r), Some(s)) if !fixed && r > 0.0 && s > 0.0 => {
+            fit.map_or(UNKNOWN_ELASTICITY_SE, |(_, se)| se) * (r / s).ln().abs()
+        }
+        _ => 0.0,
+    }
+}
+
 /// How samples are brought to the reference speed: a slice measured while
 /// the probe took `p` ms is multiplied by
 /// `(reference / session)^session_beta * (session / p)^beta`, or by
@@ -506,17 +656,6 @@ impl Correction {
         session_beta: 0.0,
     };
 
-    /// Full correction against a unit reference: for scale-free figures
-    /// (spreads, relative intervals) while the elasticity is not known yet.
-    fn provisional(beta: f64) -> Correction {
-        Correction {
-            reference: Some(1.0),
-            session: None,
-            beta,
-            session_beta: beta,
-        }
-    }
-
     fn factor(self, probe_ms: Option<f64>) -> f64 {
         match (probe_ms, self.reference, self.session) {
             (Some(p), Some(r), Some(s)) if p > 0.0 && r > 0.0 && s > 0.0 => {
@@ -533,17 +672,35 @@ impl Correction {
 /// towards 0, i.e. towards less correction. `None` (then 1 is used) when the
 /// probe moved too little within the session to tell: RMS below 1%.
 pub fn elasticity(pairs: &[(f64, f64)]) -> Option<f64> {
+    elasticity_fit(pairs).map(|(beta, _)| beta)
+}
+
+/// [`elasticity`] and the standard error of the slope (residual variance
+/// over `n - 1` degrees of freedom, divided by the probe's sum of squares).
+pub fn elasticity_fit(pairs: &[(f64, f64)]) -> Option<(f64, f64)> {
     let sxx: f64 = pairs.iter().map(|(x, _)| x * x).sum();
     let sxy: f64 = pairs.iter().map(|(x, y)| x * y).sum();
     if pairs.len() < 10 || sxx / (pairs.len() as f64) < 1e-4 {
         return None;
     }
-    Some((sxy / sxx).clamp(0.0, 1.0))
+    let slope = sxy / sxx;
+    let rss: f64 = pairs.iter().map(|(x, y)| (y - slope * x).powi(2)).sum();
+    let se = (rss / (pairs.len() - 1) as f64 / sxx).sqrt();
+    Some((slope.clamp(0.0, 1.0), se))
 }
+
+/// The elasticity's standard error assumed when the probe moved too little
+/// within a session to estimate it (1 is then applied): the standard
+/// deviation of a slope anywhere in [0, 1].
+pub const UNKNOWN_ELASTICITY_SE: f64 = 0.29;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Passes that re-check converged models against the session's final
+/// estimate (see [`Harness::attempt`]).
+const MAX_RECHECKS: u32 = 2;
 
 /// Per-slice cap on runs, so a clock that does not advance cannot loop forever.
 const MAX_RUNS_PER_SLICE: usize = 1_000_000;
@@ -653,96 +810,41 @@ impl<'a> Harness<'a> {
         let n = subjects.len();
         let mut errors: Vec<Option<ProfileError>> = (0..n).map(|_| None).collect();
         let mut warm = vec![(0u32, 0.0f64); n];
+        let mut latency = vec![0.0f64; n];
         for (i, instances) in subjects.iter_mut().enumerate() {
             match self.warm_instances(instances) {
-                Ok(w) => warm[i] = w,
+                Ok((runs, spent)) => {
+                    warm[i] = (runs, spent);
+                    latency[i] = spent / f64::from(runs.max(1));
+                }
                 Err(e) => errors[i] = Some(e),
             }
             progress(&Progress::WarmedUp { subject: i });
         }
-
-        let mut best: Vec<Option<(Attempt, u32)>> = vec![None; n];
-        let mut todo: Vec<usize> = (0..n).filter(|i| errors[*i].is_none()).collect();
-        let max_tries = self.config.retries + 1;
-        // Each pass measures `todo` once more; a subject is in it at most
-        // `max_tries` times, so the loop ends.
-        let mut pass = 0u32;
-        while !todo.is_empty() {
-            if pass > 0 {
-                progress(&Progress::Remeasuring {
-                    subjects: todo.clone(),
-                });
-            }
-            let done = self.attempt(subjects, &todo, pass, &mut errors, progress);
-            pass += 1;
-            // Choose between attempts with the elasticity the session shows
-            // so far (a unit reference: spreads are scale-free).
-            let pairs: Vec<(f64, f64)> = best
-                .iter()
-                .flatten()
-                .map(|(a, _)| a)
-                .chain(done.iter().map(|(_, a)| a))
-                .flat_map(|a| a.log_pairs())
-                .collect();
-            let provisional = Correction::provisional(elasticity(&pairs).unwrap_or(1.0));
-            for (i, a) in done {
-                let tries = best[i].as_ref().map_or(0, |(_, t)| *t) + 1;
-                let keep = match &best[i] {
-                    Some((b, _)) => a.spread(provisional) < b.spread(provisional),
-                    None => true,
-                };
-                if keep {
-                    best[i] = Some((a, tries));
-                } else if let Some((_, t)) = &mut best[i] {
-                    *t = tries;
-                }
-            }
-            // Decide what to re-measure with exactly the elasticity the final
-            // figures will use if nothing more is measured (that of the kept
-            // attempts), over every row with tries left, not only those just
-            // measured: the elasticity moves as rows are re-measured, and a
-            // row must never be flagged `unstable` without its re-measurements.
-            let kept: Vec<(f64, f64)> = best
-                .iter()
-                .flatten()
-                .flat_map(|(a, _)| a.log_pairs())
-                .collect();
-            let judged = Correction::provisional(elasticity(&kept).unwrap_or(1.0));
-            todo = (0..n)
-                .filter(|&i| {
-                    errors[i].is_none()
-                        && best[i].as_ref().is_some_and(|(a, t)| {
-                            *t < max_tries && a.spread(judged) > self.config.max_spread
-                        })
-                })
-                .collect();
+        let todo: Vec<usize> = (0..n).filter(|i| errors[*i].is_none()).collect();
+        let plan = self.plan(&todo, &latency, start);
+        let mut attempts: Vec<Option<Attempt>> = vec![None; n];
+        for (i, a) in self.attempt(subjects, &todo, &plan, &mut errors, progress) {
+            attempts[i] = Some(a);
         }
 
         let probe_ms = level_probe_points(&self.probe_points);
-        let session = stats::median(&probe_ms);
-        let reference = self.config.probe.reference_ms.or(session);
-        let pairs: Vec<(f64, f64)> = best
-            .iter()
-            .flatten()
-            .flat_map(|(a, _)| a.log_pairs())
-            .collect();
-        let estimated = elasticity(&pairs);
-        let beta = estimated.unwrap_or(1.0);
-        let correction = Correction {
-            reference,
-            session,
-            beta,
-            session_beta: self.config.probe.session_elasticity.unwrap_or(beta),
-        };
+        let kept: Vec<&Attempt> = attempts.iter().flatten().collect();
+        let Estimate {
+            correction,
+            stats,
+            estimated,
+        } = self.estimate(&kept);
+        let (reference, session) = (correction.reference, correction.session);
         let results = (0..n)
             .map(|i| {
                 if let Some(e) = errors[i].take() {
                     return Err(e);
                 }
-                let (a, attempts) = best[i]
+                let a = attempts[i]
                     .take()
                     .expect("every subject without error has an attempt");
-                Ok(self.summarise(&a, attempts, warm[i], correction))
+                Ok(self.summarise(&a, warm[i], correction, stats))
             })
             .collect();
         SessionReport {
@@ -753,16 +855,69 @@ impl<'a> Harness<'a> {
             probe_beta: Some(correction.beta).filter(|_| !self.probe_points.is_empty()),
             probe_beta_estimated: estimated.is_some(),
             probe_ms,
+            placement_var: stats.placement_var,
+            round_autocorrelation: stats.rho,
+            budget_note: plan.note,
             elapsed: self.clock.now() - start,
         }
+    }
+
+    /// Slice sizes and deadline. Without a budget, `min_runs` and `min_time`
+    /// are spread over `rounds` slices. With one, the minimum rounds of all
+    /// models must fit what the warm-up left of it (estimated from the
+    /// warm-up latencies, probe points included): where they do not, the
+    /// slices shrink to fit (one timed run at least), and the note says so.
+    fn plan(&mut self, todo: &[usize], latency_ms: &[f64], start: Duration) -> Plan {
+        let cfg = self.config.clone();
+        let mut plan = Plan {
+            runs: cfg.min_runs.div_ceil(cfg.rounds).max(1) as usize,
+            time: cfg.min_time / cfg.rounds,
+            deadline: cfg.budget.map(|b| start + b),
+            note: None,
+        };
+        let Some(deadline) = plan.deadline else {
+            return plan;
+        };
+        if self.probe_points.is_empty() {
+            // One point to know what the probe between slices costs.
+            self.probe_point();
+        }
+        let left_ms = ms(deadline.saturating_sub(self.clock.now()));
+        let probe_ms = self
+            .probe_points
+            .last()
+            .map_or(0.0, |p| p.ms * f64::from(cfg.probe.reps + 1));
+        let slice_ms = |runs: usize, time_ms: f64, lat: f64| {
+            // The discarded first run, then runs until both minima are met.
+            lat + (runs as f64 * lat).max(time_ms) + probe_ms
+        };
+        let needed: f64 = todo
+            .iter()
+            .map(|&i| slice_ms(plan.runs, ms(plan.time), latency_ms[i]))
+            .sum::<f64>()
+            * f64::from(cfg.rounds);
+        if needed > left_ms {
+            let scale = (left_ms / needed).max(0.0);
+            plan.runs = ((plan.runs as f64 * scale).floor() as usize).max(1);
+            plan.time = plan.time.mul_f64(scale);
+            plan.note = Some(format!(
+                "the budget leaves {:.1} s after warm-up, and {} rounds of {} models need about {:.1} s: slices shortened to {} run(s); rows that do not reach their target are flagged",
+                left_ms / 1e3,
+                cfg.rounds,
+                todo.len(),
+                needed / 1e3,
+                plan.runs
+            ));
+        }
+        plan
     }
 
     fn summarise(
         &self,
         a: &Attempt,
-        attempts: u32,
         (warmup_runs, warmup_ms): (u32, f64),
         correction: Correction,
+        stats: SessionStats,
     ) -> Measurement {
         let reference = correction.reference;
         let samples_ms = a.raw();
@@ -782,22 +937,26 @@ impl<'a> Harness<'a> {
         let instance_medians_ms = a.instance_medians(correction);
         let instance_spread = (a.instances > 1 && instance_medians_ms.len() > 1)
             .then(|| stats::relative_spread(&instance_medians_ms));
-        let (unstable, unstable_reason) = if round_spread > self.config.max_spread {
-            (
-                true,
-                Some(format!(
-                    "round-to-round spread {:.1}% > {:.1}% after {} attempt(s)",
-                    round_spread * 100.0,
-                    self.config.max_spread * 100.0,
-                    attempts
-                )),
-            )
-        } else {
-            (false, None)
+        let interval = a.interval(correction, stats);
+        let unstable_reason = match interval {
+            None => Some(format!(
+                "{} round(s) give no interval (3 needed; stopped: {}); fix: raise --max-time",
+                a.rounds,
+                a.stop.name()
+            )),
+            Some(i) if i.own() > self.config.max_ci => Some(format!(
+                "its own 95% uncertainty ±{:.1}% is wider than --max-ci ±{:.1}%: interval {} (stopped: {})",
+                i.own() * 100.0,
+                self.config.max_ci * 100.0,
+                i.describe(),
+                a.stop.name()
+            )),
+            Some(_) => None,
         };
         Measurement {
             ci95_rel: stats::median_ci95_rel(&samples_ms),
             round_ci95_rel: a.round_ci(correction),
+            interval,
             samples_ms,
             corrected_ms,
             raw,
@@ -813,140 +972,263 @@ impl<'a> Harness<'a> {
             warmup_runs,
             warmup_ms,
             rounds: a.rounds,
-            attempts,
             stop: a.stop,
-            unstable,
+            unstable: unstable_reason.is_some(),
             unstable_reason,
         }
     }
 
-    /// One attempt over `subjects`: interleaved rounds until each one stops.
+    /// The correction and the pooled terms of the interval from what the
+    /// session has measured so far (slices with their probe estimates set).
+    /// The stop rule, the re-check of converged models and the final
+    /// figures all use this, so a model stops on the figures it is reported
+    /// with, as far as the data then allowed.
+    fn estimate(&self, attempts: &[&Attempt]) -> Estimate {
+        let points = level_probe_points(&self.probe_points);
+        let session = stats::median(&points);
+        let reference = self.config.probe.reference_ms.or(session);
+        let pairs: Vec<(f64, f64)> = attempts.iter().flat_map(|a| a.log_pairs()).collect();
+        let fit = elasticity_fit(&pairs);
+        let beta = fit.map_or(1.0, |(b, _)| b);
+        let correction = Correction {
+            reference,
+            session,
+            beta,
+            session_beta: self.config.probe.session_elasticity.unwrap_or(beta),
+        };
+        let stats = session_stats(
+            attempts,
+            correction,
+            self.config.session_error,
+            shift_se(
+                self.config.probe.reference_ms,
+                session,
+                fit,
+                self.config.probe.session_elasticity.is_some(),
+            ),
+        );
+        Estimate {
+            correction,
+            stats,
+            estimated: fit.map(|(b, _)| b),
+        }
+    }
+
+    /// Interleaved rounds over `subjects` until each one stops.
     fn attempt(
         &mut self,
         states: &mut [Vec<Box<dyn ModelState>>],
         subjects: &[usize],
-        attempt: u32,
+        plan: &Plan,
         errors: &mut [Option<ProfileError>],
         progress: &mut dyn FnMut(&Progress),
     ) -> Vec<(usize, Attempt)> {
         let cfg = self.config.clone();
-        let per_round_runs = cfg.min_runs.div_ceil(cfg.rounds).max(1) as usize;
-        let per_round_time = cfg.min_time / cfg.rounds;
         let max_time_ms = ms(cfg.max_time);
-        let mut slices: Vec<Vec<Slice>> = vec![Vec::new(); subjects.len()];
+        let mut attempts: Vec<Attempt> = subjects
+            .iter()
+            .map(|&i| Attempt {
+                slices: Vec::new(),
+                rounds: 0,
+                stop: StopReason::MaxTime,
+                instances: states[i].len(),
+            })
+            .collect();
         let mut spent_ms = vec![0.0f64; subjects.len()];
         let mut stop: Vec<Option<StopReason>> = vec![None; subjects.len()];
         let mut failed = vec![false; subjects.len()];
         let mut round = 0u32;
         self.last_probe = None;
-        loop {
+        let out_of_budget = |clock: &dyn Clock| plan.deadline.is_some_and(|d| clock.now() >= d);
+        let mut rechecks = 0;
+        'rounds: loop {
             let active: Vec<usize> = (0..subjects.len())
                 .filter(|k| stop[*k].is_none() && !failed[*k])
                 .collect();
             if active.is_empty() {
-                break;
+                // Models stopped on the estimate of their time; with every
+                // model measured, the estimate may have moved. Converged
+                // models whose interval is now wider than the target are
+                // measured on while they have time (twice at most).
+                if rechecks >= MAX_RECHECKS || out_of_budget(self.clock) {
+                    break;
+                }
+                rechecks += 1;
+                let points = level_probe_points(&self.probe_points);
+                for a in &mut attempts {
+                    a.smooth_probes(&points, cfg.probe.window);
+                }
+                let measured: Vec<&Attempt> = attempts.iter().filter(|a| a.rounds > 0).collect();
+                let est = self.estimate(&measured);
+                let again: Vec<usize> = (0..subjects.len())
+                    .filter(|&k| {
+                        stop[k] == Some(StopReason::Converged)
+                            && !failed[k]
+                            && spent_ms[k] < max_time_ms
+                            && attempts[k]
+                                .interval(est.correction, est.stats)
+                                .is_some_and(|i| i.half_width > cfg.target_ci)
+                    })
+                    .collect();
+                if again.is_empty() {
+                    break;
+                }
+                for k in again {
+                    stop[k] = None;
+                }
+                continue;
             }
+            let round_start = self.clock.now();
             let rot = round as usize % active.len();
             for &k in active[rot..].iter().chain(&active[..rot]) {
+                // Every model gets its first round: a row needs a sample.
+                if round > 0 && out_of_budget(self.clock) {
+                    for &k in &active {
+                        stop[k] = Some(StopReason::Budget);
+                        progress(&Progress::Stopped {
+                            subject: subjects[k],
+                            reason: StopReason::Budget,
+                        });
+                    }
+                    break 'rounds;
+                }
                 let i = subjects[k];
-                let instance = round as usize % states[i].len();
+                // The subject's own round: after a re-check it has sat out
+                // rounds, and its cycles over the instances stay whole.
+                let own = attempts[k].rounds;
+                let instance = own as usize % states[i].len();
                 let before = match self.last_probe {
                     Some(p) => Some(p),
                     None => self.probe_point(),
                 };
                 match self.slice(
                     states[i][instance].as_mut(),
-                    per_round_runs,
-                    per_round_time,
+                    plan.runs,
+                    plan.time,
                     max_time_ms - spent_ms[k],
                 ) {
                     Ok(samples) => {
                         spent_ms[k] += samples.iter().sum::<f64>();
                         let after = self.probe_point();
-                        slices[k].push(Slice {
-                            round,
+                        attempts[k].slices.push(Slice {
+                            round: own,
                             instance,
                             samples,
                             probe_ms: None,
                             probe_ix: before.zip(after),
                         });
+                        attempts[k].rounds += 1;
                     }
                     Err(e) => {
                         errors[i] = Some(e);
                         failed[k] = true;
                     }
                 }
-                progress(&Progress::SliceDone {
-                    subject: i,
-                    round,
-                    attempt,
-                });
+                progress(&Progress::SliceDone { subject: i, round });
             }
             round += 1;
-            if round >= cfg.rounds {
-                let points = level_probe_points(&self.probe_points);
-                for &k in &active {
+            let round_wall_ms = ms(self.clock.now() - round_start);
+            if round < cfg.rounds {
+                continue;
+            }
+            let points = level_probe_points(&self.probe_points);
+            for a in &mut attempts {
+                a.smooth_probes(&points, cfg.probe.window);
+            }
+            let measured: Vec<&Attempt> = attempts.iter().filter(|a| a.rounds > 0).collect();
+            let Estimate {
+                correction: c,
+                stats,
+                ..
+            } = self.estimate(&measured);
+            // Rounds the session's budget still allows every active model.
+            let budget_rounds = plan.deadline.map(|d| {
+                let left = ms(d.saturating_sub(self.clock.now()));
+                (left / round_wall_ms.max(1e-9)).floor()
+            });
+            for &k in &active {
+                if failed[k] {
+                    continue;
+                }
+                let a = &attempts[k];
+                let reason = self.stop_rule(
+                    a,
+                    spent_ms[k],
+                    c,
+                    stats,
+                    budget_rounds,
                     // Only whole cycles over the instances, so that each
                     // has as many rounds in the pooled median.
-                    if failed[k] || !(round as usize).is_multiple_of(states[subjects[k]].len()) {
-                        if !failed[k] && spent_ms[k] >= max_time_ms {
-                            stop[k] = Some(StopReason::MaxTime);
-                        }
-                        continue;
-                    }
-                    let raw: Vec<f64> = slices[k]
-                        .iter()
-                        .flat_map(|s| s.samples.iter().copied())
-                        .collect();
-                    let ci = stats::median_ci95_rel(&raw);
-                    if raw.len() >= cfg.min_runs as usize
-                        && spent_ms[k] >= ms(cfg.min_time)
-                        && ci.is_some_and(|c| c <= cfg.target_ci)
-                        && self
-                            .rounds_so_far(&slices[k], states[subjects[k]].len(), &points)
-                            .is_some_and(|c| c <= cfg.target_round_ci)
-                    {
-                        stop[k] = Some(StopReason::Converged);
-                    } else if spent_ms[k] >= max_time_ms {
-                        stop[k] = Some(StopReason::MaxTime);
-                    }
+                    (a.rounds as usize).is_multiple_of(a.instances),
+                );
+                if let Some(reason) = reason {
+                    stop[k] = Some(reason);
+                    progress(&Progress::Stopped {
+                        subject: subjects[k],
+                        reason,
+                    });
                 }
             }
         }
+        let points = level_probe_points(&self.probe_points);
         subjects
             .iter()
+            .zip(attempts)
             .enumerate()
             .filter(|(k, _)| !failed[*k])
-            .map(|(k, &i)| {
-                let slices = std::mem::take(&mut slices[k]);
-                let mut a = Attempt {
-                    // One slice per round the subject took part in.
-                    rounds: slices.len() as u32,
-                    slices,
-                    stop: stop[k].expect("loop ends when every subject stopped or failed"),
-                    instances: states[i].len(),
-                };
-                a.smooth_probes(
-                    &level_probe_points(&self.probe_points),
-                    self.config.probe.window,
-                );
+            .map(|(k, (&i, mut a))| {
+                a.stop = stop[k].expect("loop ends when every subject stopped or failed");
+                a.smooth_probes(&points, self.config.probe.window);
                 (i, a)
             })
             .collect()
     }
 
-    /// The batch-means interval of a subject's slices so far, with the
-    /// leveled probe points so far (raw, or fully corrected: the elasticity
-    /// is estimated only when the attempt ends).
-    fn rounds_so_far(&self, slices: &[Slice], instances: usize, points: &[f64]) -> Option<f64> {
-        let mut a = Attempt {
-            slices: slices.to_vec(),
-            rounds: slices.len() as u32,
-            stop: StopReason::Converged,
-            instances,
-        };
-        a.smooth_probes(points, self.config.probe.window);
-        a.round_ci(Correction::provisional(1.0))
+    /// Whether a model stops after this round, and why (module doc, point 4).
+    fn stop_rule(
+        &self,
+        a: &Attempt,
+        spent_ms: f64,
+        c: Correction,
+        stats: SessionStats,
+        budget_rounds: Option<f64>,
+        whole_cycle: bool,
+    ) -> Option<StopReason> {
+        let cfg = &self.config;
+        let max_time_ms = ms(cfg.max_time);
+        if !whole_cycle {
+            return (spent_ms >= max_time_ms).then_some(StopReason::MaxTime);
+        }
+        let runs: usize = a.slices.iter().map(|s| s.samples.len()).sum();
+        let minima = runs >= cfg.min_runs as usize && spent_ms >= ms(cfg.min_time);
+        let interval = a.interval(c, stats);
+        if minima && interval.is_some_and(|i| i.own() <= cfg.target_ci) {
+            return Some(StopReason::Converged);
+        }
+        if spent_ms >= max_time_ms {
+            return Some(StopReason::MaxTime);
+        }
+        // A plateau is judged from twice the minimum rounds on: fewer
+        // rounds estimate their own variance too poorly to give up on.
+        let rounds = a.rounds as usize;
+        let judged_from = (2 * cfg.rounds as usize).max(2 * a.instances);
+        if !minima || rounds < judged_from {
+            return None;
+        }
+        let var = interval::median_variance(&a.log_rounds(c), stats.rho)?;
+        let per_round_ms = spent_ms / rounds as f64;
+        let mut more = ((max_time_ms - spent_ms) / per_round_ms.max(1e-9)).floor();
+        if let Some(b) = budget_rounds {
+            more = more.min(b);
+        }
+        let reachable = interval::combine(
+            var,
+            rounds + more.max(0.0) as usize,
+            stats.placement_var,
+            a.instances,
+            stats.session,
+        );
+        (reachable.own() > cfg.target_ci).then_some(StopReason::Plateau)
     }
 
     /// One slice: a discarded run, then runs until both the per-round count

@@ -7,7 +7,9 @@
 //!   targets; [`check`] compares two backends' outputs.
 //! - [`inputs`]: declared inputs, `--input` specs, seeded random data.
 //! - [`harness`]: warm-up, interleaved rounds, the calibration probe, the stop
-//!   rule and re-measurement of unstable rows.
+//!   rule and the `unstable` flag.
+//! - [`interval`]: the calibrated interval of a corrected median (drift,
+//!   placement, session) that the stop rule and the flag are decided on.
 //! - [`stats`]: descriptive statistics with their references.
 //! - [`fingerprint`]: what device this is and what load it was under.
 //! - [`memory`]: resident memory added by loading and running a model.
@@ -24,6 +26,7 @@ pub mod fake;
 pub mod fingerprint;
 pub mod harness;
 pub mod inputs;
+pub mod interval;
 pub mod memory;
 #[cfg(all(feature = "ort", not(target_env = "musl")))]
 pub mod ort_backend;

@@ -1,5 +1,5 @@
 //! The harness's logic on a scripted machine: stop rule, drift correction,
-//! interleaving, re-measurement and failures. Time is fake, so these tests are
+//! interleaving, the interval and the `unstable` flag, budgets and failures. Time is fake, so these tests are
 //! exact and never timed.
 
 use std::path::Path;
@@ -70,10 +70,12 @@ fn quiet_config() -> HarnessConfig {
         min_time: Duration::from_secs(1),
         max_time: Duration::from_secs(10),
         rounds: 5,
-        target_ci: 0.01,
-        target_round_ci: 0.02,
-        max_spread: 0.10,
-        retries: 1,
+        target_ci: 0.02,
+        max_ci: 0.035,
+        // A scripted machine has no error common to a session: the tests
+        // of the session term set it.
+        session_error: 0.0,
+        budget: None,
         probe: ProbeConfig {
             enabled: true,
             reps: 3,
@@ -114,26 +116,33 @@ fn steady_model_converges_at_the_minima() {
         x.corrected.median
     );
     assert!(x.ci95_rel.unwrap() <= 0.01);
+    assert!(x.interval.unwrap().half_width <= 0.02);
     assert!(!x.unstable);
-    assert_eq!(x.attempts, 1);
     assert!(x.warmup_runs >= 5);
 }
 
 #[test]
-fn noisy_model_runs_until_max_time() {
-    let m = FakeMachine::steady();
+fn a_machine_that_swings_slowly_gets_more_rounds_than_the_minimum() {
+    // The machine swings ±10% over 4 s and the probe is off: rounds
+    // disagree smoothly (no outliers to set aside), so the ±2% target is
+    // not met at the minimum rounds; the model is measured on, and stops
+    // converged within max_time, or at a plateau once its rounds show that
+    // the time left cannot get it there.
+    let m = FakeMachine::with_speed(Arc::new(|t| 1.0 + 0.1 * (t * 1.5).sin()));
     let mut c = quiet_config();
-    c.max_time = Duration::from_secs(3);
-    c.target_ci = 0.001;
-    let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.3))]);
+    c.probe.enabled = false;
+    c.max_time = Duration::from_secs(4);
+    let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.01))]);
     let x = r[0].as_ref().unwrap();
-    assert_eq!(x.stop, StopReason::MaxTime);
     let measured: f64 = x.samples_ms.iter().sum();
-    assert!(
-        (3000.0..3100.0).contains(&measured),
-        "measured {measured} ms"
-    );
     assert!(x.rounds > 5, "extra rounds were run: {}", x.rounds);
+    let h = x.interval.unwrap().half_width;
+    match x.stop {
+        StopReason::MaxTime => assert!((4000.0..4100.0).contains(&measured), "{measured} ms"),
+        StopReason::Converged => assert!(h <= 0.02, "{h}"),
+        StopReason::Plateau => assert!(h > 0.02 && measured < 4000.0, "{h}, {measured} ms"),
+        StopReason::Budget => panic!("no budget was set"),
+    }
 }
 
 #[test]
@@ -161,14 +170,12 @@ fn drift_is_divided_out_by_the_probe() {
     // The machine slows down steadily by 40% between t = 0.5 s and 2 s (a
     // board heating up, a neighbour ramping up): raw medians are inflated,
     // corrected ones are back at the reference speed. (A step *inside* a slice
-    // cannot be seen by probes between slices; the re-measurement tests cover
-    // what then happens.)
+    // cannot be seen by probes between slices: the flag tests cover what
+    // then happens.)
     let m = FakeMachine::with_speed(Arc::new(|t| 1.0 + 0.4 * ((t - 0.5) / 1.5).clamp(0.0, 1.0)));
-    let mut c = quiet_config();
-    c.retries = 0;
     let (r, _) = measure(
         &m,
-        c,
+        quiet_config(),
         vec![runs(m.model(10.0, 0.01)), runs(m.model(20.0, 0.01))],
     );
     for (x, base) in r.iter().map(|x| x.as_ref().unwrap()).zip([10.0, 20.0]) {
@@ -208,9 +215,7 @@ fn the_models_elasticity_to_the_probe_is_estimated() {
     let mut s = states(&m, models);
     let mut probe = m.probe(1.0);
     let probe: &mut dyn Probe = &mut probe;
-    let mut c = quiet_config();
-    c.retries = 0;
-    let mut h = Harness::new(c, &m.clock, Some(probe));
+    let mut h = Harness::new(quiet_config(), &m.clock, Some(probe));
     let report = h.run(&mut s, &mut |_| {});
     let beta = report.probe_beta.unwrap();
     assert!(report.probe_beta_estimated);
@@ -314,39 +319,37 @@ fn flapping(until: f64) -> RunScript {
 }
 
 #[test]
-fn a_row_unstable_once_is_remeasured_and_kept_when_stable() {
+fn a_model_that_flapped_early_gets_more_rounds_not_a_second_attempt() {
     let m = FakeMachine::steady();
-    let (r, events) = measure(
+    let (r, _) = measure(
         &m,
         quiet_config(),
         vec![runs(flapping(1.0)), runs(m.model(10.0, 0.0))],
     );
     let x = r[0].as_ref().unwrap();
-    assert_eq!(x.attempts, 2);
+    assert_eq!(x.stop, StopReason::Converged);
     assert!(!x.unstable, "{:?}", x.unstable_reason);
-    assert!(x.round_spread < 0.1);
     assert!((x.raw.median - 10.0).abs() < 1e-6);
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, Progress::Remeasuring { subjects } if subjects == &vec![0])));
-    // The stable model was measured once.
-    assert_eq!(r[1].as_ref().unwrap().attempts, 1);
+    // The flapping rounds are kept, not swapped for a luckier attempt.
+    assert!(x.samples_ms.iter().any(|v| *v > 14.0));
+    assert_eq!(r[1].as_ref().unwrap().rounds, 5);
 }
 
 #[test]
 fn a_row_that_stays_unstable_is_flagged_with_its_reason() {
     let m = FakeMachine::steady();
-    let mut c = quiet_config();
-    c.retries = 2;
-    let (r, _) = measure(&m, c, vec![runs(flapping(f64::INFINITY))]);
+    let (r, _) = measure(&m, quiet_config(), vec![runs(flapping(f64::INFINITY))]);
     let x = r[0].as_ref().unwrap();
-    assert_eq!(x.attempts, 3);
+    assert_eq!(x.stop, StopReason::Plateau);
     assert!(x.unstable);
     let reason = x.unstable_reason.as_deref().unwrap();
     assert!(
-        reason.contains("spread") && reason.contains("3 attempt"),
+        reason.contains("interval") && reason.contains("--max-ci") && reason.contains("plateau"),
         "{reason}"
     );
+    // It gave up well before max_time (10 s).
+    let measured: f64 = x.samples_ms.iter().sum();
+    assert!(measured < 5000.0, "measured {measured} ms");
 }
 
 #[test]
@@ -405,8 +408,10 @@ fn contradictory_settings_are_rejected_with_the_flag() {
 fn instances_are_measured_in_whole_cycles_and_their_bias_is_not_drift() {
     // One model prepared three times; the copies run 15% faster, as fast and
     // 15% slower (where their weights landed). On a steady machine the rounds
-    // disagree by 30% raw, but that is placement, not drift: the row is
-    // stable, measured once, and its median is the middle copy's.
+    // disagree by 30% raw, but that is placement, not drift: the leveled
+    // rounds agree and the median is the middle copy's. The next invocation
+    // draws new copies, though, so the interval carries the placement
+    // spread, which more rounds cannot shrink: a plateau, flagged.
     let m = FakeMachine::steady();
     let group: Vec<FakeModel> = [0.85, 1.0, 1.15]
         .into_iter()
@@ -434,8 +439,12 @@ fn instances_are_measured_in_whole_cycles_and_their_bias_is_not_drift() {
         "leveled round spread {}",
         x.round_spread
     );
-    assert!(!x.unstable, "{:?}", x.unstable_reason);
-    assert_eq!(x.attempts, 1);
+    let i = x.interval.unwrap();
+    assert!(i.placement > 0.1 && i.drift < 0.01, "{i:?}");
+    assert_eq!(x.stop, StopReason::Plateau);
+    assert!(x.unstable);
+    assert!(x.unstable_reason.as_deref().unwrap().contains("placement"));
+    assert!(report.placement_var > 0.01, "{}", report.placement_var);
     // The single-instance subject is not held to cycles of three.
     let y = report.results[1].as_ref().unwrap();
     assert_eq!(y.instances, 1);
@@ -480,24 +489,15 @@ fn probe_copies_are_leveled_before_they_correct_anything() {
 }
 
 #[test]
-fn rounds_through_slow_phases_are_batches_of_the_stop_rule() {
-    // The machine swings ±15% each second or so and there is no probe. Runs within
-    // a slice agree, so the interval over runs is met at once (target ±50%);
-    // the rounds disagree, so the batch-means interval keeps the model
-    // measured for more rounds, until it is within its target or max_time.
+fn rounds_through_slow_phases_are_the_unit_of_the_stop_rule() {
+    // The machine swings ±15% each second or so and there is no probe. Runs
+    // within a slice agree, so an interval over runs is within ±2% at once;
+    // the rounds disagree, so the model is measured for more rounds, until
+    // its interval is within the target or more rounds cannot get it there.
     let m = FakeMachine::with_speed(Arc::new(|t| 1.0 + 0.15 * (t * 5.0).sin()));
     let mut c = quiet_config();
     c.probe.enabled = false;
-    c.target_ci = 0.5;
     c.max_time = Duration::from_secs(30);
-    let mut loose = c.clone();
-    loose.target_round_ci = 1.0;
-    let (r, _) = measure(&m, loose, vec![runs(m.model(10.0, 0.001))]);
-    let quick = r[0].as_ref().unwrap();
-    assert_eq!(
-        quick.rounds, 5,
-        "only the interval over runs: stops at once"
-    );
     let (r, _) = measure(&m, c, vec![runs(m.model(10.0, 0.001))]);
     let x = r[0].as_ref().unwrap();
     assert!(
@@ -505,12 +505,14 @@ fn rounds_through_slow_phases_are_batches_of_the_stop_rule() {
         "{} rounds {:?} {:?}",
         x.rounds,
         x.round_medians_ms,
-        x.round_ci95_rel
+        x.interval
     );
-    assert_eq!(x.stop, StopReason::Converged);
-    let h = x.round_ci95_rel.unwrap();
-    assert!(h <= 0.02, "batch-means half-width {h}");
-    assert!(quick.round_ci95_rel.unwrap() > 0.02);
+    let h = x.interval.unwrap().half_width;
+    match x.stop {
+        StopReason::Converged => assert!(h <= 0.02, "half-width {h}"),
+        StopReason::Plateau => assert!(h > 0.02, "half-width {h}"),
+        other => panic!("stopped {other:?}"),
+    }
 }
 
 /// A probe whose points scatter by ±10% on their own (its noise, not the
@@ -552,7 +554,6 @@ fn a_whole_session_shift_is_corrected_with_the_session_elasticity() {
         };
         let probe: &mut dyn Probe = &mut probe;
         let mut c = quiet_config();
-        c.retries = 0;
         c.probe.session_elasticity = session_elasticity;
         let mut h = Harness::new(c, &m.clock, Some(probe));
         h.run(&mut s, &mut |_| {})
@@ -594,11 +595,10 @@ fn a_whole_session_shift_is_corrected_with_the_session_elasticity() {
 }
 
 #[test]
-fn no_row_is_flagged_unstable_before_its_retries_are_spent() {
+fn a_row_is_flagged_exactly_when_its_interval_is_too_wide_or_missing() {
     // Machines that swing, step and wobble, models that follow the probe
-    // fully, by half or not at all: whatever elasticity the session ends
-    // with, a row flagged `unstable` has had every re-measurement, and a row
-    // with re-measurements left is within the limit.
+    // fully, by half or not at all: `unstable` is decided by the interval
+    // alone (never by the round spread), and the interval adds its terms.
     let mut speeds: Vec<SpeedScript> = vec![
         Arc::new(|t| 1.0 + 0.25 * (t * 3.0).sin()),
         Arc::new(|t| {
@@ -616,6 +616,7 @@ fn no_row_is_flagged_unstable_before_its_retries_are_spent() {
             1.0 + a * (t * f).sin() * (t * 0.37 * f).cos()
         }));
     }
+    let (mut flagged, mut stable) = (0, 0);
     for (case, speed) in speeds.into_iter().enumerate() {
         let m = FakeMachine::with_speed(speed);
         let models: Vec<FakeModel> = [(8.0, 1.0), (12.0, 0.5), (20.0, 0.0), (5.0, 1.0)]
@@ -629,23 +630,255 @@ fn no_row_is_flagged_unstable_before_its_retries_are_spent() {
             })
             .collect();
         let mut c = quiet_config();
-        c.retries = 2;
-        c.max_spread = 0.05;
+        c.session_error = 0.01;
         c.max_time = Duration::from_secs(4);
         let (r, _) = measure(&m, c.clone(), models);
         for (i, x) in r.iter().enumerate() {
             let x = x.as_ref().unwrap();
-            assert!(
-                !x.unstable || x.attempts == c.retries + 1,
-                "case {case}, model {i}: unstable after {} attempt(s): {:?}",
-                x.attempts,
-                x.unstable_reason
-            );
+            let too_wide = x.interval.is_none_or(|iv| iv.own() > c.max_ci);
             assert_eq!(
-                x.unstable,
-                x.round_spread > c.max_spread,
-                "case {case}, model {i}"
+                x.unstable, too_wide,
+                "case {case}, model {i}: {:?}",
+                x.interval
             );
+            assert_eq!(x.unstable, x.unstable_reason.is_some());
+            if let Some(iv) = x.interval {
+                let sum = (iv.drift.powi(2) + iv.placement.powi(2) + iv.session.powi(2)).sqrt();
+                assert!((iv.half_width - sum).abs() < 1e-12);
+                // The configured error, and the correction's own
+                // uncertainty where the session's probe left the reference.
+                assert!(iv.session >= 0.01);
+                assert!(iv.half_width >= 0.01);
+            }
+            if x.unstable {
+                flagged += 1;
+            } else {
+                stable += 1;
+            }
         }
     }
+    // The cases span both outcomes, so the equivalence was tested both ways.
+    assert!(
+        flagged > 5 && stable > 5,
+        "{flagged} flagged, {stable} stable"
+    );
+}
+
+/// One scripted scenario of the stop and flag rules: a machine, one
+/// model's copies, settings, and what must happen.
+struct Case {
+    name: &'static str,
+    speed: SpeedScript,
+    /// Run time per copy: base ms, jitter.
+    copies: Vec<(f64, f64)>,
+    settings: fn(&mut HarnessConfig),
+    stop: StopReason,
+    unstable: bool,
+}
+
+#[test]
+fn stop_and_flag_rules_by_scenario() {
+    let steady: SpeedScript = Arc::new(|_| 1.0);
+    let cases = vec![
+        Case {
+            name: "steady: converges at the minima",
+            speed: steady.clone(),
+            copies: vec![(10.0, 0.002)],
+            settings: |_| {},
+            stop: StopReason::Converged,
+            unstable: false,
+        },
+        Case {
+            name: "steady, three copies alike: converges after a whole cycle",
+            speed: steady.clone(),
+            copies: vec![(10.0, 0.002), (10.0, 0.002), (10.0, 0.002)],
+            settings: |_| {},
+            stop: StopReason::Converged,
+            unstable: false,
+        },
+        Case {
+            name: "a session error wider than the target and the flag: still converges, not flagged",
+            speed: steady.clone(),
+            copies: vec![(10.0, 0.002)],
+            settings: |c| c.session_error = 0.05,
+            stop: StopReason::Converged,
+            unstable: false,
+        },
+        Case {
+            name: "random phases of 0.25 s, half of them 25% slow, no probe: the rounds disagree, more cannot fix it",
+            speed: Arc::new(|t| {
+                let mut r = frontier_profiler::inputs::SplitMix64::new((t * 4.0) as u64);
+                if r.next_f64() < 0.5 {
+                    1.0
+                } else {
+                    1.25
+                }
+            }),
+            copies: vec![(10.0, 0.002)],
+            settings: |c| c.probe.enabled = false,
+            stop: StopReason::Plateau,
+            unstable: true,
+        },
+        Case {
+            name: "phases of 3 s seen by the probe: corrected, converges",
+            speed: Arc::new(|t| if ((t / 3.0) as u64).is_multiple_of(2) { 1.0 } else { 1.25 }),
+            copies: vec![(10.0, 0.002)],
+            settings: |_| {},
+            stop: StopReason::Converged,
+            unstable: false,
+        },
+        Case {
+            name: "a model of 1 s with 3 s: runs out of time, constant rounds",
+            speed: steady.clone(),
+            copies: vec![(1000.0, 0.0)],
+            settings: |c| c.max_time = Duration::from_secs(3),
+            stop: StopReason::MaxTime,
+            unstable: false,
+        },
+        Case {
+            name: "a model of 2 s with 3 s and 2 rounds: no interval, flagged",
+            speed: steady.clone(),
+            copies: vec![(2000.0, 0.0)],
+            settings: |c| {
+                c.max_time = Duration::from_secs(3);
+                c.rounds = 2;
+            },
+            stop: StopReason::MaxTime,
+            unstable: true,
+        },
+        Case {
+            name: "copies 4% apart: placement ±4.5% over three, a plateau, flagged",
+            speed: steady.clone(),
+            copies: vec![(9.6, 0.002), (10.0, 0.002), (10.4, 0.002)],
+            settings: |_| {},
+            stop: StopReason::Plateau,
+            unstable: true,
+        },
+        Case {
+            name: "copies 4% apart with a loose target: placement within it",
+            speed: steady.clone(),
+            copies: vec![(9.6, 0.002), (10.0, 0.002), (10.4, 0.002)],
+            settings: |c| {
+                c.target_ci = 0.06;
+                c.max_ci = 0.08;
+            },
+            stop: StopReason::Converged,
+            unstable: false,
+        },
+    ];
+    for case in cases {
+        let m = FakeMachine::with_speed(case.speed.clone());
+        let copies = case
+            .copies
+            .iter()
+            .map(|&(base, jitter)| runs(m.model(base, jitter)))
+            .collect();
+        let mut c = quiet_config();
+        (case.settings)(&mut c);
+        let mut s = subjects(&m, vec![copies]);
+        let mut probe = m.probe(1.0);
+        let probe: &mut dyn Probe = &mut probe;
+        let mut h = Harness::new(c, &m.clock, Some(probe));
+        let report = h.run(&mut s, &mut |_| {});
+        let x = report.results[0].as_ref().unwrap();
+        assert_eq!(
+            (x.stop, x.unstable),
+            (case.stop, case.unstable),
+            "{}: {} rounds {:?}, interval {:?}, {:?}",
+            case.name,
+            x.rounds,
+            x.round_medians_ms,
+            x.interval,
+            x.unstable_reason
+        );
+    }
+}
+
+#[test]
+fn a_budget_is_shared_and_stopped_models_hand_their_time_on() {
+    // Three steady models converge at the minima; a fourth flaps between
+    // two speeds, so its rounds go on until they show more cannot help.
+    // Under a budget, the rounds after the steady ones stopped are the
+    // flapping one's alone.
+    let m = FakeMachine::steady();
+    let models = vec![
+        runs(m.model(10.0, 0.002)),
+        runs(m.model(10.0, 0.002)),
+        runs(m.model(10.0, 0.002)),
+        runs(flapping(f64::INFINITY)),
+    ];
+    let mut c = quiet_config();
+    c.max_time = Duration::from_secs(30);
+    c.budget = Some(Duration::from_secs(8));
+    let mut s = states(&m, models);
+    let mut probe = m.probe(1.0);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut h = Harness::new(c, &m.clock, Some(probe));
+    let report = h.run(&mut s, &mut |_| {});
+    let r: Vec<&Measurement> = report.results.iter().map(|x| x.as_ref().unwrap()).collect();
+    for x in &r[..3] {
+        assert_eq!(x.stop, StopReason::Converged);
+        assert_eq!(x.rounds, 5);
+    }
+    let noisy = r[3];
+    assert!(noisy.rounds >= 10, "{} rounds", noisy.rounds);
+    assert!(
+        matches!(
+            noisy.stop,
+            StopReason::Budget | StopReason::Plateau | StopReason::Converged
+        ),
+        "{:?}",
+        noisy.stop
+    );
+    // The budget holds to within one slice and its probe points.
+    let elapsed = report.elapsed.as_secs_f64();
+    assert!(elapsed <= 8.3, "elapsed {elapsed} s");
+    assert!(report.budget_note.is_none());
+
+    // A budget too short for the minimum rounds: slices shrink, it says so,
+    // and every model still has a row.
+    let mut c = quiet_config();
+    c.budget = Some(Duration::from_millis(1500));
+    let models = (0..4).map(|_| runs(m.model(10.0, 0.002))).collect();
+    let mut s = states(&m, models);
+    let mut probe = m.probe(1.0);
+    let probe: &mut dyn Probe = &mut probe;
+    let mut h = Harness::new(c, &m.clock, Some(probe));
+    let report = h.run(&mut s, &mut |_| {});
+    let note = report.budget_note.as_deref().unwrap();
+    assert!(note.contains("slices shortened"), "{note}");
+    assert!(report
+        .results
+        .iter()
+        .all(|x| x.as_ref().unwrap().raw.n >= 1));
+}
+
+#[test]
+fn every_timed_run_is_kept_so_no_rule_picks_a_phase() {
+    // Whatever the machine does, the samples are every run the harness
+    // timed: per slice all runs but the first (which follows another
+    // model), after the warm-up. No attempt, round or phase is chosen.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let calls = Arc::new(AtomicU64::new(0));
+    let m = FakeMachine::with_speed(Arc::new(|t| {
+        if ((t * 3.0) as u64).is_multiple_of(3) {
+            1.3
+        } else {
+            1.0
+        }
+    }));
+    let counted = {
+        let calls = calls.clone();
+        let inner = m.model(10.0, 0.05);
+        runs(Arc::new(move |i, t| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            inner(i, t)
+        }))
+    };
+    let (r, _) = measure(&m, quiet_config(), vec![counted, runs(m.model(7.0, 0.05))]);
+    let x = r[0].as_ref().unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        (x.warmup_runs + x.rounds) as u64 + x.samples_ms.len() as u64
+    );
 }

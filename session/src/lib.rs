@@ -103,6 +103,9 @@ pub struct SessionConfig {
     /// Background load the session runs while it measures
     /// (`profile --contention`); recorded in the rows.
     pub contention: Option<Contention>,
+    /// When the whole invocation must end (`profile --budget` on files):
+    /// what preparing the models left of it becomes the harness's budget.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// What kind of background load a contention level adds.
@@ -625,8 +628,19 @@ pub fn run(
         ));
     }
     let hogs = config.contention.filter(|c| c.level > 0).map(Hogs::start);
-    let mut h = Harness::new(config.harness.clone(), &clock, probe);
+    let mut harness_config = config.harness.clone();
+    if let Some(deadline) = config.deadline {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            observer.warn("the budget was spent preparing the models: each is still warmed up and measured for one round, and flagged");
+        }
+        harness_config.budget = Some(left.max(Duration::from_millis(1)));
+    }
+    let mut h = Harness::new(harness_config, &clock, probe);
     let report = h.run(&mut states, &mut |p: &Progress| observer.progress(p));
+    if let Some(note) = &report.budget_note {
+        observer.warn(note);
+    }
     drop(hogs);
     let mut outcome = empty(failures, fingerprint, load.finish());
     outcome.elapsed = report.elapsed;

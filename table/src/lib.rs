@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.4";
+pub const SCHEMA_VERSION: &str = "1.5";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
@@ -193,11 +193,18 @@ pub struct LatencyRow {
     /// (streaming copies over a buffer larger than the caches) (1.4).
     #[serde(default)]
     pub contention_kind: Option<String>,
+    /// Relative half-width of the 95% interval of `median_ms_corrected` for
+    /// a repeat invocation on this device: drift over the rounds, placement
+    /// over the instances and the session's own error (1.5). `unstable`
+    /// rows are those whose interval is wider than the profiler's `--max-ci`
+    /// (or has fewer than three rounds).
+    #[serde(default)]
+    pub median_ci95_rel: Option<f64>,
 }
 
-/// The JSON tail of a row whose columns added after 1.3 are empty: left out
-/// of the content id, so rows made before them keep their ids.
-const EMPTY_AFTER_1_3: &str = r#","contention":null,"contention_kind":null}"#;
+/// Columns added after 1.3, in order: those empty at the end of a row are
+/// left out of its content id, so rows made before them keep their ids.
+const AFTER_1_3: [&str; 3] = ["contention", "contention_kind", "median_ci95_rel"];
 
 /// Hex digits of a row id (128 bits of SHA-256).
 pub const ROW_ID_HEX: usize = 32;
@@ -210,8 +217,12 @@ pub fn content_row_id(row: &LatencyRow) -> String {
     let mut r = row.clone();
     r.row_id = None;
     let mut json = serde_json::to_string(&r).expect("rows are plain data");
-    if json.ends_with(EMPTY_AFTER_1_3) {
-        json.truncate(json.len() - EMPTY_AFTER_1_3.len());
+    for column in AFTER_1_3.iter().rev() {
+        let tail = format!(",\"{column}\":null}}");
+        if !json.ends_with(&tail) {
+            break;
+        }
+        json.truncate(json.len() - tail.len());
         json.push('}');
     }
     Sha256::digest(json.as_bytes())

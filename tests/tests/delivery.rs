@@ -286,8 +286,6 @@ const FAST: &[&str] = &[
     "200ms",
     "--rounds",
     "2",
-    "--retries",
-    "0",
     "--instances",
     "1",
     "--probe-ref",

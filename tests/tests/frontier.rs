@@ -19,8 +19,6 @@ const FAST: &[&str] = &[
     "1s",
     "--rounds",
     "2",
-    "--retries",
-    "0",
     "--probe-ref",
     "session",
 ];

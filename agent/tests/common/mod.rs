@@ -44,8 +44,6 @@ pub const FAST: &[&str] = &[
     "300ms",
     "--rounds",
     "2",
-    "--retries",
-    "0",
     "--probe-ref",
     "session",
 ];
