@@ -39,9 +39,12 @@ cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace
 
-# Proof that the cross-built agents run (docs/TARGETS.md): build the aarch64
-# and armv7 agents (installing rustup targets, cross compilers and qemu-user
-# as needed), then run `doctor --json` and `profile` under qemu-user; the
-# aarch64 build also profiles with ONNX Runtime's arm64 library.
+# Proof that the agents shipped to boards run (docs/TARGETS.md): build the
+# aarch64 and armv7 agents with the `dist` profile, linked by zig against
+# glibc 2.17 / 2.27 (installing rustup targets, cross compilers, ziglang,
+# cargo-zigbuild and qemu-user as needed); check each binary's glibc floor
+# and size against its class file; run `doctor --json` and `profile` under
+# qemu-user (the aarch64 build also with ONNX Runtime's arm64 library); and
+# install each release archive into a throwaway root with its install.sh.
 [ -f "$HOME/.local/lib/frontier/aarch64/libonnxruntime.so.1.32.0" ] || ./scripts/fetch-onnxruntime.sh aarch64
-cargo xtask dist --target edge-gnu --target iot-gnu --profile release --smoke-test --out "$CARGO_TARGET_DIR/dist-smoke"
+cargo xtask dist --target edge-gnu --target iot-gnu --profile dist --smoke-test --out "$CARGO_TARGET_DIR/dist-smoke"

@@ -39,10 +39,28 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<i32> {
             }
         })
         .collect();
+    let device = DeviceReport::new(&fp);
+    // ONNX Runtime that does not work here: if this glibc is older than the
+    // library needs, say which version runs here, or that tract is the way.
+    let mut reports = reports;
+    if let Some(glibc) = &device.glibc {
+        for b in reports
+            .iter_mut()
+            .filter(|b| b.name == "ort" && !b.available)
+        {
+            if let Some(advice) = frontier_export::doctor::ort_glibc_advice(glibc, &device.cpu_arch)
+            {
+                b.fix = Some(match b.fix.take() {
+                    Some(f) => format!("{advice}; otherwise: {f}"),
+                    None => advice,
+                });
+            }
+        }
+    }
     let any = reports.iter().any(|b| b.available);
     let report = DoctorReport {
         frontier_version: frontier_profiler::FRONTIER_VERSION.into(),
-        device: DeviceReport::new(&fp),
+        device,
         backends: reports,
     };
     if args.json {

@@ -14,6 +14,10 @@ pub mod export_cmd;
 pub mod inspect_cmd;
 pub mod profile;
 pub mod search_cmd;
+#[cfg(feature = "serve")]
+pub mod serve_cmd;
+#[cfg(not(feature = "serve"))]
+#[path = "serve_off.rs"]
 pub mod serve_cmd;
 pub mod summary;
 pub mod train_cmd;

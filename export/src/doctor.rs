@@ -6,6 +6,40 @@ use std::fmt::Write;
 use frontier_profiler::fingerprint::Fingerprint;
 use serde::Serialize;
 
+/// ONNX Runtime releases and the oldest glibc their official Linux wheels'
+/// libraries run on, newest first: 1.32.0's wheels are `manylinux_2_28`;
+/// 1.28.0 is the last with `manylinux_2_27` wheels for aarch64 (JetPack 4's
+/// Ubuntu 18.04). Checked against PyPI's wheel tags (docs/TARGETS.md).
+pub const ORT_GLIBC_FLOORS: [(&str, (u32, u32)); 2] = [("1.32.0", (2, 28)), ("1.28.0", (2, 27))];
+
+/// The newest ONNX Runtime in [`ORT_GLIBC_FLOORS`] that runs on `glibc`
+/// (`"2.31"`); `None` below every floor, or for an unparsable version.
+pub fn ort_for_glibc(glibc: &str) -> Option<&'static str> {
+    let mut parts = glibc.split('.').map(|p| p.parse::<u32>());
+    let v = (parts.next()?.ok()?, parts.next()?.ok()?);
+    ORT_GLIBC_FLOORS
+        .iter()
+        .find(|(_, floor)| v >= *floor)
+        .map(|(version, _)| *version)
+}
+
+/// What to tell a user whose ONNX Runtime library does not work, given
+/// this system's glibc: the version that runs here, or tract.
+pub fn ort_glibc_advice(glibc: &str, arch: &str) -> Option<String> {
+    let (newest, floor) = ORT_GLIBC_FLOORS[0];
+    let floor_text = format!("{}.{}", floor.0, floor.1);
+    match ort_for_glibc(glibc) {
+        Some(v) if v == newest => None,
+        Some(v) => Some(format!(
+            "this system has glibc {glibc} and ONNX Runtime {newest} needs {floor_text}; {v} is the newest whose library runs here: `install.sh --with-ort auto` on the board, or `scripts/fetch-onnxruntime.sh {arch} DEST --version {v}` and --ort-lib DEST/libonnxruntime.so.{v}; or use --backend tract"
+        )),
+        None => Some(format!(
+            "this system has glibc {glibc}, older than any ONNX Runtime wheel supports ({} needs {}.{}): use --backend tract (built in)",
+            ORT_GLIBC_FLOORS[1].0, ORT_GLIBC_FLOORS[1].1 .0, ORT_GLIBC_FLOORS[1].1 .1
+        )),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceReport {
     pub device_id: String,
@@ -22,6 +56,8 @@ pub struct DeviceReport {
     pub governor: Option<String>,
     pub mem_total_mb: u64,
     pub mem_available_mb: u64,
+    /// This system's glibc (`2.31`); `None` on musl systems or when unknown.
+    pub glibc: Option<String>,
     pub os: String,
     pub kernel: String,
     pub temperature_c: Option<f32>,
@@ -76,6 +112,7 @@ impl DeviceReport {
             governor: fp.governor.clone(),
             mem_total_mb: fp.mem_total_mb,
             mem_available_mb: fp.mem_available_mb,
+            glibc: frontier_profiler::fingerprint::glibc_version(),
             os: fp.os.clone(),
             kernel: fp.kernel.clone(),
             temperature_c: fp.temperature_c,
@@ -139,7 +176,13 @@ impl DoctorReport {
             "memory      {} MB total, {} MB available",
             d.mem_total_mb, d.mem_available_mb
         );
-        let _ = writeln!(s, "system      {} (kernel {})", d.os, d.kernel);
+        let _ = writeln!(
+            s,
+            "system      {} (kernel {}, glibc {})",
+            d.os,
+            d.kernel,
+            d.glibc.as_deref().unwrap_or("none")
+        );
         if let Some(t) = d.temperature_c {
             let _ = writeln!(s, "temperature {t:.1} °C");
         }
@@ -169,5 +212,34 @@ impl DoctorReport {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onnx_runtime_by_glibc() {
+        // Data-driven: the boards of docs/TARGETS.md.
+        for (glibc, want) in [
+            ("2.36", Some("1.32.0")), // Debian 12, Raspberry Pi OS Bookworm
+            ("2.31", Some("1.32.0")), // Ubuntu 20.04, Bullseye
+            ("2.28", Some("1.32.0")), // Buster
+            ("2.27", Some("1.28.0")), // Jetson Nano, JetPack 4
+            ("2.17", None),           // CentOS 7
+            ("3.0", Some("1.32.0")),
+            ("x.y", None),
+        ] {
+            assert_eq!(ort_for_glibc(glibc), want, "{glibc}");
+        }
+        assert!(ort_glibc_advice("2.31", "aarch64").is_none());
+        let a = ort_glibc_advice("2.27", "aarch64").unwrap();
+        assert!(
+            a.contains("1.28.0") && a.contains("--version 1.28.0"),
+            "{a}"
+        );
+        let a = ort_glibc_advice("2.24", "aarch64").unwrap();
+        assert!(a.contains("tract"), "{a}");
     }
 }

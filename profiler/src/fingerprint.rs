@@ -260,6 +260,35 @@ struct CpuTicks {
 
 /// The aggregate `cpu` line of `/proc/stat`: (total, idle incl. iowait,
 /// steal) jiffies.
+/// This system's glibc version (`"2.31"`), or `None` (musl, or unknown).
+/// A gnu build asks the glibc it runs on; a static build asks `getconf`.
+pub fn glibc_version() -> Option<String> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn gnu_get_libc_version() -> *const std::ffi::c_char;
+        }
+        // SAFETY: glibc returns a pointer to a static NUL-terminated string.
+        let v = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+        Some(v.to_string_lossy().into_owned())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let out = std::process::Command::new("getconf")
+            .arg("GNU_LIBC_VERSION")
+            .output()
+            .ok()?;
+        parse_getconf_glibc(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+/// `glibc 2.31` (what `getconf GNU_LIBC_VERSION` prints) to `2.31`.
+pub fn parse_getconf_glibc(text: &str) -> Option<String> {
+    let v = text.trim().strip_prefix("glibc ")?.trim();
+    (v.split('.').count() >= 2 && v.split('.').all(|p| p.parse::<u32>().is_ok()))
+        .then(|| v.to_string())
+}
+
 pub fn parse_proc_stat(text: &str) -> Option<(u64, u64, u64)> {
     let line = text.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line

@@ -98,6 +98,16 @@ pub struct Target {
     /// Oldest glibc the build runs on (gnu builds).
     #[serde(default)]
     pub glibc_floor: Option<String>,
+    /// Link against `glibc_floor`'s symbols with `cargo zigbuild` (zig's
+    /// glibc stubs) instead of the build machine's glibc.
+    #[serde(default)]
+    pub zigbuild: bool,
+    /// Largest stripped `dist` binary allowed, in MB (10^6 bytes).
+    #[serde(default)]
+    pub max_size_mb: Option<f64>,
+    /// Why this target is not built here, when `buildable_here` is false.
+    #[serde(default)]
+    pub not_buildable_reason: Option<String>,
     /// Architecture of the onnxruntime wheel for this target, if any.
     #[serde(default)]
     pub ort_wheel_arch: Option<String>,
@@ -256,6 +266,39 @@ mod tests {
     }
 
     #[test]
+    fn boards_get_old_glibc_floors_and_size_limits() {
+        // (target, glibc floor, size limit in MB): the promises of #14.
+        let want = [
+            ("edge-gnu", Some("2.17"), Some(12.0)),
+            ("edge-musl", None, Some(12.0)),
+            ("iot-gnu", Some("2.27"), Some(12.0)),
+            ("laptop-gnu", Some("2.17"), Some(14.0)),
+            ("laptop-musl", None, Some(14.0)),
+            ("server-gnu", Some("2.17"), Some(14.0)),
+            ("server-musl", None, Some(14.0)),
+        ];
+        for (name, floor, size) in want {
+            let t = &find(name).unwrap()[0];
+            assert_eq!(t.glibc_floor.as_deref(), floor, "{name}");
+            assert_eq!(t.max_size_mb, size, "{name}");
+            assert_eq!(
+                t.zigbuild,
+                floor.is_some(),
+                "{name}: gnu builds link with zig"
+            );
+            assert!(t.buildable_here, "{name}");
+        }
+        // The static armv7 build is described, not offered, with the reason.
+        let musl = &find("iot-musl").unwrap()[0];
+        assert!(!musl.buildable_here);
+        assert!(musl
+            .not_buildable_reason
+            .as_deref()
+            .unwrap()
+            .contains("rust-std"));
+    }
+
+    #[test]
     fn policies_differ_for_slow_boards() {
         let iot = policy("iot").unwrap();
         let laptop = policy("laptop").unwrap();
@@ -282,8 +325,8 @@ mod tests {
     #[test]
     fn static_builds_cannot_have_ort() {
         let bad = CLASS_FILES[1].1.replace(
-            "features = [\"tract\", \"upload\"]\nstatic = true",
-            "features = [\"tract\", \"ort\", \"upload\"]\nstatic = true",
+            "features = [\"tract\", \"upload\", \"serve\"]\nstatic = true",
+            "features = [\"tract\", \"ort\", \"upload\", \"serve\"]\nstatic = true",
         );
         let e = Class::parse("edge", &bad).unwrap_err().to_string();
         assert!(e.contains("static build cannot load ONNX Runtime"), "{e}");

@@ -1,12 +1,22 @@
 //! `cargo xtask dist`: cross-build the agent for every Linux target in
-//! `targets/classes/`, strip it, print its size, and write one release
-//! archive per target (binary, systemd unit, example config, README).
+//! `targets/classes/`, strip it, check its size and glibc floor against the
+//! class file, and write one release archive per target (binary,
+//! `install.sh`, systemd units, example config, README). gnu targets with
+//! `zigbuild` link against their floor's glibc symbols with `cargo
+//! zigbuild` (installed from PyPI with `ziglang` when missing).
 //! `--smoke-test` then runs each binary (under QEMU where needed): `doctor
-//! --json` must report the target's architecture and `profile` must write a
-//! valid row from a small generated model.
+//! --json` must report the target's architecture, `profile` must write a
+//! valid row from a small generated model, and `install.sh` must install
+//! into a throwaway root, again unchanged, and uninstall.
 //!
 //!     cargo xtask dist [--target NAME|CLASS|TRIPLE]... [--profile dist|release]
 //!                      [--out DIR] [--smoke-test] [--no-install]
+//!
+//! `cargo xtask sizes [--target ...] [--profile dist]` builds each target's
+//! agent and the bare tract program (`examples/bare_tract.rs`) with the same
+//! profile and prints their stripped sizes, the ratio, the archive size and
+//! the agent's largest crates (from its symbol table), as Markdown for
+//! `docs/TARGETS.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +25,8 @@ use anyhow::{bail, Context};
 use frontier_targets::Target;
 
 struct Options {
+    /// `dist` or `sizes`.
+    command: String,
     names: Vec<String>,
     profile: String,
     out: PathBuf,
@@ -24,13 +36,14 @@ struct Options {
 
 fn parse_args() -> anyhow::Result<Options> {
     let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("dist") => {}
+    let command = match args.next().as_deref() {
+        Some(c @ ("dist" | "sizes")) => c.to_string(),
         other => bail!(
-            "usage: cargo xtask dist [--target NAME]... [--profile dist|release] [--out DIR] [--smoke-test] [--no-install] (got {other:?})"
+            "usage: cargo xtask dist|sizes [--target NAME]... [--profile dist|release] [--out DIR] [--smoke-test] [--no-install] (got {other:?})"
         ),
-    }
+    };
     let mut o = Options {
+        command,
         names: Vec::new(),
         profile: "dist".into(),
         out: PathBuf::from("dist"),
@@ -157,29 +170,100 @@ fn env_key(triple: &str) -> String {
     triple.to_uppercase().replace('-', "_")
 }
 
+/// `cargo zigbuild` (and zig), installed with pip when missing.
+fn ensure_zigbuild(install: bool) -> anyhow::Result<()> {
+    let works = || {
+        Command::new(cargo())
+            .args(["zigbuild", "--help"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+            && (have("zig") || python_has_ziglang())
+    };
+    if works() {
+        return Ok(());
+    }
+    if !install {
+        bail!("cargo-zigbuild is missing; fix: python3 -m pip install ziglang cargo-zigbuild");
+    }
+    eprintln!("installing ziglang and cargo-zigbuild (pip)");
+    run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "ziglang",
+        "cargo-zigbuild",
+    ]))?;
+    if !works() {
+        bail!("cargo zigbuild still does not run after `pip install ziglang cargo-zigbuild`; fix: put pip's script directory on PATH");
+    }
+    Ok(())
+}
+
+fn python_has_ziglang() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ziglang"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Cargo's target directory.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// What to build: the agent, or an example of this crate (the bare tract
+/// program the size benchmark compares against).
+#[derive(Clone, Copy)]
+enum Artifact<'a> {
+    Agent,
+    Example(&'a str),
+}
+
 /// Build the agent; returns the binary's path.
 fn build(t: &Target, profile: &str) -> anyhow::Result<PathBuf> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build_artifact(t, profile, Artifact::Agent)
+}
+
+fn build_artifact(t: &Target, profile: &str, what: Artifact) -> anyhow::Result<PathBuf> {
+    let target_dir = target_dir();
+    let mut cmd = Command::new(cargo());
+    // zig links gnu targets against the floor's glibc: `<triple>.<floor>`.
+    let target = match (&t.glibc_floor, t.zigbuild) {
+        (Some(floor), true) => format!("{}.{floor}", t.triple),
+        _ => t.triple.clone(),
+    };
     cmd.current_dir(repo_root())
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "frontier-agent",
-            "--profile",
-            profile,
-            "--target",
-            &t.triple,
-        ])
-        .args(["--no-default-features", "--features", &t.features.join(",")])
-        .env(
+        .arg(if t.zigbuild { "zigbuild" } else { "build" })
+        .args(["-q", "--profile", profile, "--target", &target]);
+    match what {
+        Artifact::Agent => {
+            cmd.args([
+                "-p",
+                "frontier-agent",
+                "--no-default-features",
+                "--features",
+            ])
+            .arg(t.features.join(","));
+        }
+        Artifact::Example(name) => {
+            cmd.args(["-p", "frontier-targets", "--example", name]);
+        }
+    }
+    if !t.zigbuild {
+        cmd.env(
             format!("CARGO_TARGET_{}_LINKER", env_key(&t.triple)),
             &t.linker,
         )
         .env(format!("CC_{}", t.triple.replace('-', "_")), &t.cc);
+    }
     if t.is_static {
         cmd.env(
             format!("CARGO_TARGET_{}_RUSTFLAGS", env_key(&t.triple)),
@@ -196,11 +280,19 @@ fn build(t: &Target, profile: &str) -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("{}: cargo build failed (see above)", t.name);
     }
-    let bin = target_dir.join(&t.triple).join(profile).join("frontier");
-    if profile != "dist" {
-        // `dist` strips through its profile; others are stripped here.
-        // The cross toolchain's strip (aarch64-linux-gnu-strip), else the
-        // host's (musl-gcc has no musl-strip; binutils strip handles x86_64).
+    let bin = match what {
+        Artifact::Agent => target_dir.join(&t.triple).join(profile).join("frontier"),
+        Artifact::Example(name) => target_dir
+            .join(&t.triple)
+            .join(profile)
+            .join("examples")
+            .join(name),
+    };
+    {
+        // Every profile keeps its symbols (the size breakdown reads them);
+        // the shipped copy is stripped here, with the cross toolchain's
+        // strip (aarch64-linux-gnu-strip), else the host's (musl-gcc has no
+        // musl-strip; binutils strip handles x86_64).
         let cross = t.cc.trim_end_matches("gcc").to_string() + "strip";
         let strip = if t.cc.ends_with("-gcc") && have(&cross) {
             cross
@@ -246,6 +338,24 @@ fn glibc_needed(bin: &Path) -> Option<String> {
     })
 }
 
+/// Fail when a `dist` build is larger than its class file allows (other
+/// profiles are not size-optimized: their size is only printed).
+fn check_size(t: &Target, profile: &str, size: u64) -> anyhow::Result<()> {
+    let mb = size as f64 / 1e6;
+    match t.max_size_mb {
+        Some(max) if profile == "dist" && mb > max => bail!(
+            "{}: the stripped binary is {mb:.1} MB, above the {max} MB of targets/classes/{}.toml; fix: drop a feature from the target (docs/TARGETS.md lists what each costs)",
+            t.name,
+            t.class
+        ),
+        Some(max) if profile == "dist" => {
+            eprintln!("{}: {mb:.1} MB (limit {max} MB)", t.name);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Fail when the build needs a newer glibc than its class file promises.
 fn check_glibc_floor(t: &Target, bin: &Path) -> anyhow::Result<()> {
     let (Some(floor), Some(needed)) = (&t.glibc_floor, glibc_needed(bin)) else {
@@ -275,6 +385,26 @@ fn archive(t: &Target, bin: &Path, out: &Path) -> anyhow::Result<PathBuf> {
         root.join("targets/package/frontier.service"),
         stage.join("frontier.service"),
     )?;
+    std::fs::copy(
+        root.join("targets/package/install.sh"),
+        stage.join("install.sh"),
+    )?;
+    let serve = t.features.iter().any(|f| f == "serve");
+    if serve {
+        std::fs::copy(
+            root.join("agent/package/frontier-serve.service"),
+            stage.join("frontier-serve.service"),
+        )?;
+        std::fs::write(
+            stage.join("serve.env"),
+            "# /etc/frontier/serve.env: settings of frontier-serve.service.\n\
+             # Latency target per request, in ms.\n\
+             FRONTIER_SLO_MS=50\n\
+             FRONTIER_SERVE_LISTEN=127.0.0.1:8080\n\
+             # More flags for `frontier serve`, e.g. --backend ort --memory-budget 512\n\
+             FRONTIER_SERVE_ARGS=\n",
+        )?;
+    }
     let p = t.policy.clone().expect("loaded with its class");
     std::fs::write(
         stage.join("frontier.env"),
@@ -299,9 +429,12 @@ fn archive(t: &Target, bin: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     )?;
     let ort_note = match &t.ort_wheel_arch {
         Some(arch) => format!(
-            "This build can also use ONNX Runtime. Fetch its library on a machine with pip\n\
-             (`scripts/fetch-onnxruntime.sh {arch}` in the Frontier repository) and copy\n\
-             `libonnxruntime.so.1.32.0` next to the binary or into `~/.local/lib/frontier`.\n"
+            "This build can also use ONNX Runtime ({arch}). `sudo ./install.sh --with-ort auto`\n\
+             downloads the newest onnxruntime wheel whose library runs on this board's glibc\n\
+             (1.32.0 from glibc 2.28; 1.28.0 on 2.27, e.g. JetPack 4; older: tract only) with\n\
+             python3's pip; `--with-ort FILE` installs a `libonnxruntime.so.*` or wheel you\n\
+             copied here (`scripts/fetch-onnxruntime.sh {arch} DEST --version V` in the Frontier\n\
+             repository fetches one). `frontier doctor` says which version runs here.\n"
         ),
         None => {
             "This build has the tract backend only (pure Rust, nothing else to install).\n".into()
@@ -312,30 +445,40 @@ fn archive(t: &Target, bin: &Path, out: &Path) -> anyhow::Result<PathBuf> {
         format!(
             "# Frontier agent for {class} boards ({triple})\n\n\
              {static_note}\n\n\
-             Install:\n\n\
-                 sudo install -m 755 frontier /usr/local/bin/frontier\n\
-                 sudo install -D -m 644 frontier.env /etc/frontier/frontier.env\n\
-                 sudo install -m 644 frontier.service /etc/systemd/system/frontier.service\n\
-                 sudo mkdir -p /var/lib/frontier/models   # put .onnx files here\n\
+             Install (one step; `--help` lists the options, `--uninstall` reverses it):\n\n\
+                 sudo ./install.sh                        # or: sudo ./install.sh --with-ort auto\n\
                  frontier doctor                          # is this board ready?\n\
-                 sudo systemctl daemon-reload && sudo systemctl enable --now frontier\n\n\
-             The service profiles every model under /var/lib/frontier/models with this class's\n\
-             policy and appends rows to /var/lib/frontier/table.jsonl; it restarts on failure.\n\
-             Without Python, the board can make its own models: `frontier export --space ofa-mbv3\n\
-             --samples 50 --out /var/lib/frontier/models`.\n\n{ort_note}",
+                 sudo systemctl start frontier            # profile /var/lib/frontier/models now\n\n\
+             It puts the binary in /opt/frontier (linked from /usr/local/bin/frontier), the\n\
+             systemd units in /etc/systemd/system, settings in /etc/frontier (kept when you\n\
+             install again) and models and tables in /var/lib/frontier. The `frontier` service\n\
+             profiles every model under /var/lib/frontier/models with this class's policy at boot\n\
+             and appends rows to /var/lib/frontier/table.jsonl.{serve_note} Without Python, the\n\
+             board can make its own models: `frontier export --space ofa-mbv3 --samples 50 --out\n\
+             /var/lib/frontier/models`.\n\n{ort_note}",
             class = t.class,
             triple = t.triple,
+            serve_note = if serve {
+                " `frontier-serve` serves a frontier\n\
+                 (`frontier search --out /var/lib/frontier/frontier`) under load-aware switching;\n\
+                 its settings are in /etc/frontier/serve.env."
+            } else {
+                ""
+            },
             static_note = if t.is_static {
                 "A static binary: it needs no shared library, not even libc.".to_string()
             } else {
                 format!(
-                    "Needs glibc {} or newer (Debian 12, Ubuntu 22.04, Raspberry Pi OS Bookworm); \
-                     on older systems use the musl build of this class.",
+                    "Needs glibc {} or newer (linked against that version's symbols).",
                     t.glibc_floor.as_deref().unwrap_or("2.35")
                 )
             },
         ),
     )?;
+    // Executable bits survive the archive.
+    run(Command::new("chmod")
+        .arg("755")
+        .arg(stage.join("install.sh")))?;
     let tarball = out.join(format!("{name}.tar.gz"));
     run(Command::new("tar")
         .arg("-C")
@@ -480,8 +623,6 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
             "3s",
             "--rounds",
             "2",
-            "--retries",
-            "0",
             // Two copies exercise the instance rotation at two thirds of
             // the default's preparation time under QEMU.
             "--instances",
@@ -529,6 +670,260 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ONNX Runtime library fetched for this target's CPU, if any.
+fn fetched_ort(t: &Target) -> Option<PathBuf> {
+    let arch = t.ort_wheel_arch.as_ref()?;
+    let home = PathBuf::from(std::env::var_os("HOME")?);
+    let name = "libonnxruntime.so.1.32.0";
+    [
+        home.join(".local/lib/frontier").join(arch).join(name),
+        home.join(".local/lib/frontier").join(name),
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .find(|p| {
+        // The host's own copy only serves a target of the host's architecture.
+        p.parent().is_some_and(|d| d.ends_with(arch))
+            || expected_arch(&t.triple) == std::env::consts::ARCH
+    })
+}
+
+/// Every file and link under `root`, relative, with a digest of each file.
+fn tree(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let out = run(Command::new("sh").arg("-c").arg(
+        "cd \"$1\" && find . \\( -type f -o -type l \\) | sort | while read -r f; do \
+         if [ -L \"$f\" ]; then echo \"$f -> $(readlink \"$f\")\"; else echo \"$f $(cksum < \"$f\")\"; fi; done",
+    ).arg("sh").arg(root))?;
+    Ok(out
+        .lines()
+        .map(|l| {
+            let (a, b) = l.split_once(' ').unwrap_or((l, ""));
+            (a.to_string(), b.to_string())
+        })
+        .collect())
+}
+
+/// `install.sh` from the release archive into a throwaway root: installs
+/// (with the fetched ONNX Runtime library where the target has one), runs
+/// the installed binary, installs again without changing anything or the
+/// user's settings, then uninstalls (settings kept) and purges.
+fn install_test(t: &Target, tarball: &Path, scratch: &Path) -> anyhow::Result<()> {
+    let dir = scratch.join(format!("{}-install", t.name));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("unpack"))?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(dir.join("unpack")))?;
+    let unpacked = std::fs::read_dir(dir.join("unpack"))?
+        .next()
+        .context("empty archive")??
+        .path();
+    let root = dir.join("root");
+    let ort = fetched_ort(t).filter(|_| t.features.iter().any(|f| f == "ort"));
+    let install = |extra: &[&str]| -> anyhow::Result<String> {
+        let mut c = Command::new("sh");
+        c.arg(unpacked.join("install.sh"))
+            .arg("--prefix")
+            .arg(&root);
+        c.args(extra);
+        run(&mut c)
+    };
+    let mut first = vec![];
+    if let Some(lib) = &ort {
+        first = vec!["--with-ort".to_string(), lib.display().to_string()];
+    }
+    install(&first.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let expect = [
+        "./opt/frontier/frontier",
+        "./usr/local/bin/frontier",
+        "./etc/systemd/system/frontier.service",
+        "./etc/frontier/frontier.env",
+    ];
+    let files = tree(&root)?;
+    for e in expect {
+        if !files.iter().any(|(f, _)| f == e) {
+            bail!("{}: install.sh did not install {e}: {files:?}", t.name);
+        }
+    }
+    if !root.join("var/lib/frontier/models").is_dir() {
+        bail!("{}: install.sh made no /var/lib/frontier/models", t.name);
+    }
+    let link = std::fs::read_link(root.join("usr/local/bin/frontier"))?;
+    if link != Path::new("/opt/frontier/frontier") {
+        bail!(
+            "{}: /usr/local/bin/frontier links to {}",
+            t.name,
+            link.display()
+        );
+    }
+    // The installed binary runs; with the library installed, it finds it in
+    // its own lib/ directory.
+    let installed = root.join("opt/frontier/frontier");
+    // ONNX Runtime under QEMU needs a board's /proc/cpuinfo (see
+    // `smoke_test`), bound over the host's in a private mount namespace.
+    let mut doctor_cmd = if ort.is_some() && !t.runner.is_empty() {
+        if !(is_root() && private_mounts()) {
+            eprintln!("{}: install.sh installed ONNX Runtime; running it under QEMU needs a private mount namespace (root, unshare): not run", t.name);
+            None
+        } else {
+            let cpuinfo = dir.join("cpuinfo");
+            std::fs::write(&cpuinfo, CPUINFO_A72)?;
+            Some(runner_with_cpuinfo(t, &installed, &cpuinfo))
+        }
+    } else {
+        Some(runner(t, &installed))
+    };
+    let doctor = match doctor_cmd.as_mut() {
+        Some(c) => run(c.args(["doctor", "--json"]))?,
+        None => "{}".to_string(),
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&doctor).context("doctor --json is not JSON")?;
+    if ort.is_some() && doctor_cmd.is_some() {
+        let lib_dir = root.join("opt/frontier/lib");
+        let found = v["backends"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["name"] == "ort")
+            .any(|b| b.to_string().contains(&lib_dir.display().to_string()));
+        if !found {
+            bail!(
+                "{}: the installed binary does not find ONNX Runtime in {}: {doctor}",
+                t.name,
+                lib_dir.display()
+            );
+        }
+    }
+    // Again, after the user edited the settings: nothing changes.
+    let env = root.join("etc/frontier/frontier.env");
+    let mut settings = std::fs::read_to_string(&env)?;
+    settings.push_str("FRONTIER_ARGS=--threads 2\n");
+    std::fs::write(&env, &settings)?;
+    let before = tree(&root)?;
+    install(&[])?;
+    let after = tree(&root)?;
+    if before != after {
+        bail!(
+            "{}: installing twice changed files: {before:?} -> {after:?}",
+            t.name
+        );
+    }
+    install(&["--uninstall"])?;
+    let left = tree(&root)?;
+    if left
+        .iter()
+        .any(|(f, _)| f.starts_with("./opt") || f.starts_with("./usr") || f.contains("systemd"))
+        || !left.iter().any(|(f, _)| f == "./etc/frontier/frontier.env")
+        || !root.join("var/lib/frontier/models").is_dir()
+    {
+        bail!("{}: --uninstall left {left:?}", t.name);
+    }
+    install(&["--uninstall", "--purge"])?;
+    if root.join("etc/frontier").exists() || root.join("var/lib/frontier").exists() {
+        bail!("{}: --purge left settings or state behind", t.name);
+    }
+    eprintln!(
+        "{}: install.sh installs{}, runs, reinstalls unchanged, uninstalls and purges",
+        t.name,
+        if ort.is_some() {
+            " (with ONNX Runtime)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The unstripped binary beside a stripped copy made by [`build_artifact`].
+fn unstripped(stripped: &Path) -> PathBuf {
+    stripped.with_extension("")
+}
+
+/// Bytes of the binary's symbols per crate (the first path segment of each
+/// demangled symbol; C and assembly symbols, such as tract's kernels, under
+/// `[C/asm]`), largest first. An equivalent of `cargo bloat --crates` that
+/// needs only binutils' `nm`.
+fn crate_sizes(bin: &Path, nm: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let out = run(Command::new(nm).args(["-S", "--size-sort", "-C"]).arg(bin))?;
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    for line in out.lines() {
+        let mut f = line.splitn(4, ' ');
+        let (_, Some(size), Some(_), Some(name)) = (f.next(), f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Ok(size) = u64::from_str_radix(size, 16) else {
+            continue;
+        };
+        let name = name.trim_start_matches('<').trim_start_matches('&');
+        let krate = match name.split_once("::") {
+            Some((k, _)) if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                k.to_string()
+            }
+            _ => "[C/asm]".to_string(),
+        };
+        *by.entry(krate).or_default() += size;
+    }
+    let mut v: Vec<(String, u64)> = by.into_iter().collect();
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
+    Ok(v)
+}
+
+fn sizes(o: &Options, targets: &[Target]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&o.out)?;
+    let out = o.out.canonicalize()?;
+    println!("| target | triple | features | agent MB | bare tract MB | ratio | archive MB | glibc needed |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut breakdowns = Vec::new();
+    for t in targets.iter().filter(|t| t.buildable_here) {
+        ensure_toolchain(t, o.install)?;
+        if t.zigbuild {
+            ensure_zigbuild(o.install)?;
+        }
+        let agent = build(t, &o.profile)?;
+        let bare = build_artifact(t, &o.profile, Artifact::Example("bare_tract"))?;
+        let (a, b) = (
+            std::fs::metadata(&agent)?.len() as f64 / 1e6,
+            std::fs::metadata(&bare)?.len() as f64 / 1e6,
+        );
+        let tarball = archive(t, &agent, &out)?;
+        let archive_mb = std::fs::metadata(&tarball)?.len() as f64 / 1e6;
+        println!(
+            "| {} | {} | {} | {a:.1} | {b:.1} | {:.2} | {archive_mb:.1} | {} |",
+            t.name,
+            t.triple,
+            t.features.join(", "),
+            a / b,
+            glibc_needed(&agent).unwrap_or_else(|| "static".into())
+        );
+        let cross_nm = t.cc.trim_end_matches("gcc").to_string() + "nm";
+        let nm = if t.cc.ends_with("-gcc") && have(&cross_nm) {
+            cross_nm
+        } else {
+            "nm".into()
+        };
+        breakdowns.push((t.name.clone(), crate_sizes(&unstripped(&agent), &nm)?));
+    }
+    for (name, crates) in breakdowns {
+        let total: u64 = crates.iter().map(|(_, s)| s).sum();
+        println!(
+            "\n{name}: symbol bytes per crate (of {:.1} MB in symbols)\n",
+            total as f64 / 1e6
+        );
+        println!("| crate | MB | share |\n| --- | --- | --- |");
+        for (k, s) in crates.iter().take(15) {
+            println!(
+                "| {k} | {:.2} | {:.1}% |",
+                *s as f64 / 1e6,
+                *s as f64 * 100.0 / total as f64
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let o = parse_args()?;
     let targets: Vec<Target> = if o.names.is_empty() {
@@ -543,6 +938,9 @@ fn main() -> anyhow::Result<()> {
         }
         v
     };
+    if o.command == "sizes" {
+        return sizes(&o, &targets);
+    }
     std::fs::create_dir_all(&o.out)?;
     let out = o.out.canonicalize()?;
     let mut failures = Vec::new();
@@ -551,8 +949,13 @@ fn main() -> anyhow::Result<()> {
     for t in &targets {
         if !t.buildable_here {
             println!(
-                "{:<14} {:<34} {:>10}  described only: build it on its own OS",
-                t.name, t.triple, "-"
+                "{:<14} {:<34} {:>10}  not built here: {}",
+                t.name,
+                t.triple,
+                "-",
+                t.not_buildable_reason
+                    .as_deref()
+                    .unwrap_or("described only: build it on its own OS")
             );
             continue;
         }
@@ -562,10 +965,16 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         let result = ensure_toolchain(t, o.install)
-            .and_then(|()| build(t, &o.profile))
+            .and_then(|()| {
+                if t.zigbuild {
+                    ensure_zigbuild(o.install)?;
+                }
+                build(t, &o.profile)
+            })
             .and_then(|bin| {
                 let size = std::fs::metadata(&bin)?.len();
                 check_glibc_floor(t, &bin)?;
+                check_size(t, &o.profile, size)?;
                 let tarball = archive(t, &bin, &out)?;
                 println!(
                     "{:<14} {:<34} {:>7.1} MB  {}",
@@ -576,6 +985,7 @@ fn main() -> anyhow::Result<()> {
                 );
                 if o.smoke {
                     smoke_test(t, &bin, &out.join("smoke"))?;
+                    install_test(t, &tarball, &out.join("smoke"))?;
                 }
                 Ok(())
             });
