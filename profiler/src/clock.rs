@@ -1,7 +1,7 @@
 //! Time as the harness sees it.
 //!
 //! The harness never calls `Instant::now` itself: it reads a [`Clock`], so the
-//! stop rule, drift correction and re-measurement logic can be tested with a
+//! stop rule, drift correction, interval and budget logic can be tested with a
 //! scripted clock ([`crate::fake::FakeClock`]) that a fake backend advances.
 
 use std::time::{Duration, Instant};

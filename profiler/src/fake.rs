@@ -5,7 +5,7 @@
 //! index and the current fake time, so it can model drift, noise or a
 //! slowdown in the middle of a measurement); [`FakeProbe`] does the same for
 //! the calibration probe. The harness then measures exactly the scripted
-//! durations, which makes the stop rule, drift correction and re-measurement
+//! durations, which makes the stop rule, drift correction, the interval and budgets
 //! testable without a real clock. Also used by the conformance tests of
 //! backend-independent code in other crates.
 
