@@ -370,6 +370,9 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
             eprintln!("warning: {flag} is ignored since table 1.5: a model stops on its interval (--target-ci), is flagged on it (--max-ci), and is never re-measured");
         }
     }
+    if args.budget.is_some_and(|b| b.is_zero()) {
+        anyhow::bail!("--budget must be longer than 0 (e.g. 15m)");
+    }
     let specs = InputSpec::parse_all(&args.inputs)?;
     let probe_ref = ProbeRef::parse(&args.probe_ref).map_err(anyhow::Error::msg)?;
     // Refuse an output we could not append to before spending time measuring.

@@ -615,6 +615,17 @@ fn a_budget_on_files_bounds_the_invocation_and_names_rows_short_of_target() {
     }
     let e = stderr(&o);
     assert!(e.contains("stopped short of --target-ci"), "{e}");
+    // A zero budget is refused with the flag, before anything is measured.
+    let o = frontier(
+        &["profile", models.to_str().unwrap(), "--budget", "0s"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--budget must be longer than 0"),
+        "{}",
+        stderr(&o)
+    );
     // The budget bounds the invocation (preparation and start-up aside,
     // which take seconds on a loaded machine: a bound, not a speed check).
     assert!(elapsed < 30.0, "{elapsed} s");

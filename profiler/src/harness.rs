@@ -940,9 +940,14 @@ impl<'a> Harness<'a> {
         let interval = a.interval(correction, stats);
         let unstable_reason = match interval {
             None => Some(format!(
-                "{} round(s) give no interval (3 needed; stopped: {}); fix: raise --max-time",
+                "{} round(s) give no interval (3 needed; stopped: {}); fix: raise {}",
                 a.rounds,
-                a.stop.name()
+                a.stop.name(),
+                if a.stop == StopReason::Budget {
+                    "--budget"
+                } else {
+                    "--max-time"
+                }
             )),
             Some(i) if i.own() > self.config.max_ci => Some(format!(
                 "its own 95% uncertainty ±{:.1}% is wider than --max-ci ±{:.1}%: interval {} (stopped: {})",
