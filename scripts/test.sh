@@ -44,7 +44,9 @@ cargo test --release --workspace
 # glibc 2.17 / 2.27 (installing rustup targets, cross compilers, ziglang,
 # cargo-zigbuild and qemu-user as needed); check each binary's glibc floor
 # and size against its class file; run `doctor --json` and `profile` under
-# qemu-user (the aarch64 build also with ONNX Runtime's arm64 library); and
-# install each release archive into a throwaway root with its install.sh.
+# qemu-user (the aarch64 build also with ONNX Runtime's arm64 library), and
+# again on Debian 11's glibc 2.31 (scripts/old-userland.sh, fetched once into
+# ~/.cache/frontier/userland); and install each release archive into a
+# throwaway root with its install.sh.
 [ -f "$HOME/.local/lib/frontier/aarch64/libonnxruntime.so.1.32.0" ] || ./scripts/fetch-onnxruntime.sh aarch64
 cargo xtask dist --target edge-gnu --target iot-gnu --profile dist --smoke-test --out "$CARGO_TARGET_DIR/dist-smoke"

@@ -108,6 +108,11 @@ pub struct Target {
     /// Why this target is not built here, when `buildable_here` is false.
     #[serde(default)]
     pub not_buildable_reason: Option<String>,
+    /// Debian architecture (`arm64`, `armhf`) of an older userland the
+    /// smoke test also starts the binary in (`scripts/old-userland.sh`:
+    /// Debian 11, glibc 2.31): the runtime proof of `glibc_floor`.
+    #[serde(default)]
+    pub old_userland: Option<String>,
     /// Architecture of the onnxruntime wheel for this target, if any.
     #[serde(default)]
     pub ort_wheel_arch: Option<String>,

@@ -603,53 +603,12 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
     let cpuinfo = dir.join("cpuinfo");
     std::fs::write(&cpuinfo, CPUINFO_A72)?;
     for (backend, lib) in backends {
-        let mut c = if lib.is_some() {
+        let c = if lib.is_some() {
             runner_with_cpuinfo(t, bin, &cpuinfo)
         } else {
             runner(t, bin)
         };
-        c.arg("profile").arg(&model).args([
-            "--backend",
-            &backend,
-            "--warmup",
-            "1",
-            "--warmup-time",
-            "0",
-            "--min-runs",
-            "3",
-            "--min-time",
-            "100ms",
-            "--max-time",
-            "3s",
-            "--rounds",
-            "2",
-            // Two copies exercise the instance rotation at two thirds of
-            // the default's preparation time under QEMU.
-            "--instances",
-            "2",
-            "--probe-ref",
-            "off",
-            "--json",
-            "--quiet",
-        ]);
-        if let Some(lib) = &lib {
-            c.arg("--ort-lib").arg(lib);
-        }
-        c.env("FRONTIER_STATE_DIR", &dir);
-        let out = run(&mut c)?;
-        let row: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
-            .with_context(|| format!("{}: profile --json printed no row: {out}", t.name))?;
-        let ok = row["schema_version"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("1."))
-            && row["backend"] == backend.as_str()
-            && row["cpu_arch"] == arch
-            && row["target_triple"] == t.triple.as_str()
-            && row["n_runs"].as_u64().unwrap_or(0) >= 3
-            && row["median_ms"].as_f64().unwrap_or(0.0) > 0.0;
-        if !ok {
-            bail!("{}: unexpected row from {backend}: {row}", t.name);
-        }
+        let row = profile_row(t, c, &model, &backend, lib.as_deref(), &dir)?;
         eprintln!(
             "{}: {backend} row ok {} ({} runs, median {} ms{})",
             t.name,
@@ -667,6 +626,121 @@ fn smoke_test(t: &Target, bin: &Path, scratch: &Path) -> anyhow::Result<()> {
             }
         );
     }
+    if let Some(deb_arch) = &t.old_userland {
+        old_userland_test(t, bin, deb_arch, &model, &dir)?;
+    }
+    Ok(())
+}
+
+/// `profile` of the tiny model with `c` (the binary, under its runner),
+/// short settings; the row it prints, checked.
+fn profile_row(
+    t: &Target,
+    mut c: Command,
+    model: &Path,
+    backend: &str,
+    lib: Option<&Path>,
+    state: &Path,
+) -> anyhow::Result<serde_json::Value> {
+    c.arg("profile").arg(model).args([
+        "--backend",
+        backend,
+        "--warmup",
+        "1",
+        "--warmup-time",
+        "0",
+        "--min-runs",
+        "3",
+        "--min-time",
+        "100ms",
+        "--max-time",
+        "3s",
+        "--rounds",
+        "2",
+        // Two copies exercise the instance rotation at two thirds of
+        // the default's preparation time under QEMU.
+        "--instances",
+        "2",
+        "--probe-ref",
+        "off",
+        "--json",
+        "--quiet",
+    ]);
+    if let Some(lib) = lib {
+        c.arg("--ort-lib").arg(lib);
+    }
+    c.env("FRONTIER_STATE_DIR", state);
+    let out = run(&mut c)?;
+    let row: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .with_context(|| format!("{}: profile --json printed no row: {out}", t.name))?;
+    let ok = row["schema_version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("1."))
+        && row["backend"] == backend
+        && row["cpu_arch"] == expected_arch(&t.triple)
+        && row["target_triple"] == t.triple.as_str()
+        && row["n_runs"].as_u64().unwrap_or(0) >= 3
+        && row["median_ms"].as_f64().unwrap_or(0.0) > 0.0;
+    if !ok {
+        bail!("{}: unexpected row from {backend}: {row}", t.name);
+    }
+    Ok(row)
+}
+
+/// Start the binary on an older glibc than the build machine's: QEMU with
+/// `-L` at Debian 11's C library (`scripts/old-userland.sh`, fetched once
+/// and cached). `doctor` must report that glibc (so the binary really ran
+/// against it, not the host's) and `profile` must give a row. A binary that
+/// needs a newer glibc does not start there ("version `GLIBC_2.3x' not
+/// found").
+fn old_userland_test(
+    t: &Target,
+    bin: &Path,
+    deb_arch: &str,
+    model: &Path,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let Some(qemu) = t.runner.first() else {
+        bail!(
+            "{}: old_userland needs a qemu runner (it is for cross targets)",
+            t.name
+        );
+    };
+    let script = repo_root().join("scripts/old-userland.sh");
+    let root = run(Command::new(&script).arg(deb_arch))
+        .with_context(|| format!("{}: {} {deb_arch}", t.name, script.display()))?;
+    let root = PathBuf::from(root.trim());
+    let marker = std::fs::read_to_string(root.join(".frontier-userland"))
+        .with_context(|| format!("{}: {} is not a userland", t.name, root.display()))?;
+    // "libc6 libc6_2.31-13+deb11u11_arm64.deb": the upstream version.
+    let glibc = marker
+        .lines()
+        .find_map(|l| l.strip_prefix("libc6 libc6_"))
+        .and_then(|v| v.split('-').next())
+        .with_context(|| format!("{}: no libc6 in {}", t.name, root.display()))?
+        .to_string();
+    let old = || {
+        let mut c = Command::new(qemu);
+        c.arg("-L").arg(&root).arg(bin).envs(&t.env);
+        c
+    };
+    let doctor = run(old().args(["doctor", "--json"]))
+        .with_context(|| format!("{}: does not start on glibc {glibc}", t.name))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&doctor).context("doctor --json is not JSON")?;
+    if v["device"]["glibc"] != glibc.as_str() {
+        bail!(
+            "{}: under {qemu} -L {} doctor reports glibc {}, expected {glibc}: the old userland was not used",
+            t.name,
+            root.display(),
+            v["device"]["glibc"]
+        );
+    }
+    let row = profile_row(t, old(), model, "tract", None, dir)?;
+    eprintln!(
+        "{}: starts on glibc {glibc} (Debian 11 userland; doctor reports it), tract row ok ({} runs)",
+        t.name, row["n_runs"]
+    );
     Ok(())
 }
 
