@@ -38,6 +38,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo test --release --workspace
+# tract built without `tract-threads` (the smaller board build): more than
+# one thread is refused with the feature named, one thread still runs.
+cargo clippy --release -p frontier-profiler --no-default-features --features tract --all-targets -- -D warnings
+cargo test --release -p frontier-profiler --no-default-features --features tract --test conformance
 
 # Proof that the agents shipped to boards run (docs/TARGETS.md): build the
 # aarch64 and armv7 agents with the `dist` profile, linked by zig against

@@ -385,7 +385,17 @@ impl Backend for TractBackend {
     }
 
     fn details(&self) -> Vec<(&'static str, String)> {
-        vec![("linked", "statically (pure Rust)".into())]
+        vec![
+            ("linked", "statically (pure Rust)".into()),
+            (
+                "threads",
+                if cfg!(feature = "tract-threads") {
+                    "1 or more (--threads)".into()
+                } else {
+                    "1 (built without the tract-threads feature)".into()
+                },
+            ),
+        ]
     }
 
     fn availability(&self) -> Availability {
@@ -446,7 +456,7 @@ impl Backend for TractBackend {
             .into_optimized()
             .map_err(|e| self.prepare_error(path, &e))?;
         let run_options = RunOptions {
-            executor: (options.threads > 1).then(|| Executor::multithread(options.threads)),
+            executor: executor(path, options.threads)?,
             ..RunOptions::default()
         };
         let plan = optimized
@@ -458,6 +468,28 @@ impl Backend for TractBackend {
             plan,
         }))
     }
+}
+
+/// tract's executor for `threads`: its own thread pool above one thread.
+#[cfg(feature = "tract-threads")]
+fn executor(_: &Path, threads: usize) -> Result<Option<Executor>, ProfileError> {
+    Ok((threads > 1).then(|| Executor::multithread(threads)))
+}
+
+/// Without `tract-threads` tract has one thread: more is refused, never
+/// silently measured on one (the row would claim `threads` it did not use).
+#[cfg(not(feature = "tract-threads"))]
+fn executor(path: &Path, threads: usize) -> Result<Option<Executor>, ProfileError> {
+    if threads > 1 {
+        return Err(ProfileError::Prepare {
+            path: path.to_path_buf(),
+            backend: "tract",
+            detail: format!(
+                "--threads {threads}: this build's tract runs on one thread (built without the `tract-threads` feature, to keep board binaries small); fix: --threads 1, --backend ort, or an agent built with `--features tract-threads`"
+            ),
+        });
+    }
+    Ok(None)
 }
 
 /// Refuse a model whose intermediate tensors could not fit in memory.

@@ -319,6 +319,67 @@ fn tract_refuses_huge_intermediates() {
     assert!(e.to_string().contains("node"), "{e}");
 }
 
+/// tract with two threads: with `tract-threads` it prepares and gives the
+/// one-thread outputs; without it two threads are refused with the flag and
+/// the feature named, and one thread still works.
+#[cfg(feature = "tract")]
+#[test]
+fn tract_threads_follow_the_build() {
+    let b = frontier_profiler::tract_backend::TractBackend::default();
+    let p = fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx");
+    let info = b.inspect(&p).unwrap();
+    let inputs = resolve(
+        &p,
+        &info.inputs,
+        &[InputSpec::parse("1,3,128,128").unwrap()],
+    )
+    .unwrap();
+    let outputs = |threads| {
+        let options = PrepareOptions {
+            threads,
+            ..PrepareOptions::default()
+        };
+        let fill = FillOptions {
+            seed: 3,
+            int_max: 1000,
+        };
+        ready_state(
+            &b,
+            &p,
+            &[InputSpec::parse("1,3,128,128").unwrap()],
+            fill,
+            &options,
+        )
+        .and_then(|(_, mut s)| s.outputs())
+    };
+    let one = outputs(1).unwrap();
+    if cfg!(feature = "tract-threads") {
+        let two = outputs(2).unwrap();
+        assert_eq!(one[0].shape, two[0].shape);
+        for (a, b) in one[0].values.iter().zip(&two[0].values) {
+            assert!((a - b).abs() <= 1e-3 * a.abs().max(1.0), "{a} vs {b}");
+        }
+    } else {
+        let e = b
+            .prepare(
+                &p,
+                &inputs,
+                &PrepareOptions {
+                    threads: 2,
+                    ..PrepareOptions::default()
+                },
+            )
+            .err()
+            .expect("two threads without tract-threads must be refused");
+        assert!(matches!(e, ProfileError::Prepare { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("--threads 2") && msg.contains("tract-threads"),
+            "{msg}"
+        );
+    }
+}
+
 /// Statistics read off the PyTorch exports agree with the `ofa` package's
 /// own counts for the same subnets (reference indices from `index.json`).
 #[cfg(feature = "tract")]

@@ -175,6 +175,16 @@ impl Class {
                     ),
                 });
             }
+            let has = |f: &str| t.features.iter().any(|x| x == f);
+            if c.policy.threads > 1 && has("tract") && !has("tract-threads") {
+                return Err(TargetError::Invalid {
+                    file: file.into(),
+                    detail: format!(
+                        "target {}: the class policy profiles with {} threads, which tract needs the \"tract-threads\" feature for; add it to the target's features or set the policy's threads = 1",
+                        t.name, c.policy.threads
+                    ),
+                });
+            }
         }
         Ok(c)
     }
@@ -272,22 +282,24 @@ mod tests {
 
     #[test]
     fn boards_get_old_glibc_floors_and_size_limits() {
-        // (target, glibc floor, size limit in MB). The limits are the
-        // measured sizes of docs/TARGETS.md with a little headroom, above
-        // the 12 MB (14 MB x86_64) goal: they stop growth, not yet meet it.
+        // (target, glibc floor, size limit in MB, older userland the smoke
+        // test runs it in). The limits are the measured sizes of
+        // docs/TARGETS.md with a little headroom, above the 12 MB (14 MB
+        // x86_64) goal: they stop growth.
         let want = [
-            ("edge-gnu", Some("2.17"), Some(21.0)),
-            ("edge-musl", None, Some(21.0)),
-            ("iot-gnu", Some("2.27"), Some(19.0)),
-            ("laptop-gnu", Some("2.17"), Some(24.0)),
-            ("laptop-musl", None, Some(24.0)),
-            ("server-gnu", Some("2.17"), Some(24.0)),
-            ("server-musl", None, Some(24.0)),
+            ("edge-gnu", Some("2.17"), Some(27.0), Some("arm64")),
+            ("edge-musl", None, Some(27.0), None),
+            ("iot-gnu", Some("2.27"), Some(25.0), Some("armhf")),
+            ("laptop-gnu", Some("2.17"), Some(33.0), None),
+            ("laptop-musl", None, Some(33.0), None),
+            ("server-gnu", Some("2.17"), Some(33.0), None),
+            ("server-musl", None, Some(33.0), None),
         ];
-        for (name, floor, size) in want {
+        for (name, floor, size, old_userland) in want {
             let t = &find(name).unwrap()[0];
             assert_eq!(t.glibc_floor.as_deref(), floor, "{name}");
             assert_eq!(t.max_size_mb, size, "{name}");
+            assert_eq!(t.old_userland.as_deref(), old_userland, "{name}");
             assert_eq!(
                 t.zigbuild,
                 floor.is_some(),
@@ -332,10 +344,28 @@ mod tests {
     #[test]
     fn static_builds_cannot_have_ort() {
         let bad = CLASS_FILES[1].1.replace(
-            "features = [\"tract\", \"upload\", \"serve\"]\nstatic = true",
-            "features = [\"tract\", \"ort\", \"upload\", \"serve\"]\nstatic = true",
+            "features = [\"tract\", \"tract-threads\", \"upload\", \"serve\"]\nstatic = true",
+            "features = [\"tract\", \"tract-threads\", \"ort\", \"upload\", \"serve\"]\nstatic = true",
         );
         let e = Class::parse("edge", &bad).unwrap_err().to_string();
         assert!(e.contains("static build cannot load ONNX Runtime"), "{e}");
+    }
+
+    #[test]
+    fn multi_threaded_policies_need_tract_threads() {
+        // The edge policy profiles with 4 threads: a tract build without
+        // tract-threads would refuse it on the board.
+        let bad = CLASS_FILES[1].1.replace(
+            "features = [\"tract\", \"tract-threads\", \"upload\", \"serve\"]",
+            "features = [\"tract\", \"upload\", \"serve\"]",
+        );
+        let e = Class::parse("edge", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("edge-musl") && e.contains("tract-threads") && e.contains("4 threads"),
+            "{e}"
+        );
+        // One thread needs no pool.
+        let one = bad.replace("threads = 4", "threads = 1");
+        Class::parse("edge", &one).unwrap();
     }
 }

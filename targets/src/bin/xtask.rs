@@ -10,7 +10,10 @@
 //! into a throwaway root, again unchanged, and uninstall.
 //!
 //!     cargo xtask dist [--target NAME|CLASS|TRIPLE]... [--profile dist|release]
-//!                      [--out DIR] [--smoke-test] [--no-install]
+//!                      [--features LIST] [--out DIR] [--smoke-test] [--no-install]
+//!
+//! `--features` replaces the class file's agent features for the selected
+//! targets (for example `tract,upload` for a board with little flash).
 //!
 //! `cargo xtask sizes [--target ...] [--profile dist]` builds each target's
 //! agent and the bare tract program (`examples/bare_tract.rs`) with the same
@@ -32,14 +35,20 @@ struct Options {
     out: PathBuf,
     smoke: bool,
     install: bool,
+    /// `--features`: the agent's features for every selected target instead
+    /// of the class file's (a smaller build for a board with little flash).
+    features: Option<Vec<String>>,
 }
+
+/// The agent's cargo features `--features` may name (agent/Cargo.toml).
+const AGENT_FEATURES: &[&str] = &["tract", "tract-threads", "ort", "upload", "serve"];
 
 fn parse_args() -> anyhow::Result<Options> {
     let mut args = std::env::args().skip(1);
     let command = match args.next().as_deref() {
         Some(c @ ("dist" | "sizes")) => c.to_string(),
         other => bail!(
-            "usage: cargo xtask dist|sizes [--target NAME]... [--profile dist|release] [--out DIR] [--smoke-test] [--no-install] (got {other:?})"
+            "usage: cargo xtask dist|sizes [--target NAME]... [--profile dist|release] [--features LIST] [--out DIR] [--smoke-test] [--no-install] (got {other:?})"
         ),
     };
     let mut o = Options {
@@ -49,6 +58,7 @@ fn parse_args() -> anyhow::Result<Options> {
         out: PathBuf::from("dist"),
         smoke: false,
         install: true,
+        features: None,
     };
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -57,6 +67,29 @@ fn parse_args() -> anyhow::Result<Options> {
             "--out" => o.out = PathBuf::from(args.next().context("--out needs a directory")?),
             "--smoke-test" => o.smoke = true,
             "--no-install" => o.install = false,
+            "--features" => {
+                let list = args
+                    .next()
+                    .context("--features needs a list, e.g. tract,upload")?;
+                let features: Vec<String> = list
+                    .split(',')
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect();
+                if let Some(bad) = features
+                    .iter()
+                    .find(|f| !AGENT_FEATURES.contains(&f.as_str()))
+                {
+                    bail!(
+                        "--features: unknown agent feature '{bad}'; the agent has {}",
+                        AGENT_FEATURES.join(", ")
+                    );
+                }
+                if features.is_empty() {
+                    bail!("--features needs at least one backend: tract or ort");
+                }
+                o.features = Some(features);
+            }
             other => bail!("unknown argument '{other}'"),
         }
     }
@@ -1000,7 +1033,7 @@ fn sizes(o: &Options, targets: &[Target]) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let o = parse_args()?;
-    let targets: Vec<Target> = if o.names.is_empty() {
+    let mut targets: Vec<Target> = if o.names.is_empty() {
         frontier_targets::all()?
             .into_iter()
             .flat_map(|c| c.targets)
@@ -1012,6 +1045,11 @@ fn main() -> anyhow::Result<()> {
         }
         v
     };
+    if let Some(features) = &o.features {
+        for t in &mut targets {
+            t.features = features.clone();
+        }
+    }
     if o.command == "sizes" {
         return sizes(&o, &targets);
     }
