@@ -551,7 +551,9 @@ pub struct ProfileArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
     pub backend: BackendChoice,
 
-    /// Threads per inference (intra-op); 0 = every logical core.
+    /// Threads per inference (intra-op); 0 = every logical core. tract
+    /// above 1 needs a build with the `tract-threads` feature (`frontier
+    /// doctor` says whether this one has it).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub threads: u32,
 
