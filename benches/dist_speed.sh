@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tract speed of the `dist` profile (opt-level "s", fat LTO) against
-# `release` (opt-level 3, no LTO), x86_64, paired and interleaved: each of 5
+# tract speed of a `dist` build (fat LTO; opt-level 2, or another with
+# CARGO_PROFILE_DIST_OPT_LEVEL) against `release` (opt-level 3, no LTO),
+# x86_64, paired and interleaved: each of 5
 # generated OFA subnets is profiled by both binaries in turn, 3 times,
 # alternating which goes first; the ratio per model is the median of the
 # paired dist/release medians.
