@@ -86,24 +86,40 @@ fn profile_train_search_verify() {
     assert!(key.ends_with("/tract/t1"), "{key}");
     let models = m["models"].as_array().unwrap();
     assert_eq!(models.len(), 3);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("verify.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows
+        .iter()
+        .all(|r| r["space"] == "ofa-mbv3" && r["arch"].is_string()));
     for model in models {
         let l = &model["latency"][&key];
         let (pred, meas) = (
             l["predicted_ms"].as_f64().unwrap(),
             l["measured_ms"].as_f64().unwrap(),
         );
-        // The measurement belongs to this model: same order of magnitude.
-        assert!(
-            meas > pred / 2.0 && meas < pred * 2.0,
-            "{}: {pred} vs {meas}",
-            model["name"]
-        );
+        assert!(pred > 0.0 && meas > 0.0, "{model}");
+        // The measurement belongs to this model: the verify row of its file
+        // has its architecture and exactly this latency. (Not a timing
+        // check: how close prediction and measurement are depends on the
+        // machine's load and is a benchmark, docs/BENCHMARKS.md.)
+        let file = model["file"].as_str().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r["model_path"].as_str().unwrap().ends_with(file))
+            .unwrap_or_else(|| panic!("no verify row for {file}"));
+        let arch: serde_json::Value = serde_json::from_str(row["arch"].as_str().unwrap()).unwrap();
+        assert_eq!(arch, model["arch"], "{file}");
+        let row_ms = row["median_ms_corrected"]
+            .as_f64()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .or(row["median_ms"].as_f64())
+            .unwrap();
+        assert_eq!(meas, row_ms, "{file}");
     }
-    let rows = std::fs::read_to_string(out.join("verify.jsonl")).unwrap();
-    assert_eq!(rows.lines().count(), 3);
-    assert!(rows
-        .lines()
-        .all(|l| l.contains("\"space\":\"ofa-mbv3\"") && l.contains("\"arch\"")));
     let svg = std::fs::read_to_string(out.join("frontier.svg")).unwrap();
     assert!(svg.contains(&format!("{key} measured")));
 }
