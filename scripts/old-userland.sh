@@ -10,8 +10,9 @@
 # Why bullseye: it is the oldest Debian release deb.debian.org still serves
 # (buster, 2.28, moved to archive.debian.org, which this build machine cannot
 # reach). Every download is verified: InRelease against the Debian archive
-# keyring (gpgv), Packages.xz against InRelease's SHA256, each .deb against
-# Packages' SHA256.
+# keyring (gpgv), Packages.gz against InRelease's SHA256, each .deb against
+# Packages' SHA256. Every tool it uses comes with Debian's apt and dpkg
+# (gzip, gpgv, debian-archive-keyring), plus curl or python3 to download.
 #
 #   scripts/old-userland.sh arm64|armhf [DEST=~/.cache/frontier/userland/bullseye-ARCH]
 #
@@ -33,9 +34,9 @@ if [ -f "$dest/.frontier-userland" ]; then
   echo "$dest"
   exit 0
 fi
-for tool in curl gpgv xz dpkg-deb sha256sum; do
+for tool in gpgv gzip dpkg-deb sha256sum; do
   command -v "$tool" >/dev/null || {
-    echo "old-userland.sh: $tool is missing; fix: sudo apt-get install curl gpgv xz-utils dpkg" >&2
+    echo "old-userland.sh: $tool is missing; fix: sudo apt-get install gpgv gzip dpkg" >&2
     exit 1
   }
 done
@@ -46,19 +47,31 @@ done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fetch() { curl -fsS --retry 3 -m 300 -o "$2" "$1" || { echo "old-userland.sh: could not fetch $1" >&2; exit 1; }; }
+fetch() {
+  if command -v curl >/dev/null; then
+    curl -fsS --retry 3 -m 300 -o "$2" "$1"
+  else
+    python3 -c 'import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=300) as r, open(sys.argv[2], "wb") as f:
+    shutil.copyfileobj(r, f)' "$1" "$2"
+  fi || { echo "old-userland.sh: could not fetch $1 (fix: network access to $mirror, or DEBIAN_MIRROR)" >&2; exit 1; }
+}
+command -v curl >/dev/null || command -v python3 >/dev/null || {
+  echo "old-userland.sh: neither curl nor python3 is installed; fix: sudo apt-get install curl" >&2
+  exit 1
+}
 
 fetch "$mirror/dists/$suite/InRelease" "$work/InRelease"
 gpgv --keyring "$keyring" --output "$work/Release" "$work/InRelease" 2>/dev/null || {
   echo "old-userland.sh: $mirror/dists/$suite/InRelease: bad or missing signature (keyring $keyring)" >&2
   exit 1
 }
-index="main/binary-$arch/Packages.xz"
+index="main/binary-$arch/Packages.gz"
 want=$(awk -v f="$index" '/^SHA256:/ {s = 1; next} /^[A-Za-z]/ {s = 0} s && $3 == f {print $1}' "$work/Release")
 [ -n "$want" ] || { echo "old-userland.sh: $index is not listed in $suite's Release" >&2; exit 1; }
-fetch "$mirror/dists/$suite/$index" "$work/Packages.xz"
-echo "$want  $work/Packages.xz" | sha256sum -c --quiet - || { echo "old-userland.sh: $index: checksum mismatch" >&2; exit 1; }
-xz -d "$work/Packages.xz"
+fetch "$mirror/dists/$suite/$index" "$work/Packages.gz"
+echo "$want  $work/Packages.gz" | sha256sum -c --quiet - || { echo "old-userland.sh: $index: checksum mismatch" >&2; exit 1; }
+gzip -d "$work/Packages.gz"
 
 rm -rf "$dest.partial"
 mkdir -p "$dest.partial"
