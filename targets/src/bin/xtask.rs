@@ -85,8 +85,11 @@ fn parse_args() -> anyhow::Result<Options> {
                         AGENT_FEATURES.join(", ")
                     );
                 }
-                if features.is_empty() {
-                    bail!("--features needs at least one backend: tract or ort");
+                if !features
+                    .iter()
+                    .any(|f| matches!(f.as_str(), "tract" | "tract-threads" | "ort"))
+                {
+                    bail!("--features {list:?}: the agent needs a backend; fix: add tract or ort");
                 }
                 o.features = Some(features);
             }
@@ -1047,6 +1050,12 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(features) = &o.features {
         for t in &mut targets {
+            if t.is_static && features.iter().any(|f| f == "ort") {
+                bail!(
+                    "--features: {} is a static build, which cannot load ONNX Runtime; fix: drop ort, or pick a gnu target",
+                    t.name
+                );
+            }
             t.features = features.clone();
         }
     }
