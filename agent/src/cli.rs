@@ -343,32 +343,31 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Space {
-    /// Once-for-All MobileNetV3 (width 1.0): ks 3/5/7, expand 3/4/6, depth 2-4, resolution 128-224.
-    #[value(name = "ofa-mbv3")]
-    OfaMbv3,
-    /// LiteTransformerSearch's GPT-2 decoders (Hugging Face GPT2Model): 2-16
-    /// layers, d_model 128-1024, per-layer heads 2/4/8 and d_inner 256-4096.
-    Gpt2,
+pub use frontier_spaces::sampler::Strategy as SamplerChoice;
+pub use frontier_spaces::Space;
+
+/// `--space`: the spaces of `frontier-spaces`, with their descriptions.
+fn space_parser() -> impl clap::builder::TypedValueParser<Value = Space> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        Space::ALL.map(|s| PossibleValue::new(s.name()).help(s.description())),
+    )
+    .map(|s| Space::parse(&s).expect("a listed space"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SamplerChoice {
-    /// Every choice independently uniform.
-    Uniform,
-    /// Even coverage of total depth (OFA: sum of stage depths; GPT-2: layers).
-    Depth,
-    /// Even coverage of input resolution (OFA).
-    Resolution,
-    /// Even coverage of MACs (ten equal-width bins).
-    Macs,
+/// `--sampler`: uniform or stratified by one dimension.
+fn sampler_parser() -> impl clap::builder::TypedValueParser<Value = SamplerChoice> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        SamplerChoice::NAMES.map(|n| PossibleValue::new(n).help(SamplerChoice::describe(n))),
+    )
+    .map(|s| SamplerChoice::parse(&s).expect("a listed sampler"))
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// The search space.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = space_parser())]
     pub space: Space,
 
     /// Sample this many architectures (writes DIR/*.onnx and DIR/manifest.jsonl).
@@ -376,7 +375,7 @@ pub struct ExportArgs {
     pub samples: Option<u32>,
 
     /// How --samples draws architectures.
-    #[arg(long, value_enum, default_value_t = SamplerChoice::Uniform)]
+    #[arg(long, value_parser = sampler_parser(), default_value = "uniform")]
     pub sampler: SamplerChoice,
 
     /// Write every distinct block configuration of the space (stem, blocks,
@@ -517,7 +516,7 @@ pub struct ProfileArgs {
 
     /// Profile subnets of a search space generated in memory (no files),
     /// with --samples; rows record each one's `arch` and `space`.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = space_parser())]
     pub space: Option<Space>,
 
     /// With --space: how many subnets (model i uses seed --seed + i, as
@@ -540,7 +539,7 @@ pub struct ProfileArgs {
     pub predictor_out: Option<PathBuf>,
 
     /// With --space: how subnets are drawn.
-    #[arg(long, value_enum, default_value_t = SamplerChoice::Uniform)]
+    #[arg(long, value_parser = sampler_parser(), default_value = "uniform")]
     pub sampler: SamplerChoice,
 
     /// With --space gpt2: sequence length of the models' input.

@@ -11,18 +11,18 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use frontier_export::table::{self, Format, LatencyRow, OpRow};
 use frontier_profiler::backend::{GraphOpt, PrepareOptions};
 use frontier_profiler::harness::{HarnessConfig, ProbeConfig, Progress, WarmupConfig};
 use frontier_profiler::inputs::{FillOptions, InputSpec};
 use frontier_session::{self as session, Model, Observer, Outcome, ProbeRef, SessionConfig};
+use frontier_table::{self as table, Format, LatencyRow, OpRow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
 use crate::cli::{ContentionKindChoice, ProbeKind, ProfileArgs, SessionBeta, Space};
 use crate::discover;
-use crate::export_cmd::{generated_models, SampleSpec};
 use crate::summary;
+use frontier_spaces::SampleSpec;
 
 fn harness_config(a: &ProfileArgs) -> HarnessConfig {
     HarnessConfig {
@@ -262,12 +262,9 @@ impl Observer for Cli {
 /// subnets generated in memory. Problems with paths are returned as failures.
 fn sample_spec(args: &ProfileArgs, space: Space) -> SampleSpec {
     SampleSpec {
-        space,
-        sampler: args.sampler,
-        seed: args.seed,
+        strategy: args.sampler,
         seq_len: args.seq_len,
-        vocab_size: 50257,
-        n_positions: 1024,
+        ..SampleSpec::new(space, args.seed)
     }
 }
 
@@ -280,10 +277,14 @@ fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
         let samples = args.samples.context(
             "--space needs --samples N (how many subnets) or --budget DURATION (active profiling)",
         )?;
-        return Ok((
-            generated_models(&sample_spec(args, space), samples as usize)?,
-            Vec::new(),
-        ));
+        let spec = sample_spec(args, space);
+        let models = spec
+            .sample(samples as usize)?
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Model::generated(a, i, spec.seed.wrapping_add(i as u64)))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok((models, Vec::new()));
     }
     let (paths, discover_errors) = discover::models(&args.paths);
     let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
@@ -451,7 +452,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
                     .expect("trained in a known space");
                 let n = rows.iter().filter(|r| r.arch.is_some()).count();
                 let unstable = rows.iter().filter(|r| r.unstable).count();
-                let file = crate::train_cmd::predictor_file(space, trained, &rows, n, unstable);
+                let file = frontier_train::rows::predictor_file(space, trained, &rows, n, unstable);
                 std::fs::write(path, file.to_json())
                     .with_context(|| format!("{}: cannot write", path.display()))?;
                 eprintln!("wrote {} ({})", path.display(), trained.reason);

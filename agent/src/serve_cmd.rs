@@ -51,8 +51,7 @@ struct App {
 
 fn log(json: bool, event: &str, fields: serde_json::Value) {
     if json {
-        let mut v =
-            serde_json::json!({"ts": frontier_export::table::now_rfc3339(), "event": event});
+        let mut v = serde_json::json!({"ts": frontier_table::now_rfc3339(), "event": event});
         if let (Some(o), serde_json::Value::Object(f)) = (v.as_object_mut(), fields) {
             o.extend(f);
         }
@@ -207,9 +206,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
     for t in &args.contention_table {
         config
             .contention_rows
-            .extend(frontier_export::table::read::<
-                frontier_export::table::LatencyRow,
-            >(t)?);
+            .extend(frontier_table::read::<frontier_table::LatencyRow>(t)?);
     }
     let (switcher, warnings) = Switcher::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in &warnings {

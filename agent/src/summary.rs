@@ -4,9 +4,9 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use frontier_export::table::LatencyRow;
 use frontier_profiler::fingerprint::{Fingerprint, LoadReport};
 use frontier_profiler::harness::OpStat;
+use frontier_table::LatencyRow;
 
 fn ms(x: f64) -> String {
     if x >= 100.0 {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use frontier_export::table::{self, LatencyRow};
+use frontier_table::{self as table, LatencyRow};
 use frontier_uplink::config::{self, Target};
 use frontier_uplink::{Sender, SenderConfig, Spool, Status};
 

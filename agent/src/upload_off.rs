@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use frontier_export::table::LatencyRow;
+use frontier_table::LatencyRow;
 
 use crate::cli::UploadArgs;
 

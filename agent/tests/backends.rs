@@ -9,7 +9,7 @@ use common::{fixtures, frontier, scratch, FAST};
 
 use std::process::Output;
 
-use frontier_export::table::{self, LatencyRow};
+use frontier_table::{self as table, LatencyRow};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -166,7 +166,7 @@ fn ort_per_op_table_has_the_same_shape_as_tracts() {
     args.extend(FAST);
     let o = frontier(&args, &dir);
     assert!(o.status.success(), "{}", stderr(&o));
-    let ops: Vec<frontier_export::table::OpRow> = table::read(&dir.join("t.ops.csv")).unwrap();
+    let ops: Vec<frontier_table::OpRow> = table::read(&dir.join("t.ops.csv")).unwrap();
     assert!(ops.len() > 10, "{} op rows", ops.len());
     assert!(ops.iter().all(|r| r.backend == "ort" && r.runs == 3));
     assert!(ops

@@ -8,7 +8,7 @@ use common::{fixtures, frontier, scratch, FAST};
 use std::path::Path;
 use std::process::Output;
 
-use frontier_export::table::{self, LatencyRow, OpRow};
+use frontier_table::{self as table, LatencyRow, OpRow};
 
 fn profile(paths: &[&Path], extra: &[&str], state: &Path) -> Output {
     let mut args: Vec<&str> = vec!["profile"];
@@ -541,8 +541,8 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     let mut macs: Vec<f64> = rows
         .iter()
         .map(|r| {
-            let a = frontier_export::ofa_mbv3::Arch::from_json(r.arch.as_deref().unwrap()).unwrap();
-            frontier_export::ofa_mbv3::macs(&a)
+            let a = frontier_spaces::ofa_mbv3::Arch::from_json(r.arch.as_deref().unwrap()).unwrap();
+            frontier_spaces::ofa_mbv3::macs(&a)
         })
         .collect();
     macs.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -8,12 +8,12 @@ use common::{frontier, scratch, FAST};
 
 use std::path::Path;
 
-use frontier_export::manifest::ManifestLine;
-use frontier_export::ofa_mbv3::{self, Arch};
-use frontier_export::table::{self, LatencyRow};
 use frontier_profiler::backend::{ready_state, PrepareOptions};
 use frontier_profiler::inputs::FillOptions;
 use frontier_profiler::tract_backend::TractBackend;
+use frontier_spaces::manifest::ManifestLine;
+use frontier_spaces::ofa_mbv3::{self, Arch};
+use frontier_table::{self as table, LatencyRow};
 
 fn manifest(dir: &Path) -> Vec<ManifestLine> {
     std::fs::read_to_string(dir.join("manifest.jsonl"))
@@ -207,7 +207,7 @@ fn invalid_architectures_write_nothing() {
 
 #[test]
 fn gpt2_samples_carry_hugging_face_counts_and_profile_with_their_arch() {
-    use frontier_export::gpt2;
+    use frontier_spaces::gpt2;
     let dir = scratch("gpt2");
     let out = dir.join("g");
     let o = frontier(

@@ -8,8 +8,8 @@ use common::{frontier, scratch, synthetic_rows as rows};
 
 use std::path::Path;
 
-use frontier_export::table::{self, LatencyRow};
 use frontier_profiler::inputs::SplitMix64;
+use frontier_table::{self as table, LatencyRow};
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -343,7 +343,7 @@ fn few_shot_transfer_to_a_new_device() {
 }
 
 fn gpt2_rows(n: usize, seed: u64) -> Vec<LatencyRow> {
-    use frontier_export::gpt2;
+    use frontier_spaces::gpt2;
     let space = gpt2::Space::default();
     let mut rng = SplitMix64::new(seed);
     (0..n)

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{frontier, scratch, synthetic_predictor, synthetic_rows};
-use frontier_export::onnx::{Elem, GraphBuilder};
+use frontier_spaces::onnx::{Elem, GraphBuilder};
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -219,7 +219,7 @@ fn onnx_and_table_accuracy_sources() {
     let allowed: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            let a: frontier_export::ofa_mbv3::Arch =
+            let a: frontier_spaces::ofa_mbv3::Arch =
                 serde_json::from_str(r.arch.as_ref().unwrap()).unwrap();
             serde_json::from_str(&a.canonical().to_json()).unwrap()
         })

@@ -6,7 +6,7 @@
 use frontier_profiler::fingerprint::{Fingerprint, LoadReport};
 use frontier_profiler::harness::{Measurement, OpStat};
 
-use crate::table::{LatencyRow, OpRow, SCHEMA_VERSION};
+use frontier_table::{LatencyRow, OpRow, SCHEMA_VERSION};
 
 /// Facts shared by every row of one profiling session and backend.
 #[derive(Debug, Clone)]

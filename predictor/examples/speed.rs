@@ -7,9 +7,9 @@
 
 use std::time::Instant;
 
-use frontier_export::ofa_mbv3;
 use frontier_predictor::{train, Context, Kind, Predictor, Sample, Space};
-use frontier_profiler::inputs::SplitMix64;
+use frontier_spaces::ofa_mbv3;
+use frontier_spaces::rng::SplitMix64;
 
 fn main() {
     let mut rng = SplitMix64::new(1);

@@ -2,12 +2,14 @@
 //! computation (no files, no network), so the agent can train and predict
 //! on the board.
 //!
-//! - [`features`]: analytic features of an architecture (MACs and moved
-//!   elements per operator kind, operator counts), exact from the space's
-//!   channel plan.
+//! - Features: the space's analytic features of an architecture
+//!   (`frontier_spaces::features`: MACs and moved elements per operator
+//!   kind, operator counts, exact from the space's channel plan).
 //! - [`linear`]: non-negative ridge regression for relative error, bagged.
 //! - [`metrics`]: RMSE, MAPE, ±5/±10%, Kendall τ, Spearman, coverage.
-//! - [`plot`]: the learning curve as SVG text.
+//! - [`plot`]: the learning curve and the frontier as SVG text.
+//! - [`onnx`]: a fitted predictor as an ONNX graph of the space's encoding.
+//! - [`synthetic`]: a device whose latency is known, for tests and benchmarks.
 //! - Kinds ([`Kind`]): `lut` (Once-for-All's sum over stem, blocks and head
 //!   from a block table, calibrated on whole networks), `learned` (bagged
 //!   linear model over the features), `hybrid` (the learned model with the
@@ -19,18 +21,17 @@
 //! with the cross-validated relative residuals (out-of-fold quantiles), so
 //! it covers both model and measurement error.
 
-pub mod features;
 pub mod linear;
 pub mod metrics;
 pub mod onnx;
 pub mod plot;
-pub mod search;
+pub mod synthetic;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use features::Space;
+pub use frontier_spaces::Space;
 use linear::{below, Bagged, Linear, Rng};
 pub use metrics::Metrics;
 
@@ -169,9 +170,9 @@ fn lut_sum(
     if space != Space::OfaMbv3 {
         return Err(PredictError::NoBlockTable { kind: "lut" });
     }
-    let arch = frontier_export::ofa_mbv3::Arch::from_json(arch_json)
+    let arch = frontier_spaces::ofa_mbv3::Arch::from_json(arch_json)
         .map_err(|e| PredictError::Arch(e.to_string()))?;
-    frontier_export::ofa_mbv3::units(&arch)
+    frontier_spaces::ofa_mbv3::units(&arch)
         .iter()
         .map(|u| {
             let key = u.key();

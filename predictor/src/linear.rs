@@ -100,8 +100,8 @@ pub struct Bagged {
     pub members: Vec<Linear>,
 }
 
-/// Deterministic resampling: the profiler's SplitMix64.
-pub use frontier_profiler::inputs::SplitMix64 as Rng;
+/// Deterministic resampling: the spaces' SplitMix64.
+pub use frontier_spaces::rng::SplitMix64 as Rng;
 
 /// A uniform index below `n`.
 pub fn below(rng: &mut Rng, n: usize) -> usize {

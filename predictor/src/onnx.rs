@@ -30,14 +30,15 @@
 
 use std::collections::BTreeMap;
 
-use frontier_export::gpt2;
-use frontier_export::ofa_mbv3::{
+use frontier_spaces::features::ofa_unit_features;
+use frontier_spaces::gpt2;
+use frontier_spaces::ofa_mbv3::{
     self, Unit, EXPANDS, KERNELS, MAX_DEPTH, MAX_RES, MIN_RES, STAGES,
 };
-use frontier_export::onnx::{attr_int, Elem, GraphBuilder};
+use frontier_spaces::onnx::{attr_int, Elem, GraphBuilder};
 
-use crate::features::{ofa_unit_features, Space};
 use crate::linear::Linear;
+use crate::Space;
 use crate::{Fitted, Model, PredictError};
 
 /// Opset of the exported graph (ReduceSum takes its axes as an input).

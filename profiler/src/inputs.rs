@@ -372,34 +372,9 @@ impl Default for FillOptions {
     }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and fixed forever, so
-/// seeded inputs never change between versions.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)` with 53 bits of precision.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in `[0, n)`; `n == 0` gives 0. Lemire's multiply-shift, bias < 2^-64 * n.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-}
+/// The seeded generator of input data (shared with the spaces, so a seed
+/// means the same everywhere).
+pub use frontier_spaces::rng::SplitMix64;
 
 fn f32_to_f16_bits(x: f32) -> u16 {
     // Inputs are in [0, 1): normal or zero halves, no NaN/inf handling needed

@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use frontier_export::rows::{self, ModelFacts, SessionFacts};
-use frontier_export::table::{self, LatencyRow, OpRow};
 use frontier_profiler::backend::{Backend, ModelState, PrepareOptions};
 use frontier_profiler::clock::MonotonicClock;
 use frontier_profiler::fingerprint::{Fingerprint, LoadMonitor, LoadReport};
+use frontier_table::{self as table, LatencyRow, OpRow};
 
 use frontier_profiler::harness::{self, Harness, HarnessConfig, OpStat, Progress};
 use frontier_profiler::inputs::{self, FillOptions, InputSpec};
@@ -208,6 +208,22 @@ pub enum Model {
 }
 
 impl Model {
+    /// Subnet `index` of a space generated with weights of `seed`, named
+    /// `<prefix>_<index>` (the name `frontier export --samples` gives its
+    /// file), its arch recorded as rows record it.
+    pub fn generated(
+        arch: &frontier_spaces::Arch,
+        index: usize,
+        seed: u64,
+    ) -> Result<Model, frontier_spaces::ArchError> {
+        Ok(Model::Generated {
+            name: format!("{}_{index:04}", arch.space().file_prefix()),
+            onnx: arch.generate(seed)?.onnx,
+            arch: arch.row_json(),
+            space: arch.space().name().into(),
+        })
+    }
+
     fn name(&self) -> String {
         match self {
             Model::File { path, .. } => path
@@ -419,7 +435,7 @@ fn network_probe(
     options: &PrepareOptions,
     copies: u32,
 ) -> Result<ModelProbe, String> {
-    use frontier_export::ofa_mbv3;
+    use frontier_spaces::ofa_mbv3;
     let arch = ofa_mbv3::Arch {
         ks: vec![3; 20],
         e: vec![3; 20],

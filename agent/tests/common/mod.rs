@@ -50,21 +50,17 @@ pub const FAST: &[&str] = &[
 
 /// Rows of a synthetic device for OFA subnets (latency from MACs and
 /// depth, 2% jitter; every tenth row flagged unstable).
-pub fn synthetic_rows(
-    n: usize,
-    seed: u64,
-    device: &str,
-) -> Vec<frontier_export::table::LatencyRow> {
+pub fn synthetic_rows(n: usize, seed: u64, device: &str) -> Vec<frontier_table::LatencyRow> {
     let mut rng = frontier_profiler::inputs::SplitMix64::new(seed);
     (0..n)
         .map(|i| {
-            let arch = frontier_export::ofa_mbv3::sample(&mut rng);
+            let arch = frontier_spaces::ofa_mbv3::sample(&mut rng);
             let blocks: f64 = arch.d.iter().sum::<u32>() as f64;
             let jitter = 1.0 + 0.02 * ((rng.next_u64() % 1000) as f64 / 500.0 - 1.0);
             let ms =
-                (1.0 + frontier_export::ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1) * jitter;
-            let mut r = frontier_export::table::LatencyRow {
-                schema_version: frontier_export::table::SCHEMA_VERSION.into(),
+                (1.0 + frontier_spaces::ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1) * jitter;
+            let mut r = frontier_table::LatencyRow {
+                schema_version: frontier_table::SCHEMA_VERSION.into(),
                 device_id: device.into(),
                 backend: "tract".into(),
                 backend_version: "0.23.9".into(),
@@ -80,9 +76,9 @@ pub fn synthetic_rows(
                 arch: Some(arch.to_json()),
                 space: Some("ofa-mbv3".into()),
                 unstable: i % 10 == 0,
-                ..frontier_export::table::LatencyRow::default()
+                ..frontier_table::LatencyRow::default()
             };
-            frontier_export::table::ensure_row_id(&mut r);
+            frontier_table::ensure_row_id(&mut r);
             r
         })
         .collect()
@@ -94,7 +90,7 @@ pub fn synthetic_predictor(dir: &Path, device: &str, n: usize, seed: u64) -> Pat
     let t = dir.join(format!("{device}.jsonl"));
     std::fs::write(
         &t,
-        frontier_export::table::to_jsonl(&synthetic_rows(n, seed, device)),
+        frontier_table::to_jsonl(&synthetic_rows(n, seed, device)),
     )
     .unwrap();
     let p = dir.join(format!("{device}.json"));

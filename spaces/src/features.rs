@@ -9,32 +9,10 @@
 //! operators (per-call overhead). A linear model over them is a learned,
 //! per-device lookup table that generalizes to every block configuration.
 
-use frontier_export::ofa_mbv3::{self, Act, Unit};
-use frontier_export::{gpt2, ofa_mbv3::ArchError};
-
-/// Which search space an architecture belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Space {
-    OfaMbv3,
-    Gpt2,
-}
+use crate::ofa_mbv3::{self, Act, Unit};
+use crate::{gpt2, ArchError, Space};
 
 impl Space {
-    pub fn name(self) -> &'static str {
-        match self {
-            Space::OfaMbv3 => ofa_mbv3::SPACE,
-            Space::Gpt2 => gpt2::SPACE,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Space> {
-        match s {
-            "ofa-mbv3" => Some(Space::OfaMbv3),
-            "gpt2" => Some(Space::Gpt2),
-            _ => None,
-        }
-    }
-
     /// Names of [`Space::features`]' entries, in order.
     pub fn feature_names(self) -> &'static [&'static str] {
         match self {

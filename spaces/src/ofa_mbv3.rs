@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::onnx::{ArchError, Generated};
 use crate::onnx::{Conv, Elem, GraphBuilder};
-use frontier_profiler::inputs::SplitMix64;
+use crate::rng::SplitMix64;
 
 pub const KERNELS: [u32; 3] = [3, 5, 7];
 pub const EXPANDS: [u32; 3] = [3, 4, 6];

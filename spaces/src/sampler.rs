@@ -10,7 +10,7 @@
 //! within its stratum (from the pilot, then by rejection when a stratum runs
 //! dry). Deterministic for a seed.
 
-use frontier_profiler::inputs::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// How to sample (`--sampler`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,17 @@ pub enum Strategy {
 
 impl Strategy {
     pub const NAMES: [&'static str; 4] = ["uniform", "depth", "resolution", "macs"];
+
+    /// One line for help texts, by name.
+    pub fn describe(name: &str) -> &'static str {
+        match name {
+            "uniform" => "Every choice independently uniform.",
+            "depth" => "Even coverage of total depth (OFA: sum of stage depths; GPT-2: layers).",
+            "resolution" => "Even coverage of input resolution (OFA).",
+            "macs" => "Even coverage of MACs (ten equal-width bins).",
+            _ => "",
+        }
+    }
 
     pub fn parse(s: &str) -> Option<Strategy> {
         Some(match s {

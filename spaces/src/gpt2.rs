@@ -29,7 +29,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::onnx::{attr_float, attr_int, attr_ints, ArchError, Elem, Generated, GraphBuilder};
-use frontier_profiler::inputs::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// The space's name in manifests, tables and errors.
 pub const SPACE: &str = "gpt2";

@@ -1,5 +1,5 @@
-//! A small ONNX graph builder over tract-onnx's generated protobuf types
-//! (prost; no `protoc` at build time).
+//! A small ONNX graph builder over our own protobuf messages ([`pb`]:
+//! prost, no `protoc` at build time, no tract).
 //!
 //! Search spaces describe a network as calls on [`GraphBuilder`]; it names
 //! values, stores seeded weights as initializers and counts what it emits, and
@@ -7,10 +7,11 @@
 //! way PyTorch exports the same modules (e.g. h-swish as Add, Clip, Mul, Div),
 //! so generated networks have the same graph as the real ones.
 
-use prost::Message;
-use tract_onnx::pb;
+pub mod pb;
 
-use frontier_profiler::inputs::SplitMix64;
+use prost::Message;
+
+use crate::rng::SplitMix64;
 
 /// ONNX element types used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

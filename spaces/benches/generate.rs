@@ -1,10 +1,10 @@
 //! Generation speed of Once-for-All subnets, serialization included: the
 //! smallest and the largest network of the space.
 //!
-//! cargo bench -p frontier-export --bench generate
+//! cargo bench -p frontier-spaces --bench generate
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use frontier_export::ofa_mbv3::{self, Arch};
+use frontier_spaces::ofa_mbv3::{self, Arch};
 
 fn bench(c: &mut Criterion) {
     let smallest = Arch {

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use frontier_export::gpt2::{self, Arch, PerLayer};
 use frontier_profiler::backend::{ready_state, Backend, PrepareOptions};
 use frontier_profiler::inputs::{FillOptions, InputSpec, SplitMix64};
+use frontier_spaces::gpt2::{self, Arch, PerLayer};
 
 fn shared() -> PathBuf {
     std::env::var_os("FRONTIER_SHARED")
@@ -102,7 +102,7 @@ fn generated_graphs_hold_the_counted_parameters_and_macs() {
 fn the_twin_of_the_fixture_has_pytorchs_op_histogram() {
     use prost::Message;
     let bytes = std::fs::read(shared().join("fixtures/onnx/gpt2_tiny_seq32.onnx")).unwrap();
-    let m = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let m = frontier_spaces::onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
     let mut theirs = std::collections::BTreeMap::new();
     for n in m.graph.unwrap().node {
         *theirs.entry(n.op_type).or_insert(0usize) += 1;
@@ -165,7 +165,7 @@ fn generated_models_run_in_tract_and_onnx_runtime() {
     std::fs::write(&p, gpt2::generate(&a, 3).unwrap().onnx).unwrap();
     run_both(&p, 32, 64);
     // OFA subnets too (the smallest and a random one).
-    use frontier_export::ofa_mbv3;
+    use frontier_spaces::ofa_mbv3;
     for (i, arch) in [
         ofa_mbv3::Arch {
             ks: vec![3; 20],

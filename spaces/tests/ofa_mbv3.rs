@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use frontier_export::ofa_mbv3::{self, Act, Arch};
-use frontier_profiler::inputs::SplitMix64;
+use frontier_spaces::ofa_mbv3::{self, Act, Arch};
+use frontier_spaces::rng::SplitMix64;
 use serde_json::Value;
 
 fn shared() -> PathBuf {
@@ -226,7 +226,7 @@ fn invalid_architectures_name_the_field_and_the_choices() {
 fn onnx_ops(path: &Path) -> std::collections::BTreeMap<String, usize> {
     use prost::Message;
     let bytes = std::fs::read(path).unwrap();
-    let m = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let m = frontier_spaces::onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
     let mut h = std::collections::BTreeMap::new();
     for n in m.graph.unwrap().node {
         *h.entry(n.op_type).or_insert(0) += 1;
@@ -352,7 +352,7 @@ fn all_units_are_enumerated_once() {
 
 #[test]
 fn stratified_by_depth_covers_every_total_depth() {
-    use frontier_export::sampler;
+    use frontier_spaces::sampler;
     let s = sampler::stratified(
         33,
         &mut SplitMix64::new(3),

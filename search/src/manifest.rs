@@ -1,0 +1,261 @@
+//! From a finished search to a frontier manifest (`docs/FRONTIER_FORMAT.md`),
+//! and back from a verification session's rows to the manifest's models.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use frontier_spaces::{Arch, ArchError, Space};
+use frontier_table::frontier::{
+    AccuracySource, CanonicalInput, FrontierModel, Latency, Manifest, SearchSummary,
+    FRONTIER_VERSION,
+};
+use frontier_table::LatencyRow;
+
+use crate::nsga2::{device_frontier, Candidate, Constraints, Outcome, SearchConfig};
+
+/// `--max-latency-ms X[@DEVICE]` per device key: a bare limit applies to
+/// every device; `@DEVICE` matches a device id, or a whole key.
+pub fn latency_limits(args: &[String], keys: &[String]) -> Result<Vec<Option<f64>>, String> {
+    let mut limits = vec![None; keys.len()];
+    for a in args {
+        let (value, device) = match a.split_once('@') {
+            Some((v, d)) => (v, Some(d)),
+            None => (a.as_str(), None),
+        };
+        let ms: f64 = value
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .ok_or_else(|| format!("--max-latency-ms {a}: not a positive number of ms"))?;
+        let mut matched = false;
+        for (i, k) in keys.iter().enumerate() {
+            let hit = match device {
+                None => true,
+                Some(d) => k == d || k.split('/').next() == Some(d),
+            };
+            if hit {
+                limits[i] = Some(ms);
+                matched = true;
+            }
+        }
+        if !matched {
+            return Err(format!(
+                "--max-latency-ms {a}: no predictor's device is {}; devices: {}",
+                device.unwrap_or(""),
+                keys.join(", ")
+            ));
+        }
+    }
+    Ok(limits)
+}
+
+/// The canonical input of the frontier's models: the largest resolution
+/// (OFA; requests are resized down per model) or the sequence (GPT-2).
+pub fn canonical_input(models: &[&Candidate]) -> CanonicalInput {
+    match models.first().map(|c| &c.arch) {
+        Some(Arch::Gpt2(a)) => CanonicalInput {
+            name: "input_ids".into(),
+            dtype: "i64".into(),
+            shape: vec![1, a.seq_len as usize],
+        },
+        _ => {
+            let r = models
+                .iter()
+                .filter_map(|c| match &c.arch {
+                    Arch::Ofa(a) => Some(a.r as usize),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(frontier_spaces::ofa_mbv3::MAX_RES as usize);
+            CanonicalInput {
+                name: "input".into(),
+                dtype: "f32".into(),
+                shape: vec![1, 3, r, r],
+            }
+        }
+    }
+}
+
+/// What a search was asked, for the manifest's `search` summary.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub space: Space,
+    /// Device keys, in predictor order.
+    pub keys: &'a [String],
+    pub config: &'a SearchConfig,
+    pub constraints: &'a Constraints,
+    pub accuracy: &'a AccuracySource,
+    /// Models per device frontier at most (`--models`).
+    pub models_per_device: usize,
+    pub seconds: f64,
+    pub created_at: String,
+    pub frontier_version: &'a str,
+}
+
+/// A manifest and its models' ONNX bytes (file name relative to the
+/// manifest's directory, bytes).
+pub struct Assembled {
+    pub manifest: Manifest,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Each device's frontier (at most `models_per_device`, thinned evenly
+/// over latency); the manifest holds their union, sorted by the first
+/// device's predicted latency, models named `<space>_fNN` with weights of
+/// seed `config.seed + NN`.
+pub fn assemble(req: &Request, outcome: &Outcome) -> Result<Assembled, ArchError> {
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut frontier_of: HashMap<usize, Vec<String>> = HashMap::new();
+    for (d, key) in req.keys.iter().enumerate() {
+        for i in device_frontier(&outcome.evaluated, d, req.models_per_device) {
+            if !chosen.contains(&i) {
+                chosen.push(i);
+            }
+            frontier_of.entry(i).or_default().push(key.clone());
+        }
+    }
+    let lat0 = |i: &usize| {
+        outcome.evaluated[*i].latency[0]
+            .map(|p| p.ms)
+            .unwrap_or(f64::INFINITY)
+    };
+    chosen.sort_by(|a, b| lat0(a).total_cmp(&lat0(b)));
+    let prefix = req.space.file_prefix();
+    let mut models = Vec::new();
+    let mut files = Vec::new();
+    for (n, &i) in chosen.iter().enumerate() {
+        let c = &outcome.evaluated[i];
+        let name = format!("{prefix}_f{n:02}");
+        let file = format!("models/{name}.onnx");
+        files.push((
+            file.clone(),
+            c.arch
+                .generate(req.config.seed.wrapping_add(n as u64))?
+                .onnx,
+        ));
+        let latency = req
+            .keys
+            .iter()
+            .zip(&c.latency)
+            .map(|(k, p)| {
+                (
+                    k.clone(),
+                    Latency {
+                        predicted_ms: p.map(|p| p.ms),
+                        interval_ms: p.map(|p| p.interval),
+                        measured_ms: None,
+                    },
+                )
+            })
+            .collect();
+        models.push(FrontierModel {
+            name,
+            file,
+            arch: serde_json::from_str(&c.json).expect("arch JSON"),
+            accuracy: c.accuracy,
+            params: c.params,
+            macs: c.macs,
+            frontier_of: frontier_of.remove(&i).unwrap_or_default(),
+            latency,
+        });
+    }
+    let chosen_refs: Vec<&Candidate> = chosen.iter().map(|i| &outcome.evaluated[*i]).collect();
+    let (_, hv) = *outcome.history.last().expect("generation 0");
+    let (_, rhv) = *outcome.random_history.last().expect("generation 0");
+    let manifest = Manifest {
+        schema_version: FRONTIER_VERSION.into(),
+        space: req.space.name().into(),
+        accuracy: req.accuracy.clone(),
+        input: canonical_input(&chosen_refs),
+        devices: req.keys.to_vec(),
+        search: SearchSummary {
+            algorithm: "nsga2".into(),
+            population: req.config.population,
+            generations: req.config.generations,
+            seed: req.config.seed,
+            evaluations: outcome.evaluated.len(),
+            hypervolume: hv,
+            random_search_hypervolume: rhv,
+            constraints: req.constraints.clone(),
+            seconds: req.seconds,
+        },
+        created_at: req.created_at.clone(),
+        frontier_version: req.frontier_version.into(),
+        models,
+    };
+    Ok(Assembled { manifest, files })
+}
+
+/// The search report (`search.json`): settings, and the hypervolume of
+/// NSGA-II and of the random search after each generation.
+pub fn report(req: &Request, outcome: &Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "space": req.space.name(),
+        "accuracy": req.accuracy,
+        "devices": req.keys,
+        "config": req.config,
+        "constraints": req.constraints,
+        "seconds": req.seconds,
+        "evaluations": outcome.evaluated.len(),
+        "hypervolume_normalization": outcome.bounds,
+        "nsga2_hypervolume": outcome.history.iter().enumerate().map(|(g, (calls, hv))| serde_json::json!({"generation": g, "evaluations": calls, "hypervolume": hv})).collect::<Vec<_>>(),
+        "random_search_hypervolume": outcome.random_history.iter().map(|(calls, hv)| serde_json::json!({"evaluations": calls, "hypervolume": hv})).collect::<Vec<_>>(),
+    })
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verified {
+    /// Models with a measurement and a prediction.
+    pub measured: usize,
+    /// Of those, within their interval or ±10%.
+    pub inside: usize,
+    /// One line per model measured outside its predicted interval.
+    pub misses: Vec<String>,
+}
+
+/// Record each model's measured latency for device `key` from the rows of
+/// a verification session over the manifest's files in `dir` (a row is a
+/// model's when its path is the model's file), and compare it with the
+/// prediction.
+pub fn record_verification(
+    manifest: &mut Manifest,
+    key: &str,
+    rows: &[LatencyRow],
+    dir: &Path,
+) -> Verified {
+    let mut v = Verified::default();
+    for m in manifest.models.iter_mut() {
+        let path = dir.join(&m.file);
+        let Some(row) = rows
+            .iter()
+            .find(|r| Path::new(&r.model_path) == path || r.model_path.ends_with(&m.file))
+        else {
+            continue;
+        };
+        let ms = [row.median_ms_corrected, row.median_ms]
+            .into_iter()
+            .find(|v| v.is_finite() && *v > 0.0);
+        let entry = m.latency.entry(key.to_string()).or_default();
+        entry.measured_ms = ms;
+        let (Some(ms), Some(pred), Some((lo, hi))) = (ms, entry.predicted_ms, entry.interval_ms)
+        else {
+            continue;
+        };
+        v.measured += 1;
+        let in_interval = ms >= lo && ms <= hi;
+        let in_10 = (pred / ms - 1.0).abs() <= 0.10;
+        if in_interval || in_10 {
+            v.inside += 1;
+        }
+        if !in_interval {
+            v.misses.push(format!(
+                "outside its interval: {} measured {ms:.3} ms, predicted {pred:.3} ms [{lo:.3}, {hi:.3}] ({:+.1}%{})",
+                m.name,
+                (pred / ms - 1.0) * 100.0,
+                if in_10 { ", within ±10%" } else { "" }
+            ));
+        }
+    }
+    v
+}

@@ -1,0 +1,269 @@
+//! Training latency predictors from table rows, as a library: the agent's
+//! `frontier train` and active profiling call it, and so can a collector
+//! (a server without tract). Pure: rows and structs in, a predictor file
+//! and a report out; no tract, no files, no network.
+//!
+//! - [`rows`]: row selection (one device, backend and thread count),
+//!   weighting by interval, the block table, the predictor file's provenance.
+//! - [`train`]: one training run ([`Request`] → [`Trained`]): kinds to try,
+//!   few-shot split (`shots`), cross-validated and held-out metrics, the
+//!   report (`--report`) and the ONNX metadata.
+//! - [`planner`]: active profiling's choice of what to measure next.
+
+pub mod planner;
+pub mod rows;
+
+use frontier_predictor::{
+    self as predictor, Kind, Metrics, Predictor, PredictorFile, Sample, Space,
+};
+use frontier_spaces::rng::SplitMix64;
+use frontier_table::LatencyRow;
+
+pub use rows::{row_weight, sample_of, Filters, BLOCK_SPACE};
+
+/// Errors a caller branches on: bad input (with the fix), or the
+/// predictor's own refusal.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Predict(#[from] predictor::PredictError),
+}
+
+/// Which kinds of predictor to fit (`--kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KindChoice {
+    /// Every kind the data allows; the lowest cross-validated MAPE wins.
+    #[default]
+    Auto,
+    Lut,
+    Learned,
+    Hybrid,
+}
+
+/// One training run.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub space: Option<Space>,
+    pub filters: Filters,
+    pub kind: KindChoice,
+    /// Another device's predictor to transfer from (`--from`), and the
+    /// file it was read from (for messages).
+    pub source: Option<PredictorFile>,
+    pub source_origin: String,
+    /// Adapt on this many rows (a seeded choice) and report on the rest.
+    pub shots: Option<u64>,
+    pub seed: u64,
+    /// Where the rows came from, for error messages (`--tables`).
+    pub origin: String,
+}
+
+/// What a training run produced.
+pub struct Trained {
+    pub space: Space,
+    pub file: PredictorFile,
+    pub trained: predictor::Trained,
+    /// Metrics on the rows left out with `shots`.
+    pub held_out: Option<Metrics>,
+    pub samples: usize,
+    pub unstable: usize,
+    pub block_entries: usize,
+    /// Things left out or not used, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Train a predictor of `req.space` on `rows` (whole networks of the
+/// space, and block rows for the lookup table).
+pub fn train(all: &[LatencyRow], req: &Request) -> Result<Trained, TrainError> {
+    let space = req
+        .space
+        .ok_or_else(|| TrainError::Input("no space; fix: --space ofa-mbv3 or gpt2".into()))?;
+    let mut warnings = Vec::new();
+    let (blocks_rows, rest): (Vec<&LatencyRow>, Vec<&LatencyRow>) = all
+        .iter()
+        .partition(|r| r.space.as_deref() == Some(BLOCK_SPACE));
+    let no_arch = rest.iter().filter(|r| r.arch.is_none()).count();
+    let in_space: Vec<&LatencyRow> = rest
+        .into_iter()
+        .filter(|r| match (&r.space, &r.arch) {
+            (_, None) => false,
+            (Some(s), _) => s == space.name(),
+            // Rows written before 1.3 have no space: the arch decides.
+            (None, Some(a)) => space.features(a).is_ok(),
+        })
+        .collect();
+    if in_space.is_empty() {
+        return Err(TrainError::Input(format!(
+            "no row of the {} space in {} ({} rows, {no_arch} without an arch column); fix: profile subnets with `frontier profile --space {}` or models from `frontier export` (their manifest gives the arch)",
+            space.name(),
+            req.origin,
+            all.len(),
+            space.name()
+        )));
+    }
+    let rows = rows::one_setting(in_space, &req.filters)?;
+    let first = *rows.first().ok_or_else(|| {
+        TrainError::Input("no rows left after --device/--backend/--threads".into())
+    })?;
+    let mut samples: Vec<Sample> = Vec::new();
+    let (mut bad_latency, mut bad_arch, mut unstable) = (0, 0, 0);
+    for r in &rows {
+        if space
+            .features(r.arch.as_deref().expect("filtered above"))
+            .is_err()
+        {
+            bad_arch += 1;
+            continue;
+        }
+        let Some(sample) = sample_of(r) else {
+            bad_latency += 1;
+            continue;
+        };
+        unstable += usize::from(r.unstable);
+        samples.push(sample);
+    }
+    if bad_latency + bad_arch > 0 {
+        warnings.push(format!("left out {bad_latency} rows without a positive latency and {bad_arch} whose arch is outside the {} space", space.name()));
+    }
+    let blocks = rows::block_table(&blocks_rows, first);
+    if !blocks_rows.is_empty() && blocks.is_empty() {
+        warnings.push("the block rows are of another device, backend or thread count; the lookup table is not used".into());
+    }
+    if let Some(p) = &req.source {
+        if p.space != space.name() {
+            return Err(TrainError::Input(format!(
+                "{}: a predictor of the {} space, not {}; fix: transfer from a predictor of the same space",
+                req.source_origin,
+                p.space,
+                space.name()
+            )));
+        }
+    }
+    let kinds: Vec<Kind> = match (req.kind, &req.source) {
+        (_, Some(_)) => vec![Kind::Transfer],
+        (KindChoice::Lut, _) => vec![Kind::Lut],
+        (KindChoice::Learned, _) => vec![Kind::Learned],
+        (KindChoice::Hybrid, _) => vec![Kind::Hybrid],
+        (KindChoice::Auto, _) if blocks.is_empty() => vec![Kind::Learned],
+        (KindChoice::Auto, _) => vec![Kind::Lut, Kind::Learned, Kind::Hybrid],
+    };
+    // With shots: adapt on N rows (seeded choice), report on the rest.
+    let held_out_rows = match req.shots {
+        Some(n) if (n as usize) < samples.len() => {
+            let mut rng = SplitMix64::new(req.seed ^ 0x5407);
+            for i in (1..samples.len()).rev() {
+                let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                samples.swap(i, j);
+            }
+            samples.split_off(n as usize)
+        }
+        Some(n) => {
+            return Err(TrainError::Input(format!(
+                "--shots {n}: only {} rows; fix: fewer shots, so that some rows are left to evaluate on",
+                samples.len()
+            )))
+        }
+        None => Vec::new(),
+    };
+    let ctx = predictor::Context {
+        blocks: (!blocks.is_empty()).then_some(&blocks),
+        source: req.source.as_ref().map(|p| &p.fitted),
+    };
+    let mut trained = predictor::train(space, &kinds, &samples, &ctx, req.seed)?;
+    if req.kind == KindChoice::Auto && blocks.is_empty() && req.source.is_none() {
+        trained.reason = format!(
+            "{} (auto: lut and hybrid need rows of `frontier export --blocks` models)",
+            trained.reason
+        );
+    }
+    let held_out = if held_out_rows.is_empty() {
+        None
+    } else {
+        Some(held_out_metrics(&trained.fitted, &held_out_rows)?)
+    };
+    let file = rows::predictor_file(space, &trained, &rows, samples.len(), unstable);
+    Ok(Trained {
+        space,
+        file,
+        trained,
+        held_out,
+        samples: samples.len(),
+        unstable,
+        block_entries: blocks.len(),
+        warnings,
+    })
+}
+
+/// Metrics (and interval coverage) of `fitted` on rows it did not see.
+pub fn held_out_metrics(
+    fitted: &dyn Predictor,
+    rows: &[Sample],
+) -> Result<Metrics, predictor::PredictError> {
+    let truth: Vec<f64> = rows.iter().map(|s| s.ms).collect();
+    let preds = rows
+        .iter()
+        .map(|s| fitted.predict(&s.arch))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pm: Vec<f64> = preds.iter().map(|p| p.ms).collect();
+    let mut m = predictor::metrics::metrics(&truth, &pm);
+    let inside = rows
+        .iter()
+        .zip(&preds)
+        .filter(|(s, p)| s.ms >= p.interval.0 && s.ms <= p.interval.1)
+        .count();
+    m.interval_coverage = Some(inside as f64 / rows.len() as f64);
+    Ok(m)
+}
+
+impl Trained {
+    /// The `--report` JSON; `from` names the source predictor's file.
+    pub fn report(&self, from: Option<String>, shots: Option<u64>) -> serde_json::Value {
+        let t = &self.trained;
+        serde_json::json!({
+            "space": self.space.name(),
+            "device_id": self.file.device_id,
+            "backend": self.file.backend,
+            "threads": self.file.threads,
+            "rows": self.samples,
+            "unstable_rows": self.unstable,
+            "block_table_entries": self.block_entries,
+            "kind": t.kind,
+            "reason": t.reason,
+            "metrics": t.metrics,
+            "candidates": t.candidates,
+            "learning_curve": t.learning_curve,
+            "from": from,
+            "shots": shots,
+            "held_out_metrics": self.held_out,
+            "sum_of_parts_ratio": t.sum_of_parts_ratio.map(|(m, lo, hi)| serde_json::json!({"median": m, "min": lo, "max": hi})),
+        })
+    }
+
+    /// The metadata an exported ONNX predictor carries.
+    pub fn onnx_metadata(&self) -> Vec<(&'static str, String)> {
+        let f = &self.file;
+        vec![
+            ("frontier_predictor_version", f.schema_version.clone()),
+            ("frontier_kind", f.kind.name().to_string()),
+            ("frontier_device_id", f.device_id.clone()),
+            ("frontier_backend", f.backend.clone()),
+            ("frontier_threads", f.threads.to_string()),
+            (
+                "frontier_training_data_sha256",
+                f.training_data_sha256.clone(),
+            ),
+        ]
+    }
+
+    /// The learning curve's title.
+    pub fn curve_title(&self) -> String {
+        format!(
+            "{} on {} ({}, {} thread(s)): learning curve",
+            self.trained.kind.name(),
+            self.file.device_id,
+            self.file.backend,
+            self.file.threads
+        )
+    }
+}

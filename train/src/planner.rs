@@ -1,0 +1,215 @@
+//! Active profiling's planner: rows in, the next batch of architectures out.
+//!
+//! The first batch is the space's smallest and largest subnets and the rest
+//! stratified by MACs (the whole range of the space is covered); after it,
+//! a predictor is trained on everything measured so far and the next batch
+//! is the unmeasured candidates (from a seeded pool) whose predicted
+//! interval is widest relative to their prediction: where the predictor is
+//! least certain. [`Planner::plateau`] says when the cross-validated share
+//! within ±10% has not improved over three batches. The caller measures
+//! each batch and decides about its time budget.
+
+use std::collections::HashSet;
+
+use frontier_predictor::{self as predictor, Kind, Predictor, Sample};
+use frontier_spaces::sampler::Strategy;
+use frontier_spaces::{Arch, SampleSpec, SpaceError};
+use frontier_table::LatencyRow;
+
+use crate::sample_of;
+
+/// Subnets per batch.
+pub const BATCH: usize = 8;
+/// Candidates the predictor chooses among.
+pub const POOL: usize = 1000;
+/// Batches without a gain in cross-validated ±10% accuracy before stopping.
+pub const PATIENCE: usize = 3;
+/// Subnets measured before a plateau may stop the loop: cross-validation
+/// on fewer rows is too noisy to call a plateau.
+pub const MIN_FOR_PLATEAU: usize = 48;
+
+/// The state of an active-profiling run.
+pub struct Planner {
+    spec: SampleSpec,
+    pool: Vec<Arch>,
+    measured: HashSet<String>,
+    samples: Vec<Sample>,
+    history: Vec<f64>,
+    trained: Option<predictor::Trained>,
+}
+
+impl Planner {
+    /// A planner for `spec`'s space (its seed draws the pool and the first
+    /// batch; its strategy is not used).
+    pub fn new(spec: SampleSpec) -> Result<Planner, SpaceError> {
+        let pool = SampleSpec {
+            strategy: Strategy::Uniform,
+            seed: spec.seed ^ 0xAC71_7E00,
+            ..spec
+        }
+        .sample(POOL)?;
+        Ok(Planner {
+            spec,
+            pool,
+            measured: HashSet::new(),
+            samples: Vec::new(),
+            history: Vec::new(),
+            trained: None,
+        })
+    }
+
+    /// The space's smallest and largest subnets, and the rest stratified
+    /// by MACs in between.
+    pub fn first_batch(&mut self) -> Result<Vec<Arch>, SpaceError> {
+        let mut batch = self.spec.extremes();
+        batch.extend(
+            SampleSpec {
+                strategy: Strategy::Macs,
+                ..self.spec
+            }
+            .sample(BATCH - batch.len())?,
+        );
+        self.mark(&batch);
+        Ok(batch)
+    }
+
+    fn mark(&mut self, batch: &[Arch]) {
+        self.measured.extend(batch.iter().map(Arch::row_json));
+    }
+
+    /// Take a measured batch's rows (of the backend the predictor is for)
+    /// and retrain once there are enough; returns the new fit's
+    /// cross-validated metrics, if it fitted.
+    pub fn observe(
+        &mut self,
+        rows: &[LatencyRow],
+    ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
+        self.samples.extend(rows.iter().filter_map(sample_of));
+        if self.samples.len() < Kind::Learned.min_rows() {
+            return Ok(None);
+        }
+        let t = predictor::train(
+            self.spec.space,
+            &[Kind::Learned],
+            &self.samples,
+            &predictor::Context::default(),
+            self.spec.seed,
+        )?;
+        self.history.push(t.metrics.within_10pct);
+        let metrics = t.metrics.clone();
+        self.trained = Some(t);
+        Ok(Some(metrics))
+    }
+
+    /// Rows trained on so far.
+    pub fn samples(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// The latest fit.
+    pub fn trained(&self) -> Option<&predictor::Trained> {
+        self.trained.as_ref()
+    }
+
+    pub fn into_trained(self) -> Option<predictor::Trained> {
+        self.trained
+    }
+
+    /// Why to stop, when cross-validated ±10% accuracy has not improved by
+    /// half a point over the last [`PATIENCE`] batches.
+    pub fn plateau(&self) -> Option<String> {
+        let h = &self.history;
+        if h.len() <= PATIENCE || self.samples.len() < MIN_FOR_PLATEAU {
+            return None;
+        }
+        let best = |v: &[f64]| v.iter().fold(0.0f64, |a, b| a.max(*b));
+        let before = best(&h[..h.len() - PATIENCE]);
+        let recent = best(&h[h.len() - PATIENCE..]);
+        (recent <= before + 0.005).then(|| {
+            format!(
+                "cross-validated ±10% accuracy stopped improving ({:.1}% for {PATIENCE} batches)",
+                before * 100.0
+            )
+        })
+    }
+
+    /// The next batch: the unmeasured pool members whose relative interval
+    /// is widest (pool order before the first fit); `None` when every
+    /// candidate was measured.
+    pub fn next_batch(&mut self) -> Option<Vec<Arch>> {
+        let mut open: Vec<(f64, usize)> = self
+            .pool
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !self.measured.contains(&c.row_json()))
+            .map(|(i, c)| {
+                let width = self
+                    .trained
+                    .as_ref()
+                    .and_then(|t| t.fitted.predict(&c.row_json()).ok())
+                    .map(|p| (p.interval.1 - p.interval.0) / p.ms)
+                    .unwrap_or(0.0);
+                (width, i)
+            })
+            .collect();
+        if open.is_empty() {
+            return None;
+        }
+        if self.trained.is_some() {
+            open.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        }
+        let batch: Vec<Arch> = open
+            .iter()
+            .take(BATCH)
+            .map(|(_, i)| self.pool[*i].clone())
+            .collect();
+        self.mark(&batch);
+        Some(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frontier_spaces::Space;
+
+    /// Rows of a synthetic device for `batch`.
+    fn rows(batch: &[Arch]) -> Vec<LatencyRow> {
+        batch
+            .iter()
+            .map(|a| LatencyRow {
+                arch: Some(a.row_json()),
+                median_ms: 1.0 + a.macs() as f64 / 1e8,
+                median_ms_corrected: 1.0 + a.macs() as f64 / 1e8,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_cover_the_ends_then_never_repeat() {
+        let mut p = Planner::new(SampleSpec::new(Space::OfaMbv3, 3)).unwrap();
+        let first = p.first_batch().unwrap();
+        assert_eq!(first.len(), BATCH);
+        let macs: Vec<u64> = first.iter().map(Arch::macs).collect();
+        assert_eq!(macs[0], *macs.iter().min().unwrap(), "the smallest first");
+        assert_eq!(macs[1], *macs.iter().max().unwrap(), "then the largest");
+        let mut seen: HashSet<String> = first.iter().map(Arch::row_json).collect();
+        assert!(
+            p.observe(&rows(&first)).unwrap().is_none(),
+            "8 rows are too few to fit"
+        );
+        for _ in 0..3 {
+            let b = p.next_batch().unwrap();
+            assert!(p.observe(&rows(&b)).unwrap().is_some());
+            for a in &b {
+                assert!(seen.insert(a.row_json()), "measured twice: {}", a.json());
+            }
+        }
+        assert_eq!(p.samples(), 4 * BATCH);
+        assert!(
+            p.plateau().is_none(),
+            "fewer than {MIN_FOR_PLATEAU} rows never plateau"
+        );
+    }
+}
