@@ -8,13 +8,16 @@ use std::io::Write;
 use frontier_export::check::CheckLine;
 use frontier_profiler::backend::{ready_state, Backend, OutputTensor};
 use frontier_profiler::check;
-use frontier_profiler::inputs::{self, FillOptions, InputSpec};
+use frontier_profiler::inputs::{self, InputSpec};
 
 use crate::backends;
 use crate::cli::{BackendChoice, ProfileArgs};
 use crate::discover;
 
-pub fn run(args: &ProfileArgs, specs: &[InputSpec]) -> anyhow::Result<i32> {
+pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
+    let specs = InputSpec::parse_all(&args.inputs)?;
+    let config = crate::settings::resolve(&args.measure, args.seed, specs, false)?.config;
+    let specs = &config.specs;
     let all = backends::selected(BackendChoice::Auto, &args.ort, None)?;
     if all.len() < 2 {
         anyhow::bail!(
@@ -22,11 +25,7 @@ pub fn run(args: &ProfileArgs, specs: &[InputSpec]) -> anyhow::Result<i32> {
             all[0].name()
         );
     }
-    let base = crate::profile::base_options(args);
-    let fill = FillOptions {
-        seed: args.seed,
-        int_max: args.int_max,
-    };
+    let (base, fill) = (&config.options, config.fill);
     let (paths, errors) = discover::models(&args.paths);
     let mut failed = !errors.is_empty();
     for e in &errors {
@@ -40,7 +39,7 @@ pub fn run(args: &ProfileArgs, specs: &[InputSpec]) -> anyhow::Result<i32> {
     }
     for path in &paths {
         let run = |b: &dyn Backend| -> Result<(String, Vec<OutputTensor>), String> {
-            let options = backends::options_for(b, &base);
+            let options = backends::options_for(b, base);
             let (resolved, mut state) =
                 ready_state(b, path, specs, fill, &options).map_err(|e| e.to_string())?;
             let out = state.outputs().map_err(|e| e.to_string())?;

@@ -17,24 +17,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-impl Cli {
-    /// Record which `profile` flags were given on the command line, so a
-    /// `--policy` fills in only the others.
-    pub fn note_explicit(&mut self, matches: &clap::ArgMatches) {
-        if let (Command::Profile(a), Some(("profile", m))) =
-            (&mut self.command, matches.subcommand())
-        {
-            a.explicit = m
-                .ids()
-                .filter(|id| {
-                    m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
-                })
-                .map(|id| id.to_string())
-                .collect();
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Profile ONNX models on this device and write a latency table.
@@ -431,6 +413,13 @@ pub enum BackendChoice {
     Auto,
 }
 
+impl BackendChoice {
+    /// The choice a table's `backend` column names (`tract`, `ort`).
+    pub fn from_name(name: &str) -> Option<BackendChoice> {
+        <BackendChoice as ValueEnum>::from_str(name, false).ok()
+    }
+}
+
 /// Graph optimization level (`--graph-opt`), ONNX Runtime's levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphOptChoice {
@@ -550,28 +539,11 @@ pub struct ProfileArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
     pub backend: BackendChoice,
 
-    /// Threads per inference (intra-op); 0 = every logical core. tract
-    /// above 1 needs a build with the `tract-threads` feature (`frontier
-    /// doctor` says whether this one has it).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1024))]
-    pub threads: u32,
-
-    /// Threads running independent graph branches at once (ONNX Runtime;
-    /// more than 1 enables parallel execution).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub inter_threads: u32,
-
-    /// Graph optimization level (ONNX Runtime; tract always optimizes fully).
-    #[arg(long, value_enum, default_value_t = GraphOptChoice::All)]
-    pub graph_opt: GraphOptChoice,
-
-    /// Execution provider (ONNX Runtime): `cpu`; `frontier doctor` lists what
-    /// the library offers.
-    #[arg(long, default_value = "cpu")]
-    pub ep: String,
-
     #[command(flatten)]
     pub ort: OrtLibArgs,
+
+    #[command(flatten)]
+    pub measure: MeasureArgs,
 
     /// Do not measure: run every available backend once on the same seeded
     /// inputs and report how far their outputs differ.
@@ -587,65 +559,9 @@ pub struct ProfileArgs {
     #[arg(long = "input", value_name = "SPEC")]
     pub inputs: Vec<String>,
 
-    /// Integer inputs (token ids) are drawn from [0, int-max).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub int_max: u64,
-
     /// Seed of the random input data.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-
-    /// Minimum warm-up runs (warm-up then continues until it is stable).
-    #[arg(long, default_value_t = 5)]
-    pub warmup: u32,
-
-    /// Minimum warm-up time.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
-    pub warmup_time: Duration,
-
-    /// Minimum measured runs per model.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub min_runs: u32,
-
-    /// Minimum measured time per model.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub min_time: Duration,
-
-    /// Maximum measured time per model; wins over --min-runs.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub max_time: Duration,
-
-    /// Interleaved rounds over all models before the stop rule applies.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rounds: u32,
-
-    /// Independently prepared copies of each model, measured in turn. Where
-    /// a model's weights land in memory moves its latency by a few percent
-    /// for the life of a process, so one copy's median does not repeat in
-    /// the next invocation; the median over copies does. 1 uses the least
-    /// memory and preparation time. Copies that would not fit in half the
-    /// available memory are left out, with a warning.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
-    pub instances: u32,
-
-    /// Stop a model once its own 95% uncertainty (drift over rounds and
-    /// placement over instances: the part of its interval that is its own)
-    /// is within this fraction (0.02 = ±2%), or once more rounds cannot get
-    /// it there.
-    #[arg(long, default_value = "0.02", value_parser = parse_fraction)]
-    pub target_ci: f64,
-
-    /// Flag rows `unstable` ("do not trust") whose own uncertainty is wider
-    /// than this fraction.
-    #[arg(long, default_value = "0.035", value_parser = parse_fraction)]
-    pub max_ci: f64,
-
-    /// The error common to a whole invocation, as a 95% half-width, which
-    /// one invocation cannot see in itself (calibrated on a shared VM, see
-    /// docs/BENCHMARKS.md): added to every row's interval (median_ci95_rel),
-    /// which is then the interval for a repeat invocation.
-    #[arg(long, default_value = "0.033", value_parser = parse_fraction_or_zero)]
-    pub session_error: f64,
 
     /// Removed in 0.1 (table 1.5): rounds are judged by the interval
     /// (--target-ci). Accepted and ignored, with a warning.
@@ -662,32 +578,9 @@ pub struct ProfileArgs {
     #[arg(long, hide = true)]
     pub retries: Option<u32>,
 
-    /// Probe reference: `auto` (this device's stored reference, created on
-    /// first use), `session` (this run's median probe), `off` (no probe), or a
-    /// duration in ms.
-    #[arg(long, default_value = "auto")]
-    pub probe_ref: String,
-
-    /// Elasticity applied to this run's shift of the median probe from the
-    /// stored reference: `auto` (the one estimated within the session, as
-    /// for the variation within it) or a number in [0, 2] (1: the models
-    /// move one for one with the probe between invocations).
-    #[arg(long, default_value = "auto", value_parser = parse_session_beta)]
-    pub probe_session_beta: SessionBeta,
-
-    /// Calibration probe: `network` (the smallest Once-for-All subnet run by
-    /// the first backend: it slows down as the models do) or `cpu` (a fixed
-    /// matrix product and memory stream).
-    #[arg(long, value_enum, default_value_t = ProbeKind::Network)]
-    pub probe: ProbeKind,
-
     /// Also write a per-operator profile.
     #[arg(long)]
     pub per_op: bool,
-
-    /// Runs averaged in the per-operator profile.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub per_op_runs: u32,
 
     /// Append rows to this table (.jsonl or .csv).
     #[arg(long)]
@@ -722,6 +615,111 @@ pub struct ProfileArgs {
     /// Exit non-zero if any model failed (default: only if none could be profiled).
     #[arg(long)]
     pub strict: bool,
+}
+
+/// The measurement settings of a profiling session. Unset flags take the
+/// `--policy` class's value, else `SessionConfig::default()`
+/// (`settings.rs` resolves them; no default lives in a clap attribute).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MeasureArgs {
+    /// Threads per inference (intra-op); 0 = every logical core. tract
+    /// above 1 needs a build with the `tract-threads` feature (`frontier
+    /// doctor` says whether this one has it). [default: 1]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub threads: Option<u32>,
+
+    /// Threads running independent graph branches at once (ONNX Runtime;
+    /// more than 1 enables parallel execution). [default: 1]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub inter_threads: Option<u32>,
+
+    /// Graph optimization level (ONNX Runtime; tract always optimizes fully). [default: all]
+    #[arg(long, value_enum)]
+    pub graph_opt: Option<GraphOptChoice>,
+
+    /// Execution provider (ONNX Runtime): `cpu`; `frontier doctor` lists what
+    /// the library offers. [default: cpu]
+    #[arg(long)]
+    pub ep: Option<String>,
+
+    /// Integer inputs (token ids) are drawn from [0, int-max). [default: 1000]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub int_max: Option<u64>,
+
+    /// Minimum warm-up runs (warm-up then continues until it is stable). [default: 5]
+    #[arg(long)]
+    pub warmup: Option<u32>,
+
+    /// Minimum warm-up time. [default: 200ms]
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup_time: Option<Duration>,
+
+    /// Minimum measured runs per model. [default: 10]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_runs: Option<u32>,
+
+    /// Minimum measured time per model. [default: 1s]
+    #[arg(long, value_parser = parse_duration)]
+    pub min_time: Option<Duration>,
+
+    /// Maximum measured time per model; wins over --min-runs. [default: 10s]
+    #[arg(long, value_parser = parse_duration)]
+    pub max_time: Option<Duration>,
+
+    /// Interleaved rounds over all models before the stop rule applies. [default: 5]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: Option<u32>,
+
+    /// Independently prepared copies of each model, measured in turn. Where
+    /// a model's weights land in memory moves its latency by a few percent
+    /// for the life of a process, so one copy's median does not repeat in
+    /// the next invocation; the median over copies does. 1 uses the least
+    /// memory and preparation time. Copies that would not fit in half the
+    /// available memory are left out, with a warning. [default: 3]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub instances: Option<u32>,
+
+    /// Stop a model once its own 95% uncertainty (drift over rounds and
+    /// placement over instances: the part of its interval that is its own)
+    /// is within this fraction (0.02 = ±2%), or once more rounds cannot get
+    /// it there. [default: 0.02]
+    #[arg(long, value_parser = parse_fraction)]
+    pub target_ci: Option<f64>,
+
+    /// Flag rows `unstable` ("do not trust") whose own uncertainty is wider
+    /// than this fraction. [default: 0.035]
+    #[arg(long, value_parser = parse_fraction)]
+    pub max_ci: Option<f64>,
+
+    /// The error common to a whole invocation, as a 95% half-width, which
+    /// one invocation cannot see in itself (calibrated on a shared VM, see
+    /// docs/BENCHMARKS.md): added to every row's interval (median_ci95_rel),
+    /// which is then the interval for a repeat invocation. [default: 0.033]
+    #[arg(long, value_parser = parse_fraction_or_zero)]
+    pub session_error: Option<f64>,
+
+    /// Probe reference: `auto` (this device's stored reference, created on
+    /// first use), `session` (this run's median probe), `off` (no probe), or a
+    /// duration in ms. [default: auto]
+    #[arg(long)]
+    pub probe_ref: Option<String>,
+
+    /// Elasticity applied to this run's shift of the median probe from the
+    /// stored reference: `auto` (the one estimated within the session, as
+    /// for the variation within it) or a number in [0, 2] (1: the models
+    /// move one for one with the probe between invocations). [default: auto]
+    #[arg(long, value_parser = parse_session_beta)]
+    pub probe_session_beta: Option<SessionBeta>,
+
+    /// Calibration probe: `network` (the smallest Once-for-All subnet run by
+    /// the first backend: it slows down as the models do) or `cpu` (a fixed
+    /// matrix product and memory stream). [default: network]
+    #[arg(long, value_enum)]
+    pub probe: Option<ProbeKind>,
+
+    /// Runs averaged in the per-operator profile. [default: 20]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_op_runs: Option<u32>,
 
     /// A device class's defaults (iot, edge, laptop, server; see targets/):
     /// warm-up, time budgets, rounds, threads and memory budget, for every
@@ -733,10 +731,6 @@ pub struct ProfileArgs {
     /// (default: the memory available, or the --policy class's budget).
     #[arg(long, value_name = "MB")]
     pub memory_budget: Option<u64>,
-
-    /// Flags given on the command line (filled by `Cli::note_explicit`).
-    #[arg(skip)]
-    pub explicit: Vec<String>,
 }
 
 #[cfg(test)]

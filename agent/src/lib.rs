@@ -19,6 +19,7 @@ pub mod serve_cmd;
 #[cfg(not(feature = "serve"))]
 #[path = "serve_off.rs"]
 pub mod serve_cmd;
+pub mod settings;
 pub mod summary;
 pub mod train_cmd;
 #[cfg(feature = "upload")]
@@ -30,6 +31,8 @@ pub mod upload_cmd;
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     match cli.command {
+        // `--check` measures nothing: its own command behind profile's flags.
+        cli::Command::Profile(args) if args.check => check_cmd::run(&args),
         cli::Command::Profile(args) => profile::run(*args),
         cli::Command::Export(args) => export_cmd::run(args),
         cli::Command::Inspect(args) => inspect_cmd::run(args),

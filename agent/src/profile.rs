@@ -11,46 +11,17 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use frontier_profiler::backend::{GraphOpt, PrepareOptions};
-use frontier_profiler::harness::{HarnessConfig, ProbeConfig, Progress, WarmupConfig};
-use frontier_profiler::inputs::{FillOptions, InputSpec};
-use frontier_session::{self as session, Model, Observer, Outcome, ProbeRef, SessionConfig};
+use frontier_profiler::harness::Progress;
+use frontier_profiler::inputs::InputSpec;
+use frontier_session::{self as session, Model, Observer, Outcome, ProbeRef};
+use frontier_spaces::SampleSpec;
 use frontier_table::{self as table, Format, LatencyRow, OpRow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
-use crate::cli::{ContentionKindChoice, ProbeKind, ProfileArgs, SessionBeta, Space};
-use crate::discover;
-use crate::summary;
-use frontier_spaces::SampleSpec;
-
-fn harness_config(a: &ProfileArgs) -> HarnessConfig {
-    HarnessConfig {
-        warmup: WarmupConfig {
-            min_runs: a.warmup,
-            min_time: a.warmup_time,
-            ..WarmupConfig::default()
-        },
-        min_runs: a.min_runs,
-        min_time: a.min_time,
-        max_time: a.max_time,
-        rounds: a.rounds,
-        target_ci: a.target_ci,
-        max_ci: a.max_ci,
-        session_error: a.session_error,
-        // Set by the session from `SessionConfig::deadline`.
-        budget: None,
-        // Whether the probe runs and its reference: the session decides
-        // from --probe-ref.
-        probe: ProbeConfig {
-            session_elasticity: match a.probe_session_beta {
-                SessionBeta::Auto => None,
-                SessionBeta::Fixed(b) => Some(b),
-            },
-            ..ProbeConfig::default()
-        },
-    }
-}
+use crate::cli::{ContentionKindChoice, ProfileArgs, Space};
+use crate::settings::{self, Settings};
+use crate::{discover, summary};
 
 fn ops_path(out: &Path) -> PathBuf {
     let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("table");
@@ -108,62 +79,6 @@ fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
     f.write_all(&bytes)
         .with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
-}
-
-/// Session options from the command line, before per-backend adjustment.
-pub fn base_options(args: &ProfileArgs) -> PrepareOptions {
-    PrepareOptions {
-        threads: args.threads as usize,
-        inter_threads: args.inter_threads as usize,
-        graph_opt: backends::graph_opt(args.graph_opt),
-        execution_provider: args.ep.trim().to_ascii_lowercase(),
-    }
-}
-
-/// Fill the flags not given on the command line from `--policy CLASS`, and
-/// turn `--threads 0` into the number of logical cores.
-fn apply_policy(args: &mut ProfileArgs) -> anyhow::Result<Option<u64>> {
-    let mut budget_mb = args.memory_budget;
-    if let Some(class) = &args.policy {
-        let p = frontier_targets::policy(class)?;
-        let given = |id: &str| args.explicit.iter().any(|e| e == id);
-        if !given("warmup") {
-            args.warmup = p.warmup;
-        }
-        if !given("warmup_time") {
-            args.warmup_time = p.warmup_time;
-        }
-        if !given("min_runs") {
-            args.min_runs = p.min_runs;
-        }
-        if !given("min_time") {
-            args.min_time = p.min_time;
-        }
-        if !given("max_time") {
-            args.max_time = p.max_time;
-        }
-        if !given("rounds") {
-            args.rounds = p.rounds;
-        }
-        if !given("instances") {
-            args.instances = p.instances;
-        }
-        if !given("threads") {
-            args.threads = p.threads;
-        }
-        if budget_mb.is_none() {
-            budget_mb = frontier_targets::all()?
-                .into_iter()
-                .find(|c| &c.class == class)
-                .map(|c| c.memory_budget_mb);
-        }
-    }
-    if args.threads == 0 {
-        args.threads = std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1);
-    }
-    Ok(budget_mb.map(|mb| mb << 20))
 }
 
 /// Start-up milestones, printed on stderr when `FRONTIER_TIMINGS` is set (for
@@ -302,66 +217,9 @@ fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
     Ok((models, failures))
 }
 
-/// The session `args` describe (what `profile` measures with; `search
-/// --verify` uses it with profile's defaults).
-pub fn session_config(
-    args: &ProfileArgs,
-    backends: &[Box<dyn frontier_profiler::backend::Backend>],
-    specs: Vec<InputSpec>,
-    probe_ref: ProbeRef,
-) -> SessionConfig {
-    let base_options = base_options(args);
-    if backends.iter().all(|b| !b.has_session_options())
-        && (args.inter_threads != 1 || base_options.graph_opt != GraphOpt::All)
-    {
-        eprintln!("warning: --inter-threads and --graph-opt apply to ONNX Runtime only; tract always optimizes fully");
-    }
-    SessionConfig {
-        harness: harness_config(args),
-        probe_ref,
-        probe: match args.probe {
-            ProbeKind::Network => session::ProbeKind::Network,
-            ProbeKind::Cpu => session::ProbeKind::Cpu,
-        },
-        instances: args.instances,
-        specs,
-        fill: FillOptions {
-            seed: args.seed,
-            int_max: args.int_max,
-        },
-        options: base_options,
-        threads: args.threads,
-        per_op_runs: args.per_op.then_some(args.per_op_runs as usize),
-        check_unused_inputs: true,
-        contention: None,
-        deadline: None,
-    }
-}
-
-/// `frontier profile ARGS...` parsed as the command line would be, with
-/// the class policy applied: the settings of a session another command
-/// runs with profile's defaults. Returns the memory budget too.
-pub fn parse_args(extra: &[&str]) -> anyhow::Result<(ProfileArgs, Option<u64>)> {
-    use clap::Parser;
-    let argv = ["frontier", "profile", "--space", "ofa-mbv3"]
-        .iter()
-        .chain(extra)
-        .copied();
-    let cli = crate::cli::Cli::try_parse_from(argv)?;
-    match cli.command {
-        crate::cli::Command::Profile(mut a) => {
-            a.space = None;
-            let budget = apply_policy(&mut a)?;
-            Ok((*a, budget))
-        }
-        _ => unreachable!("parsed as profile"),
-    }
-}
-
-pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
+pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let mut milestones = Milestones::new();
-    let memory_budget = apply_policy(&mut args)?;
     for (flag, given) in [
         ("--target-round-ci", args.target_round_ci.is_some()),
         ("--max-spread", args.max_spread.is_some()),
@@ -375,7 +233,10 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         anyhow::bail!("--budget must be longer than 0 (e.g. 15m)");
     }
     let specs = InputSpec::parse_all(&args.inputs)?;
-    let probe_ref = ProbeRef::parse(&args.probe_ref).map_err(anyhow::Error::msg)?;
+    let Settings {
+        mut config,
+        memory_budget,
+    } = settings::resolve(&args.measure, args.seed, specs, args.per_op)?;
     // Refuse an output we could not append to before spending time measuring.
     if let Some(out) = &args.out {
         check_appendable::<LatencyRow>(out)?;
@@ -384,9 +245,6 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
         }
     } else if let (Some(ops_out), true) = (&args.ops_out, args.per_op) {
         check_appendable::<OpRow>(ops_out)?;
-    }
-    if args.check {
-        return crate::check_cmd::run(&args, &specs);
     }
     // Where rows will be uploaded, and the spool, before any measuring.
     let upload = match &args.upload {
@@ -403,7 +261,7 @@ pub fn run(mut args: ProfileArgs) -> anyhow::Result<i32> {
     for f in &failures {
         eprintln!("error: {f}");
     }
-    let mut config = session_config(&args, &backends, specs, probe_ref);
+    settings::warn_unused_options(&args.measure, &backends);
     if args.space.is_none() {
         config.deadline = args.budget.map(|b| started + b);
     }

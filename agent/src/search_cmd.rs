@@ -268,29 +268,24 @@ fn verify(
         );
     };
     let key = device_key(&p.device_id, &p.backend, p.threads);
-    let threads = p.threads.to_string();
-    let mut extra = vec![
-        "--backend",
-        p.backend.as_str(),
-        "--threads",
-        threads.as_str(),
-        "-q",
-    ];
-    let policy;
-    if let Some(class) = &args.policy {
-        policy = class.clone();
-        extra.extend(["--policy", policy.as_str()]);
-    }
-    let ort_lib;
-    if let Some(lib) = &args.ort.ort_lib {
-        ort_lib = lib.display().to_string();
-        extra.extend(["--ort-lib", ort_lib.as_str()]);
-    }
-    let (pargs, memory_budget) = crate::profile::parse_args(&extra)?;
-    let backends = crate::backends::selected(pargs.backend, &pargs.ort, memory_budget)?;
-    let probe_ref =
-        frontier_session::ProbeRef::parse(&pargs.probe_ref).map_err(anyhow::Error::msg)?;
-    let config = crate::profile::session_config(&pargs, &backends, Vec::new(), probe_ref);
+    // profile's defaults (and --policy), on this predictor's backend and
+    // thread count.
+    let measure = crate::cli::MeasureArgs {
+        threads: Some(p.threads),
+        policy: args.policy.clone(),
+        ..Default::default()
+    };
+    let crate::settings::Settings {
+        config,
+        memory_budget,
+    } = crate::settings::resolve(&measure, 0, Vec::new(), false)?;
+    let backend = crate::cli::BackendChoice::from_name(&p.backend).with_context(|| {
+        format!(
+            "--verify: the predictor of {key} is for backend {}, which this build does not know",
+            p.backend
+        )
+    })?;
+    let backends = crate::backends::selected(backend, &args.ort, memory_budget)?;
     let models: Vec<frontier_session::Model> = manifest
         .models
         .iter()

@@ -64,10 +64,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         seed: args.seed,
         origin: args.tables.join(", "),
     };
-    let t = frontier_train::train(&all, &req)?;
-    for w in &t.warnings {
-        eprintln!("warning: {w}");
-    }
+    let t = frontier_train::train(&all, &req, &mut |w| eprintln!("warning: {w}"))?;
     let (file, trained) = (&t.file, &t.trained);
     write(&args.out, file.to_json())?;
     if let Some(path) = &args.onnx {

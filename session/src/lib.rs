@@ -108,6 +108,35 @@ pub struct SessionConfig {
     pub deadline: Option<std::time::Instant>,
 }
 
+impl Default for SessionConfig {
+    /// `frontier profile`'s defaults, the one place they are written: the
+    /// harness's defaults (5 warm-up runs over 200 ms, at least 10 runs and
+    /// 1 s per model, at most 10 s, 5 rounds, stop at ±2%, flag above
+    /// ±3.5%, session error ±3.3%), this device's stored probe reference,
+    /// the network probe, 3 copies per model, one thread, inputs of seed 0
+    /// with integers below 1000, no per-operator profile.
+    fn default() -> Self {
+        SessionConfig {
+            harness: HarnessConfig::default(),
+            probe_ref: ProbeRef::Auto,
+            probe: ProbeKind::Network,
+            instances: 3,
+            specs: Vec::new(),
+            fill: FillOptions::default(),
+            options: PrepareOptions::default(),
+            threads: 1,
+            per_op_runs: None,
+            check_unused_inputs: true,
+            contention: None,
+            deadline: None,
+        }
+    }
+}
+
+/// Runs averaged in a per-operator profile when the caller asks for one
+/// without saying how many.
+pub const DEFAULT_PER_OP_RUNS: usize = 20;
+
 /// What kind of background load a contention level adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentionKind {

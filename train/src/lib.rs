@@ -69,17 +69,19 @@ pub struct Trained {
     pub samples: usize,
     pub unstable: usize,
     pub block_entries: usize,
-    /// Things left out or not used, one sentence each.
-    pub warnings: Vec<String>,
 }
 
 /// Train a predictor of `req.space` on `rows` (whole networks of the
-/// space, and block rows for the lookup table).
-pub fn train(all: &[LatencyRow], req: &Request) -> Result<Trained, TrainError> {
+/// space, and block rows for the lookup table). `warn` hears, as soon as
+/// they are known, the rows left out and a block table not used.
+pub fn train(
+    all: &[LatencyRow],
+    req: &Request,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Trained, TrainError> {
     let space = req
         .space
         .ok_or_else(|| TrainError::Input("no space; fix: --space ofa-mbv3 or gpt2".into()))?;
-    let mut warnings = Vec::new();
     let (blocks_rows, rest): (Vec<&LatencyRow>, Vec<&LatencyRow>) = all
         .iter()
         .partition(|r| r.space.as_deref() == Some(BLOCK_SPACE));
@@ -124,11 +126,11 @@ pub fn train(all: &[LatencyRow], req: &Request) -> Result<Trained, TrainError> {
         samples.push(sample);
     }
     if bad_latency + bad_arch > 0 {
-        warnings.push(format!("left out {bad_latency} rows without a positive latency and {bad_arch} whose arch is outside the {} space", space.name()));
+        warn(&format!("left out {bad_latency} rows without a positive latency and {bad_arch} whose arch is outside the {} space", space.name()));
     }
     let blocks = rows::block_table(&blocks_rows, first);
     if !blocks_rows.is_empty() && blocks.is_empty() {
-        warnings.push("the block rows are of another device, backend or thread count; the lookup table is not used".into());
+        warn("the block rows are of another device, backend or thread count; the lookup table is not used");
     }
     if let Some(p) = &req.source {
         if p.space != space.name() {
@@ -191,7 +193,6 @@ pub fn train(all: &[LatencyRow], req: &Request) -> Result<Trained, TrainError> {
         samples: samples.len(),
         unstable,
         block_entries: blocks.len(),
-        warnings,
     })
 }
 
