@@ -12,7 +12,7 @@ use frontier_profiler::inputs::{self, InputSpec};
 
 use crate::backends;
 use crate::cli::{BackendChoice, ProfileArgs};
-use crate::discover;
+use frontier_session::discover;
 
 pub fn run(args: &ProfileArgs) -> anyhow::Result<i32> {
     let specs = InputSpec::parse_all(&args.inputs)?;

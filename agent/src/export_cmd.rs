@@ -79,18 +79,7 @@ fn blocks(args: &ExportArgs) -> anyhow::Result<i32> {
         let g = ofa_mbv3::generate_unit(u, seed);
         let file = format!("{}.onnx", u.key().replace(':', "_"));
         write_file(&dir.join(&file), &g.onnx)?;
-        let macs_exact = ofa_mbv3::unit_macs(u);
-        let l = ManifestLine {
-            file,
-            space: "ofa-mbv3-block".into(),
-            arch: serde_json::json!({ "key": u.key(), "unit": u }),
-            params: ofa_mbv3::unit_params(u),
-            macs: macs_exact as f64,
-            macs_exact,
-            encoding: u.features(),
-            seed,
-            input_shape: g.input_shape,
-        };
+        let l = u.manifest_line(&file, seed, g.input_shape);
         emit(&l, args.json, &mut stdout, &mut lines)?;
     }
     finish(

@@ -8,7 +8,7 @@ use frontier_profiler::inputs::{self, InputSpec};
 use frontier_profiler::tract_backend::TractBackend;
 
 use crate::cli::InspectArgs;
-use crate::discover;
+use frontier_session::discover;
 
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
     let specs = InputSpec::parse_all(&args.inputs)?;

@@ -8,7 +8,6 @@ pub mod active;
 pub mod backends;
 pub mod check_cmd;
 pub mod cli;
-pub mod discover;
 pub mod doctor;
 pub mod export_cmd;
 pub mod inspect_cmd;
@@ -20,7 +19,6 @@ pub mod serve_cmd;
 #[path = "serve_off.rs"]
 pub mod serve_cmd;
 pub mod settings;
-pub mod summary;
 pub mod train_cmd;
 #[cfg(feature = "upload")]
 pub mod upload_cmd;

@@ -13,72 +13,20 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use frontier_profiler::harness::Progress;
 use frontier_profiler::inputs::InputSpec;
-use frontier_session::{self as session, Model, Observer, Outcome, ProbeRef};
+use frontier_session::{self as session, Model, Observer, Outcome};
 use frontier_spaces::SampleSpec;
-use frontier_table::{self as table, Format, LatencyRow, OpRow};
+use frontier_table::{self as table, LatencyRow, OpRow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::backends;
 use crate::cli::{ContentionKindChoice, ProfileArgs, Space};
 use crate::settings::{self, Settings};
-use crate::{discover, summary};
+use frontier_export::summary;
 
 fn ops_path(out: &Path) -> PathBuf {
     let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("table");
     let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("jsonl");
     out.with_file_name(format!("{stem}.ops.{ext}"))
-}
-
-/// Whether rows of type `T` can be appended to `path`: a known extension, and
-/// for an existing CSV file the same header.
-fn check_appendable<T: serde::Serialize + Default>(path: &Path) -> anyhow::Result<()> {
-    if Format::from_path(path)? == Format::Csv {
-        if let Some(first) = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| t.lines().next().map(String::from))
-            .filter(|l| !l.trim().is_empty())
-        {
-            table::check_append_header(path, &first, &T::default())?;
-        }
-    }
-    Ok(())
-}
-
-/// Append rows to a table file, writing the CSV header only to a new file and
-/// refusing to append to a CSV file with other columns.
-fn append<T: serde::Serialize>(path: &Path, rows: &[T]) -> anyhow::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let format = Format::from_path(path)?;
-    let existing = std::fs::read_to_string(path)
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    let bytes = match format {
-        Format::JsonLines => table::to_jsonl(rows),
-        Format::Csv => match &existing {
-            Some(text) => {
-                table::check_append_header(path, text.lines().next().unwrap_or(""), &rows[0])?;
-                table::to_csv(rows, false)
-            }
-            None => table::to_csv(rows, true),
-        },
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("{}: cannot open for appending", path.display()))?;
-    if existing.as_ref().is_some_and(|t| !t.ends_with('\n')) {
-        f.write_all(b"\n")?;
-    }
-    f.write_all(&bytes)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    Ok(())
 }
 
 /// Start-up milestones, printed on stderr when `FRONTIER_TIMINGS` is set (for
@@ -171,6 +119,12 @@ impl Observer for Cli {
     fn error(&mut self, message: &str) {
         self.bar.suspend(|| eprintln!("error: {message}"));
     }
+
+    fn note(&mut self, message: &str) {
+        if !self.quiet {
+            self.bar.suspend(|| eprintln!("{message}"));
+        }
+    }
 }
 
 /// The models of a command line: files and directories, or with `--space`
@@ -193,28 +147,9 @@ fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
             "--space needs --samples N (how many subnets) or --budget DURATION (active profiling)",
         )?;
         let spec = sample_spec(args, space);
-        let models = spec
-            .sample(samples as usize)?
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Model::generated(a, i, spec.seed.wrapping_add(i as u64)))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok((models, Vec::new()));
+        return Ok((Model::sampled(&spec, samples as usize)?, Vec::new()));
     }
-    let (paths, discover_errors) = discover::models(&args.paths);
-    let mut failures: Vec<String> = discover_errors.into_iter().map(|e| e.message).collect();
-    let mut models = Vec::new();
-    for path in paths {
-        match discover::arch_from_manifest(&path) {
-            Ok(a) => models.push(Model::File {
-                path,
-                arch: a.as_ref().map(|a| a.arch.clone()),
-                space: a.and_then(|a| a.space),
-            }),
-            Err(e) => failures.push(format!("{e:#}")),
-        }
-    }
-    Ok((models, failures))
+    Ok(Model::files(&args.paths))
 }
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
@@ -239,12 +174,14 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     } = settings::resolve(&args.measure, args.seed, specs, args.per_op)?;
     // Refuse an output we could not append to before spending time measuring.
     if let Some(out) = &args.out {
-        check_appendable::<LatencyRow>(out)?;
+        table::check_appendable::<LatencyRow>(out)?;
         if args.per_op {
-            check_appendable::<OpRow>(&args.ops_out.clone().unwrap_or_else(|| ops_path(out)))?;
+            table::check_appendable::<OpRow>(
+                &args.ops_out.clone().unwrap_or_else(|| ops_path(out)),
+            )?;
         }
     } else if let (Some(ops_out), true) = (&args.ops_out, args.per_op) {
-        check_appendable::<OpRow>(ops_out)?;
+        table::check_appendable::<OpRow>(ops_out)?;
     }
     // Where rows will be uploaded, and the spool, before any measuring.
     let upload = match &args.upload {
@@ -290,13 +227,13 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     // Rows are written as soon as a session ends: with --budget, batch by batch.
     let mut write = |o: &Outcome| -> anyhow::Result<()> {
         if let Some(out) = &args.out {
-            append(out, &o.rows)?;
+            table::append(out, &o.rows)?;
             if args.per_op {
                 let ops_out = args.ops_out.clone().unwrap_or_else(|| ops_path(out));
-                append(&ops_out, &o.op_rows)?;
+                table::append(&ops_out, &o.op_rows)?;
             }
         } else if let Some(ops_out) = &args.ops_out {
-            append(ops_out, &o.op_rows)?;
+            table::append(ops_out, &o.op_rows)?;
         }
         Ok(())
     };
@@ -325,33 +262,19 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
             r.outcome
         }
         _ if !args.contention.is_empty() => {
-            // One session per level. The probe would see the background load
-            // and correct it away, so these rows are not probe-corrected.
-            let mut merged: Option<Outcome> = None;
-            for &level in &args.contention {
-                let mut c = config.clone();
-                c.probe_ref = ProbeRef::Off;
-                c.contention = Some(session::Contention {
-                    level,
-                    kind: match args.contention_kind {
-                        ContentionKindChoice::Cpu => session::ContentionKind::Cpu,
-                        ContentionKindChoice::Memory => session::ContentionKind::Memory,
-                    },
-                });
-                if !args.quiet {
-                    eprintln!("contention level {level}: {level} background thread(s)");
-                }
-                let o = session::run(c, &backends, &models, &mut cli)?;
-                write(&o)?;
-                merged = Some(match merged.take() {
-                    None => o,
-                    Some(mut m) => {
-                        m.absorb(o);
-                        m
-                    }
-                });
-            }
-            merged.expect("at least one level")
+            let kind = match args.contention_kind {
+                ContentionKindChoice::Cpu => session::ContentionKind::Cpu,
+                ContentionKindChoice::Memory => session::ContentionKind::Memory,
+            };
+            session::run_contention(
+                &config,
+                &args.contention,
+                kind,
+                &backends,
+                &models,
+                &mut cli,
+                &mut write,
+            )?
         }
         _ => {
             let o = session::run(config, &backends, &models, &mut cli)?;

@@ -12,13 +12,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use frontier_predictor::plot::{frontier_svg, FrontierSeries};
+use frontier_predictor::plot::frontier_svg;
 use frontier_predictor::{Predictor, PredictorFile};
 use frontier_search::accuracy::{self, Accuracy, Spec};
 use frontier_search::manifest::{self as assembly, Request};
 use frontier_search::{Candidate, Constraints, SearchConfig};
 use frontier_spaces::{Genome, Space};
-use frontier_table::frontier::{device_key, AccuracySource, FrontierModel, Manifest};
+use frontier_table::frontier::{device_key, AccuracySource, Manifest};
 
 use crate::cli::SearchArgs;
 
@@ -146,7 +146,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
         verify(&args, &files, &mut manifest)?;
     }
     write_outputs(&args.out, &manifest, &outcome.evaluated, &acc.source)?;
-    print_frontier(&manifest);
+    print!("{}", assembly::render(&manifest));
     Ok(0)
 }
 
@@ -159,96 +159,11 @@ fn write_outputs(
     let path = dir.join("frontier.json");
     std::fs::write(&path, serde_json::to_vec_pretty(manifest)?)
         .with_context(|| format!("{}: cannot write", path.display()))?;
-    let series: Vec<FrontierSeries> = manifest
-        .devices
-        .iter()
-        .enumerate()
-        .map(|(d, key)| {
-            let on_it = |m: &&FrontierModel| m.frontier_of.contains(key);
-            FrontierSeries {
-                label: key.clone(),
-                evaluated: evaluated
-                    .iter()
-                    .filter(|c| c.feasible())
-                    .filter_map(|c| c.latency[d].map(|p| (p.ms, c.accuracy)))
-                    .collect(),
-                frontier: {
-                    let mut v: Vec<(f64, f64)> = manifest
-                        .models
-                        .iter()
-                        .filter(on_it)
-                        .filter_map(|m| {
-                            let ms = m.latency.get(key)?.predicted_ms?;
-                            Some((ms, m.accuracy))
-                        })
-                        .collect();
-                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    v
-                },
-                measured: manifest
-                    .models
-                    .iter()
-                    .filter_map(|m| Some((m.latency.get(key)?.measured_ms?, m.accuracy)))
-                    .collect(),
-            }
-        })
-        .collect();
-    let title = format!(
-        "{}: {} evaluated, {} on the frontier",
-        manifest.space,
-        evaluated.len(),
-        manifest.models.len()
-    );
-    let label = if source.source == "macs" {
-        "MACs (M), accuracy proxy".to_string()
-    } else if source.source == "params" {
-        "parameters (M), accuracy proxy".to_string()
-    } else {
-        "accuracy".to_string()
-    };
+    let (series, title, label) = assembly::plot_series(manifest, evaluated, source);
     let svg = dir.join("frontier.svg");
     std::fs::write(&svg, frontier_svg(&series, &title, &label))
         .with_context(|| format!("{}: cannot write", svg.display()))?;
     Ok(())
-}
-
-fn print_frontier(m: &Manifest) {
-    println!(
-        "{:<16} {:>10}  latency per device: predicted [interval] (measured)",
-        "model", "accuracy"
-    );
-    for model in &m.models {
-        let lat: Vec<String> = m
-            .devices
-            .iter()
-            .map(|k| {
-                let l = model.latency.get(k).cloned().unwrap_or_default();
-                let mut s = match (l.predicted_ms, l.interval_ms) {
-                    (Some(p), Some((lo, hi))) => format!("{p:.2} [{lo:.2}, {hi:.2}]"),
-                    _ => "-".into(),
-                };
-                if let Some(ms) = l.measured_ms {
-                    s += &format!(" ({ms:.2})");
-                }
-                let star = if model.frontier_of.contains(k) {
-                    "*"
-                } else {
-                    ""
-                };
-                format!("{k}{star}: {s}")
-            })
-            .collect();
-        println!(
-            "{:<16} {:>10.3}  {}",
-            model.name,
-            model.accuracy,
-            lat.join("; ")
-        );
-    }
-    println!(
-        "* on that device's frontier; wrote {} models",
-        m.models.len()
-    );
 }
 
 /// Profile the frontier's models here with profile's defaults, on the

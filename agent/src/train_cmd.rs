@@ -133,23 +133,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
 fn archs_of(path: &Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .with_context(|| format!("{}, line {}: not JSON", path.display(), i + 1))?;
-            match v.get("arch") {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                Some(a) => Ok(a.to_string()),
-                None => bail!(
-                    "{}, line {}: no \"arch\"; fix: one {{\"arch\": ...}} per line",
-                    path.display(),
-                    i + 1
-                ),
-            }
-        })
-        .collect()
+    Ok(frontier_train::archs_of_lines(
+        &text,
+        &path.display().to_string(),
+    )?)
 }
 
 pub fn predict(args: PredictArgs) -> anyhow::Result<i32> {

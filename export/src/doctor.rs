@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use frontier_profiler::backend::{Availability, Backend};
 use frontier_profiler::fingerprint::Fingerprint;
 use serde::Serialize;
 
@@ -127,6 +128,57 @@ impl DeviceReport {
 }
 
 impl DoctorReport {
+    /// This device's report, and each backend's version and whether it
+    /// works here; an ONNX Runtime that does not work on this glibc gets
+    /// the version that would, or tract, as its fix.
+    pub fn collect(backends: &[Box<dyn Backend>]) -> DoctorReport {
+        let mut reports: Vec<BackendReport> = backends
+            .iter()
+            .map(|b| {
+                let (available, reason, fix) = match b.availability() {
+                    Availability::Available => (true, None, None),
+                    Availability::Unavailable { reason, fix } => (false, Some(reason), Some(fix)),
+                };
+                BackendReport {
+                    name: b.name().into(),
+                    version: b.version(),
+                    available,
+                    reason,
+                    fix,
+                    execution_providers: if available {
+                        b.execution_providers()
+                    } else {
+                        Vec::new()
+                    },
+                    details: b
+                        .details()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                }
+            })
+            .collect();
+        let device = DeviceReport::new(&Fingerprint::collect());
+        if let Some(glibc) = &device.glibc {
+            for b in reports
+                .iter_mut()
+                .filter(|b| b.name == "ort" && !b.available)
+            {
+                if let Some(advice) = ort_glibc_advice(glibc, &device.cpu_arch) {
+                    b.fix = Some(match b.fix.take() {
+                        Some(f) => format!("{advice}; otherwise: {f}"),
+                        None => advice,
+                    });
+                }
+            }
+        }
+        DoctorReport {
+            frontier_version: frontier_profiler::FRONTIER_VERSION.into(),
+            device,
+            backends: reports,
+        }
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).expect("plain data serializes");
         v.push(b'\n');

@@ -3,7 +3,8 @@
 //!
 //! - [`rows`]: conversion of the profiler's measurements into table rows.
 //! - [`inspect`]: the report of `frontier inspect`; [`doctor`]: of
-//!   `frontier doctor`; [`check`]: of `profile --check`.
+//!   `frontier doctor`; [`check`]: of `profile --check`; [`summary`]: the
+//!   human table at the end of `frontier profile`.
 //!
 //! Search spaces and their ONNX generation live in `frontier-spaces`; the
 //! table types in `frontier-table`.
@@ -12,3 +13,4 @@ pub mod check;
 pub mod doctor;
 pub mod inspect;
 pub mod rows;
+pub mod summary;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use frontier_predictor::plot::FrontierSeries;
 use frontier_spaces::{Arch, ArchError, Space};
 use frontier_table::frontier::{
     AccuracySource, CanonicalInput, FrontierModel, Latency, Manifest, SearchSummary,
@@ -258,4 +259,108 @@ pub fn record_verification(
         }
     }
     v
+}
+
+/// The frontier plot's series (per device: everything evaluated and
+/// feasible, the device's frontier by prediction, and measured points),
+/// its title and the accuracy axis' label.
+pub fn plot_series(
+    manifest: &Manifest,
+    evaluated: &[Candidate],
+    source: &AccuracySource,
+) -> (Vec<FrontierSeries>, String, String) {
+    let series: Vec<FrontierSeries> = manifest
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(d, key)| {
+            let on_it = |m: &&FrontierModel| m.frontier_of.contains(key);
+            FrontierSeries {
+                label: key.clone(),
+                evaluated: evaluated
+                    .iter()
+                    .filter(|c| c.feasible())
+                    .filter_map(|c| c.latency[d].map(|p| (p.ms, c.accuracy)))
+                    .collect(),
+                frontier: {
+                    let mut v: Vec<(f64, f64)> = manifest
+                        .models
+                        .iter()
+                        .filter(on_it)
+                        .filter_map(|m| {
+                            let ms = m.latency.get(key)?.predicted_ms?;
+                            Some((ms, m.accuracy))
+                        })
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    v
+                },
+                measured: manifest
+                    .models
+                    .iter()
+                    .filter_map(|m| Some((m.latency.get(key)?.measured_ms?, m.accuracy)))
+                    .collect(),
+            }
+        })
+        .collect();
+    let title = format!(
+        "{}: {} evaluated, {} on the frontier",
+        manifest.space,
+        evaluated.len(),
+        manifest.models.len()
+    );
+    let label = match source.source.as_str() {
+        "macs" => "MACs (M), accuracy proxy",
+        "params" => "parameters (M), accuracy proxy",
+        _ => "accuracy",
+    };
+    (series, title, label.to_string())
+}
+
+/// The manifest as the table `frontier search` prints: per model its
+/// accuracy and per device the predicted latency, interval and measured
+/// latency (`*`: on that device's frontier).
+pub fn render(m: &Manifest) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:>10}  latency per device: predicted [interval] (measured)",
+        "model", "accuracy"
+    );
+    for model in &m.models {
+        let lat: Vec<String> = m
+            .devices
+            .iter()
+            .map(|k| {
+                let l = model.latency.get(k).cloned().unwrap_or_default();
+                let mut s = match (l.predicted_ms, l.interval_ms) {
+                    (Some(p), Some((lo, hi))) => format!("{p:.2} [{lo:.2}, {hi:.2}]"),
+                    _ => "-".into(),
+                };
+                if let Some(ms) = l.measured_ms {
+                    s += &format!(" ({ms:.2})");
+                }
+                let star = if model.frontier_of.contains(k) {
+                    "*"
+                } else {
+                    ""
+                };
+                format!("{k}{star}: {s}")
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<16} {:>10.3}  {}",
+            model.name,
+            model.accuracy,
+            lat.join("; ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "* on that device's frontier; wrote {} models",
+        m.models.len()
+    );
+    out
 }

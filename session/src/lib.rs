@@ -11,7 +11,8 @@
 //! and never writes tables. Its only files: generated models are written to a
 //! private temporary directory for the backends to load (removed when the
 //! session ends), and the probe reference of the device is read from and
-//! stored in the state directory ([`probe_ref`]).
+//! stored in the state directory ([`probe_ref`]). [`discover`] turns
+//! command-line paths into model files and reads what their manifests say.
 //!
 //! Invariants:
 //! - One model's failure never stops the others: it is reported through
@@ -19,6 +20,7 @@
 //! - Every row carries its content `row_id`, computed last (after the
 //!   `fastest` marks), so the same measurement has the same id everywhere.
 
+pub mod discover;
 pub mod probe_ref;
 
 use std::path::{Path, PathBuf};
@@ -253,6 +255,39 @@ impl Model {
         })
     }
 
+    /// `n` subnets drawn as `spec` says, subnet `i` with weights of seed
+    /// `spec.seed + i` (the bytes `frontier export --samples` writes).
+    pub fn sampled(
+        spec: &frontier_spaces::SampleSpec,
+        n: usize,
+    ) -> Result<Vec<Model>, frontier_spaces::SpaceError> {
+        Ok(spec
+            .sample(n)?
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Model::generated(a, i, spec.seed.wrapping_add(i as u64)))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The model files of command-line paths, each with what the manifest
+    /// beside it says; paths that could not be used become failures.
+    pub fn files(paths: &[PathBuf]) -> (Vec<Model>, Vec<String>) {
+        let (found, errors) = discover::models(paths);
+        let mut failures: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+        let mut models = Vec::new();
+        for path in found {
+            match discover::arch_from_manifest(&path) {
+                Ok(a) => models.push(Model::File {
+                    path,
+                    arch: a.as_ref().map(|a| a.arch.clone()),
+                    space: a.and_then(|a| a.space),
+                }),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        (models, failures)
+    }
+
     fn name(&self) -> String {
         match self {
             Model::File { path, .. } => path
@@ -275,6 +310,9 @@ pub trait Observer {
     fn warn(&mut self, _message: &str) {}
     /// A model or backend that failed (also in [`Outcome::failures`]).
     fn error(&mut self, _message: &str) {}
+    /// What the session is doing, for a user who wants to follow it (a
+    /// contention level starting).
+    fn note(&mut self, _message: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -505,6 +543,49 @@ struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One session per contention level (`profile --contention`; none: one
+/// ordinary session), each
+/// handed to `write` as soon as it ends, merged into one outcome. The
+/// probe would see the background load and correct it away, so these
+/// sessions run without it and their rows are not probe-corrected.
+pub fn run_contention<E: From<SessionError>>(
+    config: &SessionConfig,
+    levels: &[u32],
+    kind: ContentionKind,
+    backends: &[Box<dyn Backend>],
+    models: &[Model],
+    observer: &mut dyn Observer,
+    write: &mut dyn FnMut(&Outcome) -> Result<(), E>,
+) -> Result<Outcome, E> {
+    let mut merged: Option<Outcome> = None;
+    for &level in levels {
+        let mut c = config.clone();
+        c.probe_ref = ProbeRef::Off;
+        c.contention = Some(Contention { level, kind });
+        observer.note(&format!(
+            "contention level {level}: {level} background thread(s)"
+        ));
+        let o = run(c, backends, models, observer)?;
+        write(&o)?;
+        merged = Some(match merged.take() {
+            None => o,
+            Some(mut m) => {
+                m.absorb(o);
+                m
+            }
+        });
+    }
+    match merged {
+        Some(m) => Ok(m),
+        // No level: an ordinary session.
+        None => {
+            let o = run(config.clone(), backends, models, observer)?;
+            write(&o)?;
+            Ok(o)
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub const STAGE_ACT: [Act; STAGES] = [Act::Relu, Act::Relu, Act::HSwish, Act::HS
 pub const STAGE_SE: [bool; STAGES] = [false, true, false, true, true];
 /// The space's name in manifests, tables and errors.
 pub const SPACE: &str = "ofa-mbv3";
+/// The `space` of the lookup-table units' models and rows.
+pub const BLOCK_SPACE: &str = "ofa-mbv3-block";
 const FIRST_CONV: usize = 16;
 const FINAL_EXPAND: usize = 960;
 const FEATURE_MIX: usize = 1280;
@@ -527,6 +529,30 @@ pub fn all_units(resolutions: &[u32]) -> Result<Vec<Unit>, ArchError> {
 
 /// PyTorch's parameter count of one unit (BatchNorm affine parameters
 /// included); over a network's [`units`] they add up to [`params`].
+impl Unit {
+    /// The `manifest.jsonl` line of this unit's model (`frontier export
+    /// --blocks`): space `ofa-mbv3-block`, arch `{"key", "unit"}`.
+    pub fn manifest_line(
+        &self,
+        file: &str,
+        seed: u64,
+        input_shape: Vec<usize>,
+    ) -> crate::manifest::ManifestLine {
+        let macs_exact = unit_macs(self);
+        crate::manifest::ManifestLine {
+            file: file.to_string(),
+            space: BLOCK_SPACE.into(),
+            arch: serde_json::json!({ "key": self.key(), "unit": self }),
+            params: unit_params(self),
+            macs: macs_exact as f64,
+            macs_exact,
+            encoding: self.features(),
+            seed,
+            input_shape,
+        }
+    }
+}
+
 pub fn unit_params(u: &Unit) -> u64 {
     let bn = |c: usize| 2 * c as u64;
     match u {

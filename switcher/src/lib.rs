@@ -13,10 +13,13 @@
 //!   requests finish on the one they started with), quarantines variants
 //!   that fail, and keeps counters for status and metrics.
 //!
-//! `frontier serve` is this library behind HTTP; an application can embed
-//! it without HTTP.
+//! - [`http`] (feature `http`): the routes `frontier serve` runs.
+//!
+//! An application can embed the switcher without HTTP.
 
 mod engine;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod load;
 pub mod policy;
 mod resize;

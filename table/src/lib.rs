@@ -331,6 +331,12 @@ pub enum TableError {
     },
     #[error("{path}: unknown table extension; fix: use .jsonl or .csv")]
     UnknownFormat { path: PathBuf },
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Table file formats.
@@ -537,6 +543,62 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, TableEr
         source: e,
     })?;
     parse(path, format, &text)
+}
+
+/// Whether rows of type `T` can be appended to `path`: a known extension,
+/// and for an existing CSV file the same header. Checked before measuring,
+/// so no measurement is lost to an unwritable output.
+pub fn check_appendable<T: Serialize + Default>(path: &Path) -> Result<(), TableError> {
+    if Format::from_path(path)? == Format::Csv {
+        if let Some(first) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.lines().next().map(String::from))
+            .filter(|l| !l.trim().is_empty())
+        {
+            check_append_header(path, &first, &T::default())?;
+        }
+    }
+    Ok(())
+}
+
+/// Append rows to a table file (creating it and its directory), writing
+/// the CSV header only to a new file and refusing to append to a CSV file
+/// with other columns.
+pub fn append<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), TableError> {
+    use std::io::Write;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let format = Format::from_path(path)?;
+    let existing = std::fs::read_to_string(path)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let bytes = match format {
+        Format::JsonLines => to_jsonl(rows),
+        Format::Csv => match &existing {
+            Some(text) => {
+                check_append_header(path, text.lines().next().unwrap_or(""), &rows[0])?;
+                to_csv(rows, false)
+            }
+            None => to_csv(rows, true),
+        },
+    };
+    let write_error = |e| TableError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(write_error)?;
+    if existing.as_ref().is_some_and(|t| !t.ends_with('\n')) {
+        f.write_all(b"\n").map_err(write_error)?;
+    }
+    f.write_all(&bytes).map_err(write_error)
 }
 
 /// RFC 3339 UTC text of a time since the Unix epoch, to the millisecond.

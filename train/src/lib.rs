@@ -196,6 +196,28 @@ pub fn train(
     })
 }
 
+/// The architectures of lines `{"arch": ...}` (manifest lines too; an
+/// arch given as a string is taken as it is), for predictions.
+pub fn archs_of_lines(text: &str, origin: &str) -> Result<Vec<String>, TrainError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| {
+                TrainError::Input(format!("{origin}, line {}: not JSON: {e}", i + 1))
+            })?;
+            match v.get("arch") {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(a) => Ok(a.to_string()),
+                None => Err(TrainError::Input(format!(
+                    "{origin}, line {}: no \"arch\"; fix: one {{\"arch\": ...}} per line",
+                    i + 1
+                ))),
+            }
+        })
+        .collect()
+}
+
 /// Metrics (and interval coverage) of `fitted` on rows it did not see.
 pub fn held_out_metrics(
     fitted: &dyn Predictor,

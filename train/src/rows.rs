@@ -22,7 +22,7 @@ pub const REFERENCE_CI: f64 = 0.02;
 pub const UNSTABLE_WEIGHT: f64 = 0.25;
 
 /// The `space` of `frontier export --blocks` rows.
-pub const BLOCK_SPACE: &str = "ofa-mbv3-block";
+pub use frontier_spaces::ofa_mbv3::BLOCK_SPACE;
 
 /// A row's weight: inverse to its interval's variance, relative to the
 /// profiler's default target (±2%) and at most 1, since below that the

@@ -8,8 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
+
+/// A file that could not be read or understood; the message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(pub String);
 
 /// A path that could not be expanded into models.
 #[derive(Debug)]
@@ -77,16 +81,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Hex SHA-256 of the model file (external data files are not included: they
 /// hold weights, which do not change the graph).
-pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+pub fn sha256_file(path: &Path) -> Result<String, Error> {
     use std::io::Read;
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error(format!("{}: cannot open: {e}", path.display())))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f
             .read(&mut buf)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
+            .map_err(|e| Error(format!("{}: cannot read: {e}", path.display())))?;
         if n == 0 {
             break;
         }
@@ -106,7 +110,7 @@ pub struct ManifestArch {
 
 /// The architecture config of `model` from the manifest beside it.
 /// A manifest that exists but cannot be read is an error; no manifest is `None`.
-pub fn arch_from_manifest(model: &Path) -> anyhow::Result<Option<ManifestArch>> {
+pub fn arch_from_manifest(model: &Path) -> Result<Option<ManifestArch>, Error> {
     let Some(dir) = model.parent() else {
         return Ok(None);
     };
@@ -118,14 +122,19 @@ pub fn arch_from_manifest(model: &Path) -> anyhow::Result<Option<ManifestArch>> 
         return Ok(None);
     };
     let text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("{}: cannot read manifest", manifest.display()))?;
+        .map_err(|e| Error(format!("{}: cannot read manifest: {e}", manifest.display())))?;
     for (i, line) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}, line {}: not JSON", manifest.display(), i + 1))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            Error(format!(
+                "{}, line {}: not JSON: {e}",
+                manifest.display(),
+                i + 1
+            ))
+        })?;
         if v.get("file").and_then(|f| f.as_str()) == Some(file) {
             return Ok(v.get("arch").map(|a| ManifestArch {
                 arch: a.to_string(),
@@ -140,14 +149,14 @@ pub fn arch_from_manifest(model: &Path) -> anyhow::Result<Option<ManifestArch>> 
 pub fn check_specs_used(
     specs: &[frontier_profiler::inputs::InputSpec],
     seen: &[String],
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     for s in specs {
         if let Some(name) = &s.name {
             if !seen.iter().any(|n| n == name) {
-                bail!(
+                return Err(Error(format!(
                     "--input {name}=...: no profiled model has an input named '{name}'; the inputs are: {}",
                     if seen.is_empty() { "(none)".to_string() } else { seen.join(", ") }
-                );
+                )));
             }
         }
     }
