@@ -1,6 +1,6 @@
 //! Which backends this build has, built from the command line.
 
-use frontier_profiler::backend::{Availability, Backend, GraphOpt};
+use frontier_profiler::backend::{select, Backend, GraphOpt};
 
 use crate::cli::{BackendChoice, GraphOptChoice, OrtLibArgs};
 
@@ -31,42 +31,14 @@ pub fn selected(
     ort: &OrtLibArgs,
     memory_budget: Option<u64>,
 ) -> anyhow::Result<Vec<Box<dyn Backend>>> {
-    let all = compiled(ort, memory_budget);
     let wanted = match choice {
         BackendChoice::Tract => Some("tract"),
         BackendChoice::Ort => Some("ort"),
         BackendChoice::Auto => None,
     };
-    let mut out = Vec::new();
-    for b in all {
-        if wanted.is_some_and(|w| w != b.name()) {
-            continue;
-        }
-        match b.availability() {
-            Availability::Available => out.push(b),
-            Availability::Unavailable { reason, fix } => {
-                if wanted.is_some() {
-                    anyhow::bail!(
-                        "backend {} is not usable here: {reason}; fix: {fix}",
-                        b.name()
-                    );
-                }
-                eprintln!(
-                    "warning: skipping backend {}: {reason}; fix: {fix}",
-                    b.name()
-                );
-            }
-        }
-    }
-    if out.is_empty() {
-        match wanted {
-            Some(w) => anyhow::bail!(
-                "backend {w} is not compiled into this binary (a static musl build has tract only); fix: use --backend tract or a gnu build"
-            ),
-            None => anyhow::bail!("no backend works here; `frontier doctor` says why"),
-        }
-    }
-    Ok(out)
+    Ok(select(compiled(ort, memory_budget), wanted, &mut |w| {
+        eprintln!("warning: {w}")
+    })?)
 }
 
 pub fn graph_opt(c: GraphOptChoice) -> GraphOpt {

@@ -168,17 +168,15 @@ pub enum ContentionKindChoice {
     Memory,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KindChoice {
-    /// Once-for-All's per-block lookup table, calibrated on whole networks
-    /// (needs rows of `frontier export --blocks` models).
-    Lut,
-    /// A bagged linear model over the space's analytic features.
-    Learned,
-    /// The learned model with the lookup-table sum as one more feature.
-    Hybrid,
-    /// The kind with the lowest cross-validated MAPE.
-    Auto,
+pub use frontier_train::KindChoice;
+
+/// `--kind`: the kinds `frontier-train` fits.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = KindChoice> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        KindChoice::ALL.map(|k| PossibleValue::new(k.name()).help(k.describe())),
+    )
+    .map(|s| KindChoice::parse(&s).expect("a listed kind"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -204,7 +202,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub threads: Option<u32>,
 
-    #[arg(long, value_enum, default_value_t = KindChoice::Auto)]
+    #[arg(long, value_parser = kind_parser(), default_value = "auto")]
     pub kind: KindChoice,
 
     /// The predictor file to write (versioned JSON).
@@ -430,11 +428,9 @@ pub enum GraphOptChoice {
     All,
 }
 
-/// Parse a duration: `1.5` (seconds), `500ms`, `2s` (the same syntax as
-/// the class files of `targets/`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    frontier_targets::parse_duration(s)
-}
+/// Durations: `1.5` (seconds), `500ms`, `2s`, `15m` (the syntax of the
+/// class files of `targets/`).
+use frontier_targets::parse_duration;
 
 /// `--probe-session-beta`: estimated, or given.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -736,17 +732,6 @@ pub struct MeasureArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("-1").is_err());
-        assert!(parse_duration("soon").is_err());
-    }
 
     #[test]
     fn fractions() {

@@ -1,18 +1,22 @@
 //! `frontier inspect`: a model's declared inputs, parameters, MACs and op
 //! histogram, computed from its graph (tract supplies the shapes).
 
-use anyhow::Context;
-use frontier_export::inspect::{InputReport, InspectReport};
-use frontier_profiler::backend::Backend;
-use frontier_profiler::inputs::{self, InputSpec};
-use frontier_profiler::tract_backend::TractBackend;
-
 use crate::cli::InspectArgs;
-use frontier_session::discover;
 
+#[cfg(not(feature = "tract"))]
+pub fn run(_args: InspectArgs) -> anyhow::Result<i32> {
+    anyhow::bail!("inspect needs tract's shape inference, and this build has no tract; fix: build with --features tract")
+}
+
+#[cfg(feature = "tract")]
 pub fn run(args: InspectArgs) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    use frontier_export::inspect::{InputReport, InspectReport};
+    use frontier_profiler::backend::Backend;
+    use frontier_profiler::inputs::{self, InputSpec};
+    use frontier_session::discover;
     let specs = InputSpec::parse_all(&args.inputs)?;
-    let b = TractBackend::default();
+    let b = frontier_profiler::tract_backend::TractBackend::default();
     let path = &args.model;
     let info = b.inspect(path)?;
     discover::check_specs_used(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use frontier_profiler::harness::Progress;
 use frontier_profiler::inputs::InputSpec;
-use frontier_session::{self as session, Model, Observer, Outcome};
+use frontier_session::{self as session, Milestones, Model, Observer, Outcome};
 use frontier_spaces::SampleSpec;
 use frontier_table::{self as table, LatencyRow, OpRow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -27,42 +27,6 @@ fn ops_path(out: &Path) -> PathBuf {
     let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("table");
     let ext = out.extension().and_then(|s| s.to_str()).unwrap_or("jsonl");
     out.with_file_name(format!("{stem}.ops.{ext}"))
-}
-
-/// Start-up milestones, printed on stderr when `FRONTIER_TIMINGS` is set (for
-/// the start-up benchmark of docs/BENCHMARKS.md).
-struct Milestones {
-    start: std::time::Instant,
-    on: bool,
-    marks: Vec<(&'static str, f64)>,
-}
-
-impl Milestones {
-    fn new() -> Self {
-        Milestones {
-            start: std::time::Instant::now(),
-            on: std::env::var_os("FRONTIER_TIMINGS").is_some(),
-            marks: Vec::new(),
-        }
-    }
-
-    fn mark(&mut self, what: &'static str) {
-        if self.on {
-            self.marks
-                .push((what, self.start.elapsed().as_secs_f64() * 1e3));
-        }
-    }
-
-    fn print(&self) {
-        if self.on {
-            let parts: Vec<String> = self
-                .marks
-                .iter()
-                .map(|(w, t)| format!("{w} {t:.1} ms"))
-                .collect();
-            eprintln!("timings since start: {}", parts.join(", "));
-        }
-    }
 }
 
 /// Progress bar, warnings and start-up milestones of `frontier profile`.
@@ -241,23 +205,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
         (Some(budget), Some(space)) => {
             let spec = sample_spec(&args, space);
             let r = crate::active::run(spec, budget, &config, &backends, &mut cli, &mut write)?;
-            if let (Some(path), Some(trained)) = (&args.predictor_out, &r.trained) {
-                let rows: Vec<&LatencyRow> = r.training_rows.iter().collect();
-                let space = frontier_predictor::Space::parse(trained.fitted.space.as_str())
-                    .expect("trained in a known space");
-                let n = rows.iter().filter(|r| r.arch.is_some()).count();
-                let unstable = rows.iter().filter(|r| r.unstable).count();
-                let file = frontier_train::rows::predictor_file(space, trained, &rows, n, unstable);
-                std::fs::write(path, file.to_json())
-                    .with_context(|| format!("{}: cannot write", path.display()))?;
-                eprintln!("wrote {} ({})", path.display(), trained.reason);
-            } else if let Some(path) = &args.predictor_out {
-                eprintln!(
-                    "warning: {} not written: {} rows are too few for a predictor ({} needed); fix: a longer --budget",
-                    path.display(),
-                    r.training_rows.len(),
-                    frontier_predictor::Kind::Learned.min_rows()
-                );
+            if let Some(path) = &args.predictor_out {
+                match frontier_train::planner::predictor_file(r.trained.as_ref(), &r.training_rows) {
+                    Some(file) => {
+                        std::fs::write(path, file.to_json())
+                            .with_context(|| format!("{}: cannot write", path.display()))?;
+                        eprintln!("wrote {} ({})", path.display(), file.reason);
+                    }
+                    None => eprintln!(
+                        "warning: {} not written: {} rows are too few for a predictor ({} needed); fix: a longer --budget",
+                        path.display(),
+                        r.training_rows.len(),
+                        frontier_predictor::Kind::Learned.min_rows()
+                    ),
+                }
             }
             r.outcome
         }

@@ -175,13 +175,7 @@ fn verify(
     manifest: &mut Manifest,
 ) -> anyhow::Result<()> {
     let here = frontier_profiler::fingerprint::Fingerprint::collect().device_id;
-    let Some(p) = files.iter().find(|f| f.device_id == here) else {
-        let known: Vec<String> = files.iter().map(|f| f.device_id.clone()).collect();
-        bail!(
-            "--verify: no predictor is of this device ({here}; predictors: {}); fix: verify on the device a predictor was trained on",
-            known.join(", ")
-        );
-    };
+    let p = assembly::predictor_of(files, &here).map_err(anyhow::Error::msg)?;
     let key = device_key(&p.device_id, &p.backend, p.threads);
     // profile's defaults (and --policy), on this predictor's backend and
     // thread count.
@@ -201,23 +195,15 @@ fn verify(
         )
     })?;
     let backends = crate::backends::selected(backend, &args.ort, memory_budget)?;
-    let models: Vec<frontier_session::Model> = manifest
-        .models
-        .iter()
-        .map(|m| frontier_session::Model::File {
-            path: args.out.join(&m.file),
-            arch: Some(m.arch.to_string()),
-            space: Some(manifest.space.clone()),
-        })
-        .collect();
+    let models = frontier_session::Model::frontier(manifest, &args.out);
     eprintln!(
         "verifying {} frontier models on {key} ({} backend, {} thread(s))",
         models.len(),
         p.backend,
         p.threads
     );
-    let mut observer = VerifyObserver {
-        tty: std::io::stderr().is_terminal(),
+    let mut observer = frontier_session::Stderr {
+        warnings: std::io::stderr().is_terminal(),
     };
     let outcome = frontier_session::run(config, &backends, &models, &mut observer)?;
     for f in &outcome.failures {
@@ -236,19 +222,4 @@ fn verify(
         table.display()
     );
     Ok(())
-}
-
-struct VerifyObserver {
-    tty: bool,
-}
-
-impl frontier_session::Observer for VerifyObserver {
-    fn warn(&mut self, message: &str) {
-        if self.tty {
-            eprintln!("warning: {message}");
-        }
-    }
-    fn error(&mut self, message: &str) {
-        eprintln!("error: {message}");
-    }
 }

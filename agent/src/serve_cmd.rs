@@ -69,22 +69,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
         log(args.json, "warning", serde_json::json!({"message": note}));
     }
     if let Some(every) = args.force_swap_every_ms {
-        // Back and forth between the two fastest variants, for the
-        // swap-cost benchmark (with --threads 1,1 they are two copies of
-        // the same model, so any latency change is the swap's).
-        let sw = switcher.clone();
-        std::thread::spawn(move || {
-            let order = sw.variants_by_latency();
-            let pair: Vec<usize> = order.into_iter().take(2).collect();
-            let mut k = 0;
-            loop {
-                std::thread::sleep(Duration::from_millis(every));
-                k += 1;
-                if let Some(v) = pair.get(k % pair.len().max(1)) {
-                    sw.force_swap(*v);
-                }
-            }
-        });
+        switcher.alternate_fastest(Duration::from_millis(every));
     }
     let listen: SocketAddr = args.listen.parse().with_context(|| {
         format!(

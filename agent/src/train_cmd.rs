@@ -12,7 +12,7 @@ use frontier_predictor::{self as predictor, Predictor, PredictorFile, Space};
 use frontier_table::{self as table, LatencyRow};
 use frontier_train::{Filters, Request};
 
-use crate::cli::{KindChoice, PredictArgs, TrainArgs};
+use crate::cli::{PredictArgs, TrainArgs};
 
 fn read_rows(source: &str, token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>> {
     if let Some(url) = source.strip_prefix("collector:") {
@@ -48,12 +48,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
             backend: args.backend.clone(),
             threads: args.threads,
         },
-        kind: match args.kind {
-            KindChoice::Auto => frontier_train::KindChoice::Auto,
-            KindChoice::Lut => frontier_train::KindChoice::Lut,
-            KindChoice::Learned => frontier_train::KindChoice::Learned,
-            KindChoice::Hybrid => frontier_train::KindChoice::Hybrid,
-        },
+        kind: args.kind,
         source,
         source_origin: args
             .from
@@ -83,48 +78,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
             predictor::plot::learning_curve_svg(&trained.learning_curve, &t.curve_title()),
         )?;
     }
-    let pct = |v: f64| format!("{:.1}%", v * 100.0);
-    println!(
-        "{:<8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>9}",
-        "kind", "MAPE", "±5%", "±10%", "tau", "rho", "interval"
-    );
-    for (k, m) in &trained.candidates {
-        println!(
-            "{:<8} {:>7} {:>7} {:>7} {:>6.3} {:>6.3} {:>9}",
-            k.name(),
-            pct(m.mape),
-            pct(m.within_5pct),
-            pct(m.within_10pct),
-            m.kendall_tau,
-            m.spearman,
-            m.interval_coverage.map(pct).unwrap_or_default()
-        );
-    }
-    println!(
-        "{} ({} rows of {} on {}, {} thread(s); {}-fold cross-validation)",
-        trained.reason,
-        t.samples,
-        file.backend,
-        file.device_id,
-        file.threads,
-        5.min(t.samples)
-    );
-    if let Some(m) = &t.held_out {
-        println!(
-            "{:<8} {:>7} {:>7} {:>7} {:>6.3} {:>6.3} {:>9}  (the {} held-out rows)",
-            "held-out",
-            pct(m.mape),
-            pct(m.within_5pct),
-            pct(m.within_10pct),
-            m.kendall_tau,
-            m.spearman,
-            m.interval_coverage.map(pct).unwrap_or_default(),
-            m.n
-        );
-    }
-    if let Some((m, lo, hi)) = trained.sum_of_parts_ratio {
-        println!("whole network / sum of its blocks: {m:.3} (range {lo:.3}-{hi:.3})");
-    }
+    print!("{}", t.render());
     eprintln!("wrote {}", args.out.display());
     Ok(0)
 }

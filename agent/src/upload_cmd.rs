@@ -61,32 +61,14 @@ pub fn spool_dir() -> anyhow::Result<PathBuf> {
 
 /// Resolve the collector and token from flags, environment and config file.
 pub fn target(url: Option<&str>, token: Option<&str>) -> anyhow::Result<Target> {
-    let env = |k: &str| std::env::var(k).ok();
-    Ok(config::resolve(
-        url,
-        token,
-        &env,
-        config::config_path().as_deref(),
-    )?)
+    Ok(config::resolve_here(url, token)?)
 }
 
 /// Give each row its id and append them to the spool (fsynced).
 pub fn spool_rows(spool: &mut Spool, rows: &mut [LatencyRow]) -> anyhow::Result<()> {
-    for chunk in rows.chunks_mut(1000) {
-        let lines: Vec<Vec<u8>> = chunk
-            .iter_mut()
-            .map(|r| {
-                table::ensure_row_id(r);
-                let mut line = table::to_jsonl(std::slice::from_ref(r));
-                line.pop();
-                line
-            })
-            .collect();
-        spool.append(&lines).with_context(|| {
-            format!("cannot spool rows for upload in {}", spool.dir().display())
-        })?;
-    }
-    Ok(())
+    spool
+        .append_rows(rows)
+        .with_context(|| format!("cannot spool rows for upload in {}", spool.dir().display()))
 }
 
 /// Send what the spool holds until `wait` has passed; prints a one-line

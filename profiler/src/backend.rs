@@ -177,6 +177,46 @@ pub trait ModelState: Send {
     }
 }
 
+/// The backends a caller asked for among `all`: `wanted` by name, or
+/// (`None`) every one that works here. A named backend that is missing or
+/// does not work here is an error with its fix; otherwise the ones that do
+/// not work are skipped, each told to `warn` with its fix.
+pub fn select(
+    all: Vec<Box<dyn Backend>>,
+    wanted: Option<&str>,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Vec<Box<dyn Backend>>, ProfileError> {
+    let mut out = Vec::new();
+    for b in all {
+        if wanted.is_some_and(|w| w != b.name()) {
+            continue;
+        }
+        match b.availability() {
+            Availability::Available => out.push(b),
+            Availability::Unavailable { reason, fix } => {
+                if wanted.is_some() {
+                    return Err(ProfileError::BackendUnavailable {
+                        backend: b.name().into(),
+                        reason,
+                        fix,
+                    });
+                }
+                warn(&format!(
+                    "skipping backend {}: {reason}; fix: {fix}",
+                    b.name()
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(match wanted {
+            Some(w) => ProfileError::BackendNotBuilt { backend: w.into() },
+            None => ProfileError::NoBackend,
+        });
+    }
+    Ok(out)
+}
+
 /// A model made ready to run in one call: inspect its inputs, resolve them
 /// against `specs`, prepare it and bind seeded data. For callers that need no
 /// step in between (the agent measures memory between preparing and running,

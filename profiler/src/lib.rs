@@ -115,4 +115,10 @@ pub enum ProfileError {
         reason: String,
         fix: String,
     },
+
+    #[error("backend {backend} is not compiled into this binary (a static musl build has tract only); fix: use --backend tract or a gnu build")]
+    BackendNotBuilt { backend: String },
+
+    #[error("no backend works here; `frontier doctor` says why")]
+    NoBackend,
 }

@@ -204,6 +204,20 @@ pub fn report(req: &Request, outcome: &Outcome) -> serde_json::Value {
     })
 }
 
+/// The predictor of device `here` among `files`, or why there is none.
+pub fn predictor_of<'a>(
+    files: &'a [frontier_predictor::PredictorFile],
+    here: &str,
+) -> Result<&'a frontier_predictor::PredictorFile, String> {
+    files.iter().find(|f| f.device_id == here).ok_or_else(|| {
+        let known: Vec<&str> = files.iter().map(|f| f.device_id.as_str()).collect();
+        format!(
+            "--verify: no predictor is of this device ({here}; predictors: {}); fix: verify on the device a predictor was trained on",
+            known.join(", ")
+        )
+    })
+}
+
 /// What a verification found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Verified {

@@ -269,6 +269,19 @@ impl Model {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The models of a frontier manifest, its files relative to `dir`.
+    pub fn frontier(manifest: &frontier_table::frontier::Manifest, dir: &Path) -> Vec<Model> {
+        manifest
+            .models
+            .iter()
+            .map(|m| Model::File {
+                path: dir.join(&m.file),
+                arch: Some(m.arch.to_string()),
+                space: Some(manifest.space.clone()),
+            })
+            .collect()
+    }
+
     /// The model files of command-line paths, each with what the manifest
     /// beside it says; paths that could not be used become failures.
     pub fn files(paths: &[PathBuf]) -> (Vec<Model>, Vec<String>) {
@@ -313,6 +326,66 @@ pub trait Observer {
     /// What the session is doing, for a user who wants to follow it (a
     /// contention level starting).
     fn note(&mut self, _message: &str) {}
+}
+
+/// Start-up milestones, printed on stderr when `FRONTIER_TIMINGS` is set (for
+/// the start-up benchmark of docs/BENCHMARKS.md).
+pub struct Milestones {
+    start: std::time::Instant,
+    on: bool,
+    marks: Vec<(&'static str, f64)>,
+}
+
+impl Default for Milestones {
+    fn default() -> Self {
+        Milestones::new()
+    }
+}
+
+impl Milestones {
+    pub fn new() -> Self {
+        Milestones {
+            start: std::time::Instant::now(),
+            on: std::env::var_os("FRONTIER_TIMINGS").is_some(),
+            marks: Vec::new(),
+        }
+    }
+
+    pub fn mark(&mut self, what: &'static str) {
+        if self.on {
+            self.marks
+                .push((what, self.start.elapsed().as_secs_f64() * 1e3));
+        }
+    }
+
+    pub fn print(&self) {
+        if self.on {
+            let parts: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(w, t)| format!("{w} {t:.1} ms"))
+                .collect();
+            eprintln!("timings since start: {}", parts.join(", "));
+        }
+    }
+}
+
+/// An observer that prints errors on stderr, and warnings when asked
+/// (commands that run a session inside another task, as a search's
+/// verification).
+pub struct Stderr {
+    pub warnings: bool,
+}
+
+impl Observer for Stderr {
+    fn warn(&mut self, message: &str) {
+        if self.warnings {
+            eprintln!("warning: {message}");
+        }
+    }
+    fn error(&mut self, message: &str) {
+        eprintln!("error: {message}");
+    }
 }
 
 /// An observer that ignores everything.

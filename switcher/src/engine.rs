@@ -676,6 +676,25 @@ impl Switcher {
         }
     }
 
+    /// Swap back and forth between the two fastest variants every `every`,
+    /// for the life of the process, whatever the policy says: the
+    /// swap-cost benchmark (with threads `1,1` they are two copies of the
+    /// same model, so any latency change is the swap's).
+    pub fn alternate_fastest(&self, every: Duration) {
+        let sw = self.clone();
+        std::thread::spawn(move || {
+            let pair: Vec<usize> = sw.variants_by_latency().into_iter().take(2).collect();
+            let mut k = 0;
+            loop {
+                std::thread::sleep(every);
+                k += 1;
+                if let Some(v) = pair.get(k % pair.len().max(1)) {
+                    sw.force_swap(*v);
+                }
+            }
+        });
+    }
+
     /// Make variant `i` current on the next controller step, whatever the
     /// policy says (benchmarks of the swap itself; tests).
     pub fn force_swap(&self, i: usize) {

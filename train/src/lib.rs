@@ -42,6 +42,39 @@ pub enum KindChoice {
     Hybrid,
 }
 
+impl KindChoice {
+    /// In the order help texts list them.
+    pub const ALL: [KindChoice; 4] = [
+        KindChoice::Lut,
+        KindChoice::Learned,
+        KindChoice::Hybrid,
+        KindChoice::Auto,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KindChoice::Auto => "auto",
+            KindChoice::Lut => "lut",
+            KindChoice::Learned => "learned",
+            KindChoice::Hybrid => "hybrid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KindChoice> {
+        KindChoice::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// One line for help texts.
+    pub fn describe(self) -> &'static str {
+        match self {
+            KindChoice::Lut => "Once-for-All's per-block lookup table, calibrated on whole networks (needs rows of `frontier export --blocks` models).",
+            KindChoice::Learned => "A bagged linear model over the space's analytic features.",
+            KindChoice::Hybrid => "The learned model with the lookup-table sum as one more feature.",
+            KindChoice::Auto => "The kind with the lowest cross-validated MAPE.",
+        }
+    }
+}
+
 /// One training run.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -277,6 +310,65 @@ impl Trained {
                 f.training_data_sha256.clone(),
             ),
         ]
+    }
+
+    /// The table `frontier train` prints: each kind's cross-validated
+    /// metrics, the choice and why, held-out metrics with shots, and the
+    /// sum-of-parts ratio with a block table.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let (file, trained, t) = (&self.file, &self.trained, self);
+        let mut out = String::new();
+        let pct = |v: f64| format!("{:.1}%", v * 100.0);
+        let _ = writeln!(
+            out,
+            "{:<8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>9}",
+            "kind", "MAPE", "±5%", "±10%", "tau", "rho", "interval"
+        );
+        for (k, m) in &trained.candidates {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>7} {:>7} {:>7} {:>6.3} {:>6.3} {:>9}",
+                k.name(),
+                pct(m.mape),
+                pct(m.within_5pct),
+                pct(m.within_10pct),
+                m.kendall_tau,
+                m.spearman,
+                m.interval_coverage.map(pct).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} ({} rows of {} on {}, {} thread(s); {}-fold cross-validation)",
+            trained.reason,
+            t.samples,
+            file.backend,
+            file.device_id,
+            file.threads,
+            5.min(t.samples)
+        );
+        if let Some(m) = &t.held_out {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>7} {:>7} {:>7} {:>6.3} {:>6.3} {:>9}  (the {} held-out rows)",
+                "held-out",
+                pct(m.mape),
+                pct(m.within_5pct),
+                pct(m.within_10pct),
+                m.kendall_tau,
+                m.spearman,
+                m.interval_coverage.map(pct).unwrap_or_default(),
+                m.n
+            );
+        }
+        if let Some((m, lo, hi)) = trained.sum_of_parts_ratio {
+            let _ = writeln!(
+                out,
+                "whole network / sum of its blocks: {m:.3} (range {lo:.3}-{hi:.3})"
+            );
+        }
+        out
     }
 
     /// The learning curve's title.

@@ -168,6 +168,22 @@ impl Planner {
     }
 }
 
+/// The predictor file of an active-profiling run: its last fit, with the
+/// provenance of the rows it was trained on (`None` before the first fit).
+pub fn predictor_file(
+    trained: Option<&predictor::Trained>,
+    rows: &[LatencyRow],
+) -> Option<predictor::PredictorFile> {
+    let trained = trained?;
+    let space = frontier_spaces::Space::parse(&trained.fitted.space)?;
+    let rows: Vec<&LatencyRow> = rows.iter().collect();
+    let n = rows.iter().filter(|r| r.arch.is_some()).count();
+    let unstable = rows.iter().filter(|r| r.unstable).count();
+    Some(crate::rows::predictor_file(
+        space, trained, &rows, n, unstable,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

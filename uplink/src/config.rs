@@ -77,6 +77,12 @@ fn private_text(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
+/// [`resolve`] from this process's environment and its config file.
+pub fn resolve_here(url: Option<&str>, token: Option<&str>) -> Result<Target, ConfigError> {
+    let env = |k: &str| std::env::var(k).ok();
+    resolve(url, token, &env, config_path().as_deref())
+}
+
 /// Resolve the collector and token. `url` and `token` are the flags'
 /// values; `env` reads an environment variable (a parameter, for tests).
 pub fn resolve(

@@ -241,6 +241,27 @@ impl Spool {
         }
     }
 
+    /// Give each row its content id and append the rows as JSON Lines
+    /// records, in chunks of 1,000 (each chunk one fsynced append).
+    pub fn append_rows(
+        &mut self,
+        rows: &mut [frontier_table::LatencyRow],
+    ) -> Result<(), SpoolError> {
+        for chunk in rows.chunks_mut(1000) {
+            let lines: Vec<Vec<u8>> = chunk
+                .iter_mut()
+                .map(|r| {
+                    frontier_table::ensure_row_id(r);
+                    let mut line = frontier_table::to_jsonl(std::slice::from_ref(r));
+                    line.pop();
+                    line
+                })
+                .collect();
+            self.append(&lines)?;
+        }
+        Ok(())
+    }
+
     /// Append rows (each one JSON line, without its newline). Returns once
     /// they are on disk.
     pub fn append<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<(), SpoolError> {
