@@ -93,149 +93,19 @@ use crate::interval::{self, Interval};
 use crate::probe::Probe;
 use crate::stats::{self, Summary};
 use crate::ProfileError;
+mod config;
+mod correction;
+mod ops;
+mod series;
 
-/// How warm-up ends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WarmupConfig {
-    pub min_runs: u32,
-    pub min_time: Duration,
-    /// Runs per stability window.
-    pub window: u32,
-    /// Relative difference of consecutive window medians that counts as stable.
-    pub tolerance: f64,
-    pub max_time: Duration,
-}
-
-impl Default for WarmupConfig {
-    fn default() -> Self {
-        WarmupConfig {
-            min_runs: 5,
-            min_time: Duration::from_millis(200),
-            window: 5,
-            tolerance: 0.05,
-            max_time: Duration::from_secs(3),
-        }
-    }
-}
-
-/// The calibration probe's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeConfig {
-    pub enabled: bool,
-    /// Probe runs per measurement point; their median is the point's value.
-    pub reps: u32,
-    /// Reference probe duration of this device. `None`: the session median.
-    pub reference_ms: Option<f64>,
-    /// Probe points on each side of a slice's bracketing pair that its speed
-    /// estimate also uses: larger is smoother but lags a sudden change.
-    pub window: usize,
-    /// The models' elasticity to the shift of this session's median probe
-    /// from `reference_ms`. `None`: the within-session estimate (right for a
-    /// probe that moves more than the models, as a synthetic one does).
-    pub session_elasticity: Option<f64>,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        ProbeConfig {
-            enabled: true,
-            reps: 3,
-            reference_ms: None,
-            window: 1,
-            session_elasticity: None,
-        }
-    }
-}
-
-/// Default target of a row's own uncertainty (drift and placement): ±2%.
-pub const DEFAULT_TARGET_CI: f64 = 0.02;
-/// Default flag threshold on a row's own uncertainty: ±3.5%.
-pub const DEFAULT_MAX_CI: f64 = 0.035;
-/// Default session error (95% half-width), calibrated by the test-retest
-/// pairs of `docs/BENCHMARKS.md` ("Calibration of the interval").
-pub const DEFAULT_SESSION_ERROR: f64 = 0.033;
-
-/// All the knobs of one measurement session.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HarnessConfig {
-    pub warmup: WarmupConfig,
-    pub min_runs: u32,
-    pub min_time: Duration,
-    pub max_time: Duration,
-    /// Interleaved rounds before the stop rule is first evaluated.
-    pub rounds: u32,
-    /// Stop a model once its own uncertainty (the interval's drift and
-    /// placement terms, [`Interval::own`]) is within this.
-    pub target_ci: f64,
-    /// Flag a row `unstable` when its own uncertainty is wider than this.
-    pub max_ci: f64,
-    /// Relative 95% half-width of the error common to a whole invocation
-    /// (see [`crate::interval`]).
-    pub session_error: f64,
-    /// Wall time for warm-up and measurement of all models together.
-    pub budget: Option<Duration>,
-    pub probe: ProbeConfig,
-}
-
-impl Default for HarnessConfig {
-    fn default() -> Self {
-        HarnessConfig {
-            warmup: WarmupConfig::default(),
-            min_runs: 10,
-            min_time: Duration::from_secs(1),
-            max_time: Duration::from_secs(10),
-            rounds: 5,
-            target_ci: DEFAULT_TARGET_CI,
-            max_ci: DEFAULT_MAX_CI,
-            session_error: DEFAULT_SESSION_ERROR,
-            budget: None,
-            probe: ProbeConfig::default(),
-        }
-    }
-}
-
-impl HarnessConfig {
-    /// Check the settings for contradictions; the error names the flag.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.rounds == 0 {
-            return Err("--rounds must be at least 1".into());
-        }
-        if self.min_runs == 0 {
-            return Err("--min-runs must be at least 1".into());
-        }
-        if self.max_time < self.min_time {
-            return Err(format!(
-                "--max-time ({:?}) is shorter than --min-time ({:?}); fix: raise --max-time",
-                self.max_time, self.min_time
-            ));
-        }
-        if self.target_ci.is_nan() || self.target_ci <= 0.0 {
-            return Err("--target-ci must be positive (e.g. 0.02 for ±2%)".into());
-        }
-        if self.max_ci.is_nan() || self.max_ci < self.target_ci {
-            return Err(format!(
-                "--max-ci ({}) is below --target-ci ({}): every row that stops short of its target would be flagged; fix: raise --max-ci",
-                self.max_ci, self.target_ci
-            ));
-        }
-        if self.session_error.is_nan() || self.session_error < 0.0 {
-            return Err(format!(
-                "--session-error ({}) must be at least 0 (e.g. 0.033 for ±3.3%)",
-                self.session_error
-            ));
-        }
-        if self.budget.is_some_and(|b| b.is_zero()) {
-            return Err("--budget must be longer than 0".into());
-        }
-        if self.warmup.window == 0 {
-            return Err("the warm-up window must be at least 1 run".into());
-        }
-        if self.probe.enabled && self.probe.reps == 0 {
-            return Err("probe repetitions must be at least 1".into());
-        }
-        Ok(())
-    }
-}
+pub use config::{
+    HarnessConfig, ProbeConfig, WarmupConfig, DEFAULT_MAX_CI, DEFAULT_SESSION_ERROR,
+    DEFAULT_TARGET_CI,
+};
+use correction::*;
+pub use correction::{elasticity, elasticity_fit, Correction, UNKNOWN_ELASTICITY_SE};
+pub use ops::{calibrate_overhead, profile_ops, OpStat};
+use series::*;
 
 /// Why a model's measurement ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,212 +218,8 @@ pub struct Harness<'a> {
     clock: &'a dyn Clock,
     probe: Option<&'a mut dyn Probe>,
     probe_points: Vec<ProbePoint>,
-    /// Index of the latest probe point of the current attempt.
+    /// Index of the latest probe point of the current measurement.
     last_probe: Option<usize>,
-}
-
-/// One probe measurement: which copy of the probe ran, and its median.
-#[derive(Debug, Clone, Copy)]
-struct ProbePoint {
-    instance: usize,
-    ms: f64,
-}
-
-/// Probe points with each copy's level divided out: point `j` of copy `i`
-/// becomes `ms * mean_level / level_i`, with `level_i` the median of copy
-/// `i`'s points. Raw values while some copy has fewer than two points.
-fn level_probe_points(points: &[ProbePoint]) -> Vec<f64> {
-    let copies = points.iter().map(|p| p.instance + 1).max().unwrap_or(0);
-    let levels: Vec<Option<f64>> = (0..copies)
-        .map(|i| {
-            let v: Vec<f64> = points
-                .iter()
-                .filter(|p| p.instance == i)
-                .map(|p| p.ms)
-                .collect();
-            if v.len() >= 2 {
-                stats::median(&v)
-            } else {
-                None
-            }
-        })
-        .collect();
-    if copies <= 1 || levels.iter().any(|l| l.is_none_or(|l| l <= 0.0)) {
-        return points.iter().map(|p| p.ms).collect();
-    }
-    let levels: Vec<f64> = levels.into_iter().flatten().collect();
-    let mean = levels.iter().sum::<f64>() / levels.len() as f64;
-    points
-        .iter()
-        .map(|p| p.ms * mean / levels[p.instance])
-        .collect()
-}
-
-/// One slice: runs of one model within one round.
-#[derive(Debug, Clone)]
-struct Slice {
-    round: u32,
-    /// Which of the subject's instances ran this slice.
-    instance: usize,
-    samples: Vec<f64>,
-    /// The slice's probe speed estimate, in ms; set once the attempt ends.
-    probe_ms: Option<f64>,
-    /// Indices of the probe points before and after the slice.
-    probe_ix: Option<(usize, usize)>,
-}
-
-#[derive(Debug, Clone)]
-struct Attempt {
-    slices: Vec<Slice>,
-    rounds: u32,
-    stop: StopReason,
-    instances: usize,
-}
-
-impl Attempt {
-    fn raw(&self) -> Vec<f64> {
-        self.slices
-            .iter()
-            .flat_map(|s| s.samples.iter().copied())
-            .collect()
-    }
-
-    /// Samples of the slices `keep` selects, each times its slice's
-    /// correction factor and `level` of the slice.
-    fn scaled(
-        &self,
-        c: Correction,
-        keep: impl Fn(&Slice) -> bool,
-        level: impl Fn(&Slice) -> f64,
-    ) -> Vec<f64> {
-        self.slices
-            .iter()
-            .filter(|s| keep(s))
-            .flat_map(|s| {
-                let f = c.factor(s.probe_ms) * level(s);
-                s.samples.iter().map(move |x| x * f)
-            })
-            .collect()
-    }
-
-    /// Samples brought to the reference speed (see [`Correction`]).
-    fn corrected(&self, c: Correction) -> Vec<f64> {
-        self.scaled(c, |_| true, |_| 1.0)
-    }
-
-    /// Median of each instance's samples brought to the reference speed.
-    fn instance_medians(&self, c: Correction) -> Vec<f64> {
-        (0..self.instances)
-            .filter_map(|i| stats::median(&self.scaled(c, |s| s.instance == i, |_| 1.0)))
-            .collect()
-    }
-
-    /// Per instance, the factor that brings its level to the mean level of
-    /// all instances (1 for every instance when one has no samples).
-    fn instance_levels(&self, c: Correction) -> Vec<f64> {
-        let m = self.instance_medians(c);
-        if m.len() != self.instances || m.iter().any(|x| *x <= 0.0) {
-            return vec![1.0; self.instances];
-        }
-        let mean = m.iter().sum::<f64>() / m.len() as f64;
-        m.iter().map(|x| mean / x).collect()
-    }
-
-    /// Corrected median of each round, with each instance's level divided
-    /// out, so that the rounds' spread measures drift over time only.
-    fn round_medians(&self, c: Correction) -> Vec<f64> {
-        let levels = self.instance_levels(c);
-        (0..self.rounds)
-            .filter_map(|r| {
-                stats::median(&self.scaled(c, |s| s.round == r, |s| levels[s.instance]))
-            })
-            .collect()
-    }
-
-    fn raw_spread(&self) -> f64 {
-        stats::relative_spread(&self.round_medians(Correction::NONE))
-    }
-
-    /// The batch-means interval of the rounds, raw or corrected, whichever is narrower.
-    fn round_ci(&self, c: Correction) -> Option<f64> {
-        let raw = stats::batch_mean_ci95_rel(&self.round_medians(Correction::NONE));
-        let corrected = stats::batch_mean_ci95_rel(&self.round_medians(c));
-        match (raw, corrected) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Log of each round's corrected median, each instance's level divided
-    /// out: the drift term of the interval.
-    fn log_rounds(&self, c: Correction) -> Vec<f64> {
-        self.round_medians(c)
-            .into_iter()
-            .filter(|m| *m > 0.0)
-            .map(f64::ln)
-            .collect()
-    }
-
-    /// This model's placement variance in excess of drift (see
-    /// [`interval::placement_excess`]); `None` with one instance.
-    fn placement_excess(&self, c: Correction, rho: f64) -> Option<f64> {
-        if self.instances < 2 {
-            return None;
-        }
-        let var = interval::median_variance(&self.log_rounds(c), rho)?;
-        let medians: Vec<f64> = self
-            .instance_medians(c)
-            .into_iter()
-            .filter(|m| *m > 0.0)
-            .map(f64::ln)
-            .collect();
-        interval::placement_excess(&medians, var, self.rounds as usize)
-    }
-
-    fn interval(&self, c: Correction, s: SessionStats) -> Option<Interval> {
-        interval::interval(
-            &self.log_rounds(c),
-            s.rho,
-            s.placement_var,
-            self.instances,
-            s.session,
-        )
-    }
-
-    /// The spread that decides stability: the smaller of raw and corrected.
-    /// Scale-free, so it does not depend on the reference.
-    fn spread(&self, c: Correction) -> f64 {
-        self.raw_spread()
-            .min(stats::relative_spread(&self.round_medians(c)))
-    }
-
-    /// Centred (log probe, log slice median) pairs of this attempt's slices.
-    fn log_pairs(&self) -> Vec<(f64, f64)> {
-        let pts: Vec<(f64, f64)> = self
-            .slices
-            .iter()
-            .filter_map(|s| Some((s.probe_ms?.ln(), stats::median(&s.samples)?.ln())))
-            .collect();
-        if pts.len() < 3 {
-            return Vec::new();
-        }
-        let n = pts.len() as f64;
-        let (mx, my) = pts
-            .iter()
-            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
-        pts.into_iter().map(|(x, y)| (x - mx, y - my)).collect()
-    }
-
-    /// Estimate each slice's speed from the probe points around it.
-    fn smooth_probes(&mut self, points: &[f64], window: usize) {
-        for s in &mut self.slices {
-            s.probe_ms = s.probe_ix.and_then(|(b, a)| {
-                let lo = b.saturating_sub(window);
-                let hi = (a + window + 1).min(points.len());
-                stats::median(points.get(lo..hi)?)
-            });
-        }
-    }
 }
 
 /// How the session's rounds are sized (see [`Harness::plan`]).
@@ -575,131 +241,12 @@ struct Estimate {
     estimated: Option<f64>,
 }
 
-/// What the interval pools over a session's models.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct SessionStats {
-    /// Lag-1 autocorrelation of the rounds.
-    rho: f64,
-    /// Placement variance (log scale).
-    placement_var: f64,
-    /// The session term's 95% half-width: the configured session error and
-    /// the uncertainty of the correction of this session's shift from the
-    /// reference (`1.96 · se(β) · |ln(reference / session)|`), in quadrature.
-    session: f64,
-}
-
-/// [`SessionStats`] of `attempts` (those with rounds), see
-/// [`interval::pooled_autocorrelation`] and [`interval::pooled_placement`].
-/// `shift_se`: the standard error (log scale) of the correction of the
-/// session's shift from the reference.
-fn session_stats(
-    attempts: &[&Attempt],
-    c: Correction,
-    session_error: f64,
-    shift_se: f64,
-) -> SessionStats {
-    let series: Vec<Vec<f64>> = attempts.iter().map(|a| a.log_rounds(c)).collect();
-    let rho = interval::pooled_autocorrelation(&series);
-    let excesses: Vec<f64> = attempts
-        .iter()
-        .filter_map(|a| a.placement_excess(c, rho))
-        .collect();
-    SessionStats {
-        rho,
-        placement_var: interval::pooled_placement(&excesses),
-        session: (session_error.powi(2) + (1.959964 * shift_se).powi(2)).sqrt(),
-    }
-}
-
-/// The standard error of the session-shift correction
-/// `(reference / session)^beta_s`: `se(beta_s) · |ln(reference / session)|`;
-/// 0 when the elasticity is fixed (`--probe-session-beta`) or there is no
-/// reference to shift from.
-fn shift_se(
-    reference: Option<f64>,
-    session: Option<f64>,
-    fit: Option<(f64, f64)>,
-    fixed: bool,
-) -> f64 {
-    match (reference, session) {
-        (Some(r), Some(s)) if !fixed && r > 0.0 && s > 0.0 => {
-            fit.map_or(UNKNOWN_ELASTICITY_SE, |(_, se)| se) * (r / s).ln().abs()
-        }
-        _ => 0.0,
-    }
-}
-
-/// How samples are brought to the reference speed: a slice measured while
-/// the probe took `p` ms is multiplied by
-/// `(reference / session)^session_beta * (session / p)^beta`, or by
-/// `(reference / p)^beta` when the session's median probe is unknown.
-///
-/// `beta` is the models' elasticity to the probe: how many percent a model
-/// slows down when the probe slows down by one percent. It is estimated per
-/// session ([`elasticity`]) because no fixed probe slows down exactly like
-/// every network: on the shared VM of `docs/BENCHMARKS.md` the probe moved
-/// about twice as much as the models between invocations.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Correction {
-    pub reference: Option<f64>,
-    /// This session's median probe.
-    pub session: Option<f64>,
-    pub beta: f64,
-    pub session_beta: f64,
-}
-
-impl Correction {
-    pub const NONE: Correction = Correction {
-        reference: None,
-        session: None,
-        beta: 0.0,
-        session_beta: 0.0,
-    };
-
-    fn factor(self, probe_ms: Option<f64>) -> f64 {
-        match (probe_ms, self.reference, self.session) {
-            (Some(p), Some(r), Some(s)) if p > 0.0 && r > 0.0 && s > 0.0 => {
-                (r / s).powf(self.session_beta) * (s / p).powf(self.beta)
-            }
-            (Some(p), Some(r), _) if p > 0.0 && r > 0.0 => (r / p).powf(self.beta),
-            _ => 1.0,
-        }
-    }
-}
-
-/// Least-squares slope of log slice median on log probe, pooled over models
-/// with one intercept each, clamped to [0, 1]. Noise in the probe biases it
-/// towards 0, i.e. towards less correction. `None` (then 1 is used) when the
-/// probe moved too little within the session to tell: RMS below 1%.
-pub fn elasticity(pairs: &[(f64, f64)]) -> Option<f64> {
-    elasticity_fit(pairs).map(|(beta, _)| beta)
-}
-
-/// [`elasticity`] and the standard error of the slope (residual variance
-/// over `n - 1` degrees of freedom, divided by the probe's sum of squares).
-pub fn elasticity_fit(pairs: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let sxx: f64 = pairs.iter().map(|(x, _)| x * x).sum();
-    let sxy: f64 = pairs.iter().map(|(x, y)| x * y).sum();
-    if pairs.len() < 10 || sxx / (pairs.len() as f64) < 1e-4 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    let rss: f64 = pairs.iter().map(|(x, y)| (y - slope * x).powi(2)).sum();
-    let se = (rss / (pairs.len() - 1) as f64 / sxx).sqrt();
-    Some((slope.clamp(0.0, 1.0), se))
-}
-
-/// The elasticity's standard error assumed when the probe moved too little
-/// within a session to estimate it (1 is then applied): the standard
-/// deviation of a slope anywhere in [0, 1].
-pub const UNKNOWN_ELASTICITY_SE: f64 = 0.29;
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 /// Passes that re-check converged models against the session's final
-/// estimate (see [`Harness::attempt`]).
+/// estimate (see [`Harness::measure_all`]).
 const MAX_RECHECKS: u32 = 2;
 
 /// Per-slice cap on runs, so a clock that does not advance cannot loop forever.
@@ -823,27 +370,27 @@ impl<'a> Harness<'a> {
         }
         let todo: Vec<usize> = (0..n).filter(|i| errors[*i].is_none()).collect();
         let plan = self.plan(&todo, &latency, start);
-        let mut attempts: Vec<Option<Attempt>> = vec![None; n];
-        for (i, a) in self.attempt(subjects, &todo, &plan, &mut errors, progress) {
-            attempts[i] = Some(a);
+        let mut series: Vec<Option<Series>> = vec![None; n];
+        for (i, a) in self.measure_all(subjects, &todo, &plan, &mut errors, progress) {
+            series[i] = Some(a);
         }
 
         let probe_ms = level_probe_points(&self.probe_points);
-        let kept: Vec<&Attempt> = attempts.iter().flatten().collect();
+        let measured_series: Vec<&Series> = series.iter().flatten().collect();
         let Estimate {
             correction,
             stats,
             estimated,
-        } = self.estimate(&kept);
+        } = self.estimate(&measured_series);
         let (reference, session) = (correction.reference, correction.session);
         let results = (0..n)
             .map(|i| {
                 if let Some(e) = errors[i].take() {
                     return Err(e);
                 }
-                let a = attempts[i]
+                let a = series[i]
                     .take()
-                    .expect("every subject without error has an attempt");
+                    .expect("every subject without error has a series");
                 Ok(self.summarise(&a, warm[i], correction, stats))
             })
             .collect();
@@ -914,7 +461,7 @@ impl<'a> Harness<'a> {
 
     fn summarise(
         &self,
-        a: &Attempt,
+        a: &Series,
         (warmup_runs, warmup_ms): (u32, f64),
         correction: Correction,
         stats: SessionStats,
@@ -922,7 +469,7 @@ impl<'a> Harness<'a> {
         let reference = correction.reference;
         let samples_ms = a.raw();
         let corrected_ms = a.corrected(correction);
-        let raw = Summary::of(&samples_ms).expect("an attempt has at least one sample");
+        let raw = Summary::of(&samples_ms).expect("a series has at least one sample");
         let corrected = Summary::of(&corrected_ms).expect("same length as raw");
         let round_medians_ms = a.round_medians(correction);
         let round_spread = a.spread(correction);
@@ -988,11 +535,11 @@ impl<'a> Harness<'a> {
     /// The stop rule, the re-check of converged models and the final
     /// figures all use this, so a model stops on the figures it is reported
     /// with, as far as the data then allowed.
-    fn estimate(&self, attempts: &[&Attempt]) -> Estimate {
+    fn estimate(&self, series: &[&Series]) -> Estimate {
         let points = level_probe_points(&self.probe_points);
         let session = stats::median(&points);
         let reference = self.config.probe.reference_ms.or(session);
-        let pairs: Vec<(f64, f64)> = attempts.iter().flat_map(|a| a.log_pairs()).collect();
+        let pairs: Vec<(f64, f64)> = series.iter().flat_map(|a| a.log_pairs()).collect();
         let fit = elasticity_fit(&pairs);
         let beta = fit.map_or(1.0, |(b, _)| b);
         let correction = Correction {
@@ -1002,7 +549,7 @@ impl<'a> Harness<'a> {
             session_beta: self.config.probe.session_elasticity.unwrap_or(beta),
         };
         let stats = session_stats(
-            attempts,
+            series,
             correction,
             self.config.session_error,
             shift_se(
@@ -1020,19 +567,19 @@ impl<'a> Harness<'a> {
     }
 
     /// Interleaved rounds over `subjects` until each one stops.
-    fn attempt(
+    fn measure_all(
         &mut self,
         states: &mut [Vec<Box<dyn ModelState>>],
         subjects: &[usize],
         plan: &Plan,
         errors: &mut [Option<ProfileError>],
         progress: &mut dyn FnMut(&Progress),
-    ) -> Vec<(usize, Attempt)> {
+    ) -> Vec<(usize, Series)> {
         let cfg = self.config.clone();
         let max_time_ms = ms(cfg.max_time);
-        let mut attempts: Vec<Attempt> = subjects
+        let mut series: Vec<Series> = subjects
             .iter()
-            .map(|&i| Attempt {
+            .map(|&i| Series {
                 slices: Vec::new(),
                 rounds: 0,
                 stop: StopReason::MaxTime,
@@ -1060,17 +607,17 @@ impl<'a> Harness<'a> {
                 }
                 rechecks += 1;
                 let points = level_probe_points(&self.probe_points);
-                for a in &mut attempts {
+                for a in &mut series {
                     a.smooth_probes(&points, cfg.probe.window);
                 }
-                let measured: Vec<&Attempt> = attempts.iter().filter(|a| a.rounds > 0).collect();
+                let measured: Vec<&Series> = series.iter().filter(|a| a.rounds > 0).collect();
                 let est = self.estimate(&measured);
                 let again: Vec<usize> = (0..subjects.len())
                     .filter(|&k| {
                         stop[k] == Some(StopReason::Converged)
                             && !failed[k]
                             && spent_ms[k] < max_time_ms
-                            && attempts[k]
+                            && series[k]
                                 .interval(est.correction, est.stats)
                                 .is_some_and(|i| i.half_width > cfg.target_ci)
                     })
@@ -1100,7 +647,7 @@ impl<'a> Harness<'a> {
                 let i = subjects[k];
                 // The subject's own round: after a re-check it has sat out
                 // rounds, and its cycles over the instances stay whole.
-                let own = attempts[k].rounds;
+                let own = series[k].rounds;
                 let instance = own as usize % states[i].len();
                 let before = match self.last_probe {
                     Some(p) => Some(p),
@@ -1115,14 +662,14 @@ impl<'a> Harness<'a> {
                     Ok(samples) => {
                         spent_ms[k] += samples.iter().sum::<f64>();
                         let after = self.probe_point();
-                        attempts[k].slices.push(Slice {
+                        series[k].slices.push(Slice {
                             round: own,
                             instance,
                             samples,
                             probe_ms: None,
                             probe_ix: before.zip(after),
                         });
-                        attempts[k].rounds += 1;
+                        series[k].rounds += 1;
                     }
                     Err(e) => {
                         errors[i] = Some(e);
@@ -1137,10 +684,10 @@ impl<'a> Harness<'a> {
                 continue;
             }
             let points = level_probe_points(&self.probe_points);
-            for a in &mut attempts {
+            for a in &mut series {
                 a.smooth_probes(&points, cfg.probe.window);
             }
-            let measured: Vec<&Attempt> = attempts.iter().filter(|a| a.rounds > 0).collect();
+            let measured: Vec<&Series> = series.iter().filter(|a| a.rounds > 0).collect();
             let Estimate {
                 correction: c,
                 stats,
@@ -1155,7 +702,7 @@ impl<'a> Harness<'a> {
                 if failed[k] {
                     continue;
                 }
-                let a = &attempts[k];
+                let a = &series[k];
                 let reason = self.stop_rule(
                     a,
                     spent_ms[k],
@@ -1178,7 +725,7 @@ impl<'a> Harness<'a> {
         let points = level_probe_points(&self.probe_points);
         subjects
             .iter()
-            .zip(attempts)
+            .zip(series)
             .enumerate()
             .filter(|(k, _)| !failed[*k])
             .map(|(k, (&i, mut a))| {
@@ -1192,7 +739,7 @@ impl<'a> Harness<'a> {
     /// Whether a model stops after this round, and why (module doc, point 4).
     fn stop_rule(
         &self,
-        a: &Attempt,
+        a: &Series,
         spent_ms: f64,
         c: Correction,
         stats: SessionStats,
@@ -1265,98 +812,4 @@ impl<'a> Harness<'a> {
         }
         Ok(samples)
     }
-}
-
-/// A state that does nothing: the harness overhead is the time to "run" it.
-struct NoopState;
-
-impl ModelState for NoopState {
-    #[inline(never)]
-    fn run(&mut self) -> Result<(), ProfileError> {
-        std::hint::black_box(());
-        Ok(())
-    }
-
-    fn outputs(&mut self) -> Result<Vec<OutputTensor>, ProfileError> {
-        Ok(Vec::new())
-    }
-}
-
-/// The cost the harness adds to each timed run: two clock reads, a dynamic
-/// call and the sample's bookkeeping, measured on an empty state exactly as
-/// models are measured. Returns the median per-run cost in nanoseconds.
-pub fn calibrate_overhead(clock: &dyn Clock, runs: usize) -> f64 {
-    let mut state: Box<dyn ModelState> = Box::new(NoopState);
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let t0 = clock.now();
-        let _ = std::hint::black_box(state.as_mut()).run();
-        let t1 = clock.now();
-        samples.push((t1 - t0).as_secs_f64() * 1e9);
-    }
-    stats::median(&samples).unwrap_or(0.0)
-}
-
-/// One operator's time in a per-operator profile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpStat {
-    pub node_id: usize,
-    pub name: String,
-    pub op_type: String,
-    pub runs: usize,
-    pub median_ms: f64,
-    pub mean_ms: f64,
-    /// This node's median over the sum of all nodes' medians.
-    pub share: f64,
-}
-
-/// Profile a state per operator over `runs` runs. `None` when the backend has no
-/// per-operator profile. Nodes are returned in descending order of median time.
-///
-/// Per-node timing adds dispatch overhead, so its sum exceeds the whole-graph
-/// latency: use it for shares, and whole-graph rows for latency.
-pub fn profile_ops(
-    state: &mut dyn ModelState,
-    runs: usize,
-) -> Option<Result<Vec<OpStat>, ProfileError>> {
-    let mut per_node: Vec<(NodeTime, Vec<f64>)> = Vec::new();
-    let all = match state.run_per_op(runs.max(1))? {
-        Ok(t) => t,
-        Err(e) => return Some(Err(e)),
-    };
-    for times in all {
-        for t in times {
-            match per_node.iter_mut().find(|(n, _)| n.node_id == t.node_id) {
-                Some((_, v)) => v.push(t.seconds * 1e3),
-                None => {
-                    let s = t.seconds * 1e3;
-                    per_node.push((t, vec![s]));
-                }
-            }
-        }
-    }
-    let medians: Vec<f64> = per_node
-        .iter()
-        .map(|(_, v)| stats::median(v).unwrap_or(0.0))
-        .collect();
-    let total: f64 = medians.iter().sum();
-    let mut out: Vec<OpStat> = per_node
-        .into_iter()
-        .zip(medians)
-        .map(|((n, v), median_ms)| OpStat {
-            node_id: n.node_id,
-            name: n.name,
-            op_type: n.op_type,
-            runs: v.len(),
-            mean_ms: v.iter().sum::<f64>() / v.len() as f64,
-            median_ms,
-            share: if total > 0.0 { median_ms / total } else { 0.0 },
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.median_ms
-            .total_cmp(&a.median_ms)
-            .then(a.node_id.cmp(&b.node_id))
-    });
-    Some(Ok(out))
 }
