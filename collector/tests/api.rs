@@ -458,13 +458,6 @@ async fn suite(url: &str) {
     server.stop().await;
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-collector-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_on_sqlite() {
     let dir = scratch("sqlite");
@@ -522,3 +515,5 @@ async fn unknown_database_urls_name_the_fix() {
     let e = Store::open("mysql://x").await.unwrap_err();
     assert!(e.to_string().contains("fix: use postgres://"), "{e}");
 }
+
+use frontier_testkit::scratch;

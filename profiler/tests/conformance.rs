@@ -9,21 +9,8 @@ use frontier_profiler::backend::{ready_state, Backend, PrepareOptions};
 use frontier_profiler::inputs::{resolve, DType, FillOptions, InputSpec};
 use frontier_profiler::ProfileError;
 
-pub fn fixtures() -> PathBuf {
-    std::env::var_os("FRONTIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("fixtures/onnx")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "frontier-conformance-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+pub use frontier_testkit::onnx_fixtures as fixtures;
+use frontier_testkit::scratch;
 
 /// Rewrite a fixture's protobuf with `edit` into a scratch file.
 fn edited(

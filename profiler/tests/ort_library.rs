@@ -9,12 +9,7 @@ use std::process::Command;
 use frontier_profiler::backend::Backend;
 use frontier_profiler::ort_backend::library::{self, LibraryError, Source};
 use frontier_profiler::ort_backend::OrtBackend;
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-ortlib-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use frontier_testkit::scratch;
 
 /// The real library, found the way the agent finds it.
 fn real_library() -> PathBuf {

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use frontier_export::rows::{self, ModelFacts, SessionFacts};
 use frontier_profiler::backend::{Backend, ModelState, PrepareOptions};
-use frontier_profiler::clock::MonotonicClock;
+use frontier_profiler::clock::{Clock, MonotonicClock};
 use frontier_profiler::fingerprint::{Fingerprint, LoadMonitor, LoadReport};
 use frontier_table::{self as table, LatencyRow, OpRow};
 
@@ -662,14 +662,38 @@ pub fn run_contention<E: From<SessionError>>(
     }
 }
 
-/// Run a session: every model on every backend.
+/// Where a session measures: the clock the harness reads and the device's
+/// facts the rows record. [`run`] uses this machine's; tests pass a
+/// scripted one (`frontier_profiler::fake`).
+pub struct Machine<'a> {
+    pub clock: &'a dyn Clock,
+    pub fingerprint: Fingerprint,
+}
+
+/// Run a session on this machine: every model on every backend.
 pub fn run(
+    config: SessionConfig,
+    backends: &[Box<dyn Backend>],
+    models: &[Model],
+    observer: &mut dyn Observer,
+) -> Result<Outcome, SessionError> {
+    let clock = MonotonicClock::new();
+    let machine = Machine {
+        clock: &clock,
+        fingerprint: Fingerprint::collect(),
+    };
+    run_on(&machine, config, backends, models, observer)
+}
+
+/// Run a session on `machine`: every model on every backend.
+pub fn run_on(
+    machine: &Machine,
     mut config: SessionConfig,
     backends: &[Box<dyn Backend>],
     models: &[Model],
     observer: &mut dyn Observer,
 ) -> Result<Outcome, SessionError> {
-    let fingerprint = Fingerprint::collect();
+    let fingerprint = machine.fingerprint.clone();
     observer.milestone("fingerprint");
     // No probe with --probe-ref off: preparing the network probe costs a
     // model optimization (seconds under emulation) for nothing.
@@ -708,8 +732,8 @@ pub fn run(
         })
         .transpose()?;
 
-    let clock = MonotonicClock::new();
-    let overhead_ns = harness::calibrate_overhead(&clock, 20_000);
+    let clock = machine.clock;
+    let overhead_ns = harness::calibrate_overhead(clock, 20_000);
     observer.milestone("overhead calibrated");
     let load = LoadMonitor::start();
     let mut failures = Vec::new();
@@ -835,7 +859,7 @@ pub fn run(
         }
         harness_config.budget = Some(left.max(Duration::from_millis(1)));
     }
-    let mut h = Harness::new(harness_config, &clock, probe);
+    let mut h = Harness::new(harness_config, clock, probe);
     let report = h.run(&mut states, &mut |p: &Progress| observer.progress(p));
     if let Some(note) = &report.budget_note {
         observer.warn(note);

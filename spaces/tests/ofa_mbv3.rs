@@ -3,17 +3,12 @@
 //! reference subnets in `../shared/fixtures/ofa_mbv3_reference.json`, and
 //! invariants that must hold for any architecture.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use frontier_spaces::ofa_mbv3::{self, Act, Arch};
 use frontier_spaces::rng::SplitMix64;
+use frontier_testkit::shared;
 use serde_json::Value;
-
-fn shared() -> PathBuf {
-    std::env::var_os("FRONTIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
 
 fn reference() -> Vec<Value> {
     let text = std::fs::read_to_string(shared().join("fixtures/ofa_mbv3_reference.json")).unwrap();

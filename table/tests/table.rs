@@ -1,7 +1,7 @@
 //! Table format v1: round trips through both formats, appending, version
 //! checks, and pandas reading both files into the same frame.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use frontier_table::{
@@ -25,16 +25,6 @@ fn row(i: u32) -> LatencyRow {
         }
     );
     serde_json::from_str(&text).unwrap()
-}
-
-fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "frontier-table-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
@@ -182,7 +172,7 @@ fn op_rows_round_trip() {
 /// pandas; set FRONTIER_PYTHON to choose the interpreter.
 #[test]
 fn pandas_reads_both_formats_identically() {
-    let dir = scratch();
+    let dir = frontier_testkit::scratch("table");
     let rows: Vec<LatencyRow> = (0..3).map(row).collect();
     std::fs::write(dir.join("t.jsonl"), table::to_jsonl(&rows)).unwrap();
     std::fs::write(dir.join("t.csv"), table::to_csv(&rows, true)).unwrap();

@@ -27,20 +27,7 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// `shared/` beside the checkout (or `$FRONTIER_SHARED`).
-pub fn shared() -> PathBuf {
-    std::env::var_os("FRONTIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
-
-/// A fresh, empty scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+pub use frontier_testkit::{scratch, shared};
 
 /// Run `frontier-collector` to completion (token subcommands).
 pub fn collector_cmd(args: &[&str]) -> Output {

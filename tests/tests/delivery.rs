@@ -273,24 +273,9 @@ fn collector_down_the_whole_time_keeps_rows_for_later() {
     assert!(err.contains("401") && err.contains("fix:"), "{err}");
 }
 
-const FAST: &[&str] = &[
-    "--warmup",
-    "1",
-    "--warmup-time",
-    "0",
-    "--min-runs",
-    "3",
-    "--min-time",
-    "20ms",
-    "--max-time",
-    "200ms",
-    "--rounds",
-    "2",
-    "--instances",
-    "1",
-    "--probe-ref",
-    "off",
-];
+/// The kill timings want short sessions: the shared fast flags, and one
+/// copy per model.
+const ONE_COPY: [&str; 2] = ["--instances", "1"];
 
 #[test]
 fn profile_upload_generated_subnets_and_the_table_again() {
@@ -323,7 +308,8 @@ fn profile_upload_generated_subnets_and_the_table_again() {
     let out = frontier(&state)
         .arg("profile")
         .arg(&models)
-        .args(FAST)
+        .args(frontier_testkit::FAST)
+        .args(ONE_COPY)
         .args([
             "--out",
             table.to_str().unwrap(),
@@ -387,13 +373,17 @@ fn a_full_disk_on_the_agent_still_prints_the_results() {
         .unwrap();
     assert!(out.status.success());
     let mut cmd = frontier(&state);
-    cmd.arg("profile").arg(&models).args(FAST).args([
-        "--json",
-        "--upload",
-        "http://127.0.0.1:9",
-        "--token",
-        "frt_x",
-    ]);
+    cmd.arg("profile")
+        .arg(&models)
+        .args(frontier_testkit::FAST)
+        .args(ONE_COPY)
+        .args([
+            "--json",
+            "--upload",
+            "http://127.0.0.1:9",
+            "--token",
+            "frt_x",
+        ]);
     // The file-size limit stands in for a full disk: the agent's writes past
     // 64 bytes fail (EFBIG) as they would with ENOSPC.
     unsafe {

@@ -5,23 +5,7 @@
 
 use frontier_tests::*;
 
-/// Quick measurement for the training table (behaviour, not speed).
-const FAST: &[&str] = &[
-    "--warmup",
-    "1",
-    "--warmup-time",
-    "0",
-    "--min-runs",
-    "4",
-    "--min-time",
-    "0",
-    "--max-time",
-    "1s",
-    "--rounds",
-    "2",
-    "--probe-ref",
-    "session",
-];
+use frontier_testkit::FAST;
 
 #[test]
 fn profile_train_search_verify() {

@@ -2,17 +2,12 @@
 //! against the PyTorch export of the fixture, MACs read back from the graph,
 //! encodings, validation, and that both backends run what is generated.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use frontier_profiler::backend::{ready_state, Backend, PrepareOptions};
 use frontier_profiler::inputs::{FillOptions, InputSpec, SplitMix64};
 use frontier_spaces::gpt2::{self, Arch, PerLayer};
-
-fn shared() -> PathBuf {
-    std::env::var_os("FRONTIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-}
+use frontier_testkit::shared;
 
 fn arch(n_layer: u32, d: u32, h: u32, inner: u32, vocab: u32, pos: u32, seq: u32) -> Arch {
     Arch {

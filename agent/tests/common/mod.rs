@@ -4,21 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `shared/fixtures/onnx` beside the checkout (or under `$FRONTIER_SHARED`).
-pub fn fixtures() -> PathBuf {
-    std::env::var_os("FRONTIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("fixtures/onnx")
-}
-
-/// A fresh, empty scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-agent-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+#[allow(unused_imports)] // each test file uses a subset
+pub use frontier_testkit::{onnx_fixtures as fixtures, scratch, FAST};
 
 /// Run the `frontier` binary with its state (probe reference) kept in `state`.
 pub fn frontier(args: &[&str], state: &Path) -> Output {
@@ -28,25 +15,6 @@ pub fn frontier(args: &[&str], state: &Path) -> Output {
         .output()
         .unwrap()
 }
-
-/// Fast measurement settings: a few runs per model, no stored probe reference
-/// (these tests check behaviour and formats, never speed).
-pub const FAST: &[&str] = &[
-    "--warmup",
-    "1",
-    "--warmup-time",
-    "0",
-    "--min-runs",
-    "4",
-    "--min-time",
-    "50ms",
-    "--max-time",
-    "300ms",
-    "--rounds",
-    "2",
-    "--probe-ref",
-    "session",
-];
 
 /// Rows of a synthetic device for OFA subnets (latency from MACs and
 /// depth, 2% jitter; every tenth row flagged unstable).

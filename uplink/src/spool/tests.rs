@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use super::*;
+use frontier_testkit::scratch;
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -21,12 +22,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("frontier-spool-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 fn all_pending(spool: &Spool) -> Vec<Vec<u8>> {
