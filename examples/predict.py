@@ -30,7 +30,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-# Once-for-All MobileNetV3 space (frontier_export::ofa_mbv3).
+# Once-for-All MobileNetV3 space (frontier_spaces::ofa_mbv3).
 OFA_KERNELS = [3, 5, 7]
 OFA_EXPANDS = [3, 4, 6]
 OFA_DEPTHS = [2, 3, 4]
@@ -38,7 +38,7 @@ OFA_STAGES, OFA_MAX_DEPTH = 5, 4
 OFA_RESOLUTIONS = list(range(128, 225, 4))
 OFA_ENCODING_LEN = 2 * OFA_STAGES * OFA_MAX_DEPTH * 3 + OFA_STAGES * 3 + len(OFA_RESOLUTIONS)
 
-# GPT-2 space (frontier_export::gpt2).
+# GPT-2 space (frontier_spaces::gpt2).
 GPT2_MAX_LAYERS = 24
 GPT2_ENCODING_LEN = 7 + 2 * GPT2_MAX_LAYERS + 2
 

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh machine, then runs
 # formatting, lints and every test. `.ci/run` calls exactly this.
+#
+# `scripts/test.sh quick` is the inner loop: formatting, lints and the unit
+# tests of every crate (no PostgreSQL, no integration tests, no cross builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode="${1:-full}"
+case "$mode" in
+  full|quick) ;;
+  *) echo "usage: scripts/test.sh [quick]" >&2; exit 2 ;;
+esac
 
 # tract takes ~10 minutes to build on 2 cores: keep the build cache outside the
 # checkout so that CI's fresh clones reuse it.
@@ -18,6 +26,14 @@ python3 -c 'import pandas, onnx, onnxruntime' 2>/dev/null || python3 -m pip inst
 # so fetch it (PyPI wheel, no compiling) when it is missing.
 if [ -z "${ORT_DYLIB_PATH:-}" ] && [ ! -f "$HOME/.local/lib/frontier/libonnxruntime.so.1.32.0" ]; then
   ./scripts/fetch-onnxruntime.sh
+fi
+
+if [ "$mode" = quick ]; then
+  export FRONTIER_SHARED="${FRONTIER_SHARED:-$(pwd)/../shared}"
+  cargo fmt --all -- --check
+  cargo clippy --release --workspace --all-targets -- -D warnings
+  cargo test --release --workspace --lib
+  exit 0
 fi
 
 # The fixtures live in ../shared beside the checkout (FRONTIER_SHARED overrides).
