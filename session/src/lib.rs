@@ -21,7 +21,12 @@
 //!   `fastest` marks), so the same measurement has the same id everywhere.
 
 pub mod discover;
+mod model;
+mod observe;
 pub mod probe_ref;
+
+pub use model::Model;
+pub use observe::{Milestones, Observer, Quiet, Stderr};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -218,179 +223,6 @@ impl Drop for Hogs {
         }
     }
 }
-
-/// A model to measure.
-#[derive(Debug, Clone)]
-pub enum Model {
-    /// An ONNX file; `arch`/`space` from the manifest beside it, if any.
-    File {
-        path: PathBuf,
-        arch: Option<String>,
-        space: Option<String>,
-    },
-    /// A model generated in memory (a search space's subnet).
-    Generated {
-        /// Recorded as `model_path` and `model_name`.
-        name: String,
-        onnx: Vec<u8>,
-        arch: String,
-        space: String,
-    },
-}
-
-impl Model {
-    /// Subnet `index` of a space generated with weights of `seed`, named
-    /// `<prefix>_<index>` (the name `frontier export --samples` gives its
-    /// file), its arch recorded as rows record it.
-    pub fn generated(
-        arch: &frontier_spaces::Arch,
-        index: usize,
-        seed: u64,
-    ) -> Result<Model, frontier_spaces::ArchError> {
-        Ok(Model::Generated {
-            name: format!("{}_{index:04}", arch.space().file_prefix()),
-            onnx: arch.generate(seed)?.onnx,
-            arch: arch.row_json(),
-            space: arch.space().name().into(),
-        })
-    }
-
-    /// `n` subnets drawn as `spec` says, subnet `i` with weights of seed
-    /// `spec.seed + i` (the bytes `frontier export --samples` writes).
-    pub fn sampled(
-        spec: &frontier_spaces::SampleSpec,
-        n: usize,
-    ) -> Result<Vec<Model>, frontier_spaces::SpaceError> {
-        Ok(spec
-            .sample(n)?
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Model::generated(a, i, spec.seed.wrapping_add(i as u64)))
-            .collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// The models of a frontier manifest, its files relative to `dir`.
-    pub fn frontier(manifest: &frontier_table::frontier::Manifest, dir: &Path) -> Vec<Model> {
-        manifest
-            .models
-            .iter()
-            .map(|m| Model::File {
-                path: dir.join(&m.file),
-                arch: Some(m.arch.to_string()),
-                space: Some(manifest.space.clone()),
-            })
-            .collect()
-    }
-
-    /// The model files of command-line paths, each with what the manifest
-    /// beside it says; paths that could not be used become failures.
-    pub fn files(paths: &[PathBuf]) -> (Vec<Model>, Vec<String>) {
-        let (found, errors) = discover::models(paths);
-        let mut failures: Vec<String> = errors.into_iter().map(|e| e.message).collect();
-        let mut models = Vec::new();
-        for path in found {
-            match discover::arch_from_manifest(&path) {
-                Ok(a) => models.push(Model::File {
-                    path,
-                    arch: a.as_ref().map(|a| a.arch.clone()),
-                    space: a.and_then(|a| a.space),
-                }),
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-        (models, failures)
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Model::File { path, .. } => path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            Model::Generated { name, .. } => name.clone(),
-        }
-    }
-}
-
-/// What a caller sees of a running session.
-pub trait Observer {
-    /// A step of start-up is done (for start-up timings).
-    fn milestone(&mut self, _what: &'static str) {}
-    /// Subjects are prepared; measurement starts (names per subject).
-    fn measuring(&mut self, _names: &[String], _rounds: u32) {}
-    fn progress(&mut self, _p: &Progress) {}
-    /// Something the user should know that is not a failure.
-    fn warn(&mut self, _message: &str) {}
-    /// A model or backend that failed (also in [`Outcome::failures`]).
-    fn error(&mut self, _message: &str) {}
-    /// What the session is doing, for a user who wants to follow it (a
-    /// contention level starting).
-    fn note(&mut self, _message: &str) {}
-}
-
-/// Start-up milestones, printed on stderr when `FRONTIER_TIMINGS` is set (for
-/// the start-up benchmark of docs/BENCHMARKS.md).
-pub struct Milestones {
-    start: std::time::Instant,
-    on: bool,
-    marks: Vec<(&'static str, f64)>,
-}
-
-impl Default for Milestones {
-    fn default() -> Self {
-        Milestones::new()
-    }
-}
-
-impl Milestones {
-    pub fn new() -> Self {
-        Milestones {
-            start: std::time::Instant::now(),
-            on: std::env::var_os("FRONTIER_TIMINGS").is_some(),
-            marks: Vec::new(),
-        }
-    }
-
-    pub fn mark(&mut self, what: &'static str) {
-        if self.on {
-            self.marks
-                .push((what, self.start.elapsed().as_secs_f64() * 1e3));
-        }
-    }
-
-    pub fn print(&self) {
-        if self.on {
-            let parts: Vec<String> = self
-                .marks
-                .iter()
-                .map(|(w, t)| format!("{w} {t:.1} ms"))
-                .collect();
-            eprintln!("timings since start: {}", parts.join(", "));
-        }
-    }
-}
-
-/// An observer that prints errors on stderr, and warnings when asked
-/// (commands that run a session inside another task, as a search's
-/// verification).
-pub struct Stderr {
-    pub warnings: bool,
-}
-
-impl Observer for Stderr {
-    fn warn(&mut self, message: &str) {
-        if self.warnings {
-            eprintln!("warning: {message}");
-        }
-    }
-    fn error(&mut self, message: &str) {
-        eprintln!("error: {message}");
-    }
-}
-
-/// An observer that ignores everything.
-pub struct Quiet;
-impl Observer for Quiet {}
 
 /// What a session produced.
 #[derive(Debug)]

@@ -1,0 +1,99 @@
+//! What a session measures: model files (with what the manifest beside
+//! each says), subnets generated in memory, or a frontier manifest's files.
+
+use std::path::{Path, PathBuf};
+
+use crate::discover;
+
+/// A model to measure.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// An ONNX file; `arch`/`space` from the manifest beside it, if any.
+    File {
+        path: PathBuf,
+        arch: Option<String>,
+        space: Option<String>,
+    },
+    /// A model generated in memory (a search space's subnet).
+    Generated {
+        /// Recorded as `model_path` and `model_name`.
+        name: String,
+        onnx: Vec<u8>,
+        arch: String,
+        space: String,
+    },
+}
+
+impl Model {
+    /// Subnet `index` of a space generated with weights of `seed`, named
+    /// `<prefix>_<index>` (the name `frontier export --samples` gives its
+    /// file), its arch recorded as rows record it.
+    pub fn generated(
+        arch: &frontier_spaces::Arch,
+        index: usize,
+        seed: u64,
+    ) -> Result<Model, frontier_spaces::ArchError> {
+        Ok(Model::Generated {
+            name: format!("{}_{index:04}", arch.space().file_prefix()),
+            onnx: arch.generate(seed)?.onnx,
+            arch: arch.row_json(),
+            space: arch.space().name().into(),
+        })
+    }
+
+    /// `n` subnets drawn as `spec` says, subnet `i` with weights of seed
+    /// `spec.seed + i` (the bytes `frontier export --samples` writes).
+    pub fn sampled(
+        spec: &frontier_spaces::SampleSpec,
+        n: usize,
+    ) -> Result<Vec<Model>, frontier_spaces::SpaceError> {
+        Ok(spec
+            .sample(n)?
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Model::generated(a, i, spec.seed.wrapping_add(i as u64)))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The models of a frontier manifest, its files relative to `dir`.
+    pub fn frontier(manifest: &frontier_table::frontier::Manifest, dir: &Path) -> Vec<Model> {
+        manifest
+            .models
+            .iter()
+            .map(|m| Model::File {
+                path: dir.join(&m.file),
+                arch: Some(m.arch.to_string()),
+                space: Some(manifest.space.clone()),
+            })
+            .collect()
+    }
+
+    /// The model files of command-line paths, each with what the manifest
+    /// beside it says; paths that could not be used become failures.
+    pub fn files(paths: &[PathBuf]) -> (Vec<Model>, Vec<String>) {
+        let (found, errors) = discover::models(paths);
+        let mut failures: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+        let mut models = Vec::new();
+        for path in found {
+            match discover::arch_from_manifest(&path) {
+                Ok(a) => models.push(Model::File {
+                    path,
+                    arch: a.as_ref().map(|a| a.arch.clone()),
+                    space: a.and_then(|a| a.space),
+                }),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        (models, failures)
+    }
+
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Model::File { path, .. } => path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Model::Generated { name, .. } => name.clone(),
+        }
+    }
+}
