@@ -153,6 +153,46 @@ mod tests {
         assert_eq!(s.memory_budget, None);
     }
 
+    /// The defaults `--help` states are `SessionConfig::default()`'s.
+    #[test]
+    fn help_states_the_session_defaults() {
+        use clap::CommandFactory;
+        let d = SessionConfig::default();
+        let h = &d.harness;
+        let ms = |t: Duration| format!("{}ms", t.as_millis());
+        let s = |t: Duration| format!("{}s", t.as_secs());
+        let cases = [
+            ("threads", d.threads.to_string()),
+            ("inter_threads", d.options.inter_threads.to_string()),
+            ("ep", d.options.execution_provider.clone()),
+            ("int_max", d.fill.int_max.to_string()),
+            ("warmup", h.warmup.min_runs.to_string()),
+            ("warmup_time", ms(h.warmup.min_time)),
+            ("min_runs", h.min_runs.to_string()),
+            ("min_time", s(h.min_time)),
+            ("max_time", s(h.max_time)),
+            ("rounds", h.rounds.to_string()),
+            ("instances", d.instances.to_string()),
+            ("target_ci", h.target_ci.to_string()),
+            ("max_ci", h.max_ci.to_string()),
+            ("session_error", h.session_error.to_string()),
+            ("per_op_runs", session::DEFAULT_PER_OP_RUNS.to_string()),
+        ];
+        let cli = crate::cli::Cli::command();
+        let profile = cli.find_subcommand("profile").expect("profile");
+        for (id, want) in cases {
+            let arg = profile
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("no flag {id}"));
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(
+                help.contains(&format!("[default: {want}]")),
+                "--{id}: help says {help:?}, the default is {want}"
+            );
+        }
+    }
+
     #[test]
     fn a_flag_wins_over_the_policy_which_wins_over_the_default() {
         let p = frontier_targets::policy("iot").unwrap();
