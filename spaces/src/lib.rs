@@ -29,6 +29,7 @@ pub mod ofa_mbv3;
 pub mod onnx;
 pub mod rng;
 pub mod sampler;
+pub mod supernet;
 
 pub use arch::{Arch, SampleSpec, SpaceError};
 pub use genome::Genome;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::onnx::{ArchError, Generated};
 use crate::onnx::{Conv, Elem, GraphBuilder};
 use crate::rng::SplitMix64;
+use crate::supernet::{BlockWeights, ConvWeights, SubnetWeights};
 
 pub const KERNELS: [u32; 3] = [3, 5, 7];
 pub const EXPANDS: [u32; 3] = [3, 4, 6];
@@ -43,10 +44,10 @@ pub const STAGE_SE: [bool; STAGES] = [false, true, false, true, true];
 pub const SPACE: &str = "ofa-mbv3";
 /// The `space` of the lookup-table units' models and rows.
 pub const BLOCK_SPACE: &str = "ofa-mbv3-block";
-const FIRST_CONV: usize = 16;
-const FINAL_EXPAND: usize = 960;
-const FEATURE_MIX: usize = 1280;
-const CLASSES: usize = 1000;
+pub(crate) const FIRST_CONV: usize = 16;
+pub(crate) const FINAL_EXPAND: usize = 960;
+pub(crate) const FEATURE_MIX: usize = 1280;
+pub(crate) const CLASSES: usize = 1000;
 
 /// An architecture of the space, as the `ofa` package writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,29 +307,56 @@ fn act(g: &mut GraphBuilder, x: &str, a: Act) -> String {
     }
 }
 
-fn emit_stem(g: &mut GraphBuilder, x: &str) -> String {
-    let x = g.conv(x, Conv::dense(3, FIRST_CONV, 3, 2));
+/// A convolution with the supernet's weights, or seeded random ones.
+fn conv(g: &mut GraphBuilder, x: &str, c: Conv, w: Option<&ConvWeights>) -> String {
+    match w {
+        Some(w) => g.conv_given(x, c, w.weight.clone(), w.bias.clone()),
+        None => g.conv(x, c),
+    }
+}
+
+fn emit_stem(g: &mut GraphBuilder, x: &str, w: Option<&ConvWeights>) -> String {
+    let x = conv(g, x, Conv::dense(3, FIRST_CONV, 3, 2), w);
     g.hswish(&x)
 }
 
-fn emit_block(g: &mut GraphBuilder, x: &str, b: &Block) -> String {
+fn emit_block(g: &mut GraphBuilder, x: &str, b: &Block, w: Option<&BlockWeights>) -> String {
     let mut h = x.to_string();
     if b.expand_ratio != 1 {
-        h = g.conv(&h, Conv::dense(b.in_channels, b.mid_channels, 1, 1));
+        let ew = w.and_then(|w| w.expand.as_ref());
+        h = conv(g, &h, Conv::dense(b.in_channels, b.mid_channels, 1, 1), ew);
         h = act(g, &h, b.act);
     }
-    h = g.conv(&h, Conv::depthwise(b.mid_channels, b.kernel_size, b.stride));
+    let dw = w.map(|w| &w.depthwise);
+    h = conv(
+        g,
+        &h,
+        Conv::depthwise(b.mid_channels, b.kernel_size, b.stride),
+        dw,
+    );
     h = act(g, &h, b.act);
     if let Some(se) = b.se_channels {
+        let sw = w.and_then(|w| w.se.as_ref());
         let y = g.reduce_mean(&h, 3);
         let y = g.reduce_mean(&y, 2);
-        let y = g.conv(&y, Conv::dense(b.mid_channels, se, 1, 1));
+        let y = conv(
+            g,
+            &y,
+            Conv::dense(b.mid_channels, se, 1, 1),
+            sw.map(|s| &s.0),
+        );
         let y = g.op("Relu", &[&y]);
-        let y = g.conv(&y, Conv::dense(se, b.mid_channels, 1, 1));
+        let y = conv(
+            g,
+            &y,
+            Conv::dense(se, b.mid_channels, 1, 1),
+            sw.map(|s| &s.1),
+        );
         let y = g.hsigmoid(&y);
         h = g.op("Mul", &[&h, &y]);
     }
-    h = g.conv(&h, Conv::dense(b.mid_channels, b.out_channels, 1, 1));
+    let pw = w.map(|w| &w.project);
+    h = conv(g, &h, Conv::dense(b.mid_channels, b.out_channels, 1, 1), pw);
     if b.residual {
         g.op("Add", &[&h, x])
     } else {
@@ -336,37 +364,66 @@ fn emit_block(g: &mut GraphBuilder, x: &str, b: &Block) -> String {
     }
 }
 
-fn emit_head(g: &mut GraphBuilder, x: &str) -> String {
-    let mut x = g.conv(x, Conv::dense(STAGE_OUT[STAGES - 1], FINAL_EXPAND, 1, 1));
+fn emit_head(g: &mut GraphBuilder, x: &str, w: Option<&SubnetWeights>) -> String {
+    let fe = w.map(|w| &w.final_expand);
+    let mut x = conv(
+        g,
+        x,
+        Conv::dense(STAGE_OUT[STAGES - 1], FINAL_EXPAND, 1, 1),
+        fe,
+    );
     x = g.hswish(&x);
     x = g.reduce_mean(&x, 3);
     x = g.reduce_mean(&x, 2);
-    x = g.conv(
-        &x,
-        Conv {
-            bias: false,
-            ..Conv::dense(FINAL_EXPAND, FEATURE_MIX, 1, 1)
-        },
-    );
+    let mix = Conv {
+        bias: false,
+        ..Conv::dense(FINAL_EXPAND, FEATURE_MIX, 1, 1)
+    };
+    x = conv(g, &x, mix, w.map(|w| &w.feature_mix));
     x = g.hswish(&x);
     let shape = g.constant_i64("flatten_shape", &[2], &[1, -1]);
     x = g.op("Reshape", &[&x, &shape]);
-    g.linear(&x, FEATURE_MIX, CLASSES)
+    match w {
+        Some(w) => g.linear_given(
+            &x,
+            FEATURE_MIX,
+            CLASSES,
+            w.classifier.weight.clone(),
+            w.classifier.bias.clone().unwrap_or_default(),
+        ),
+        None => g.linear(&x, FEATURE_MIX, CLASSES),
+    }
 }
 
 /// The ONNX model of `arch` with seeded random weights (opset 13, input
-/// `input: f32[1, 3, r, r]`, one output `f32[1, 1000]`).
+/// `input: f32[1, 3, r, r]`, one output `f32[1, 1000]`): the latency twin
+/// of the real network.
 pub fn generate(arch: &Arch, seed: u64) -> Result<Generated, ArchError> {
+    generate_with(arch, seed, None)
+}
+
+/// The ONNX model of `arch` with its weights from a supernet
+/// ([`crate::supernet::Supernet::subnet`]): the same graph as
+/// [`generate`]'s, real weights.
+pub fn generate_weighted(arch: &Arch, weights: &SubnetWeights) -> Result<Generated, ArchError> {
+    generate_with(arch, 0, Some(weights))
+}
+
+fn generate_with(
+    arch: &Arch,
+    seed: u64,
+    w: Option<&SubnetWeights>,
+) -> Result<Generated, ArchError> {
     arch.validate()?;
     let r = arch.r as usize;
     let mut g = GraphBuilder::new(seed);
     let input_shape = vec![1, 3, r, r];
     let x = g.input("input", Elem::F32, &input_shape);
-    let mut x = emit_stem(&mut g, &x);
-    for b in blocks(arch) {
-        x = emit_block(&mut g, &x, &b);
+    let mut x = emit_stem(&mut g, &x, w.map(|w| &w.stem));
+    for (i, b) in blocks(arch).iter().enumerate() {
+        x = emit_block(&mut g, &x, b, w.map(|w| &w.blocks[i]));
     }
-    x = emit_head(&mut g, &x);
+    x = emit_head(&mut g, &x, w);
     g.output(&x, Elem::F32, &[1, CLASSES]);
     Ok(g.into_generated("ofa_mbv3", 13, input_shape))
 }
@@ -591,13 +648,13 @@ pub fn generate_unit(u: &Unit, seed: u64) -> Generated {
     let (y, out_shape) = match u {
         Unit::Stem { r } => {
             let o = conv_out(*r, 3, 2);
-            (emit_stem(&mut g, &x), vec![1, FIRST_CONV, o, o])
+            (emit_stem(&mut g, &x, None), vec![1, FIRST_CONV, o, o])
         }
         Unit::Block(b) => (
-            emit_block(&mut g, &x, b),
+            emit_block(&mut g, &x, b, None),
             vec![1, b.out_channels, b.out_size, b.out_size],
         ),
-        Unit::Head { .. } => (emit_head(&mut g, &x), vec![1, CLASSES]),
+        Unit::Head { .. } => (emit_head(&mut g, &x, None), vec![1, CLASSES]),
     };
     g.output(&y, Elem::F32, &out_shape);
     g.into_generated("ofa_mbv3_unit", 13, input_shape)

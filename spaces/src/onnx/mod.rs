@@ -244,11 +244,21 @@ impl GraphBuilder {
 
     /// Seeded uniform weights in `[-bound, bound)`.
     pub fn weights(&mut self, prefix: &str, dims: &[usize], bound: f32) -> String {
+        let values = self.uniform(dims, bound);
+        self.given_weights(prefix, dims, values)
+    }
+
+    fn uniform(&mut self, dims: &[usize], bound: f32) -> Vec<f32> {
         let n: usize = dims.iter().product();
-        self.weight_elements += n as u64;
-        let values: Vec<f32> = (0..n)
+        (0..n)
             .map(|_| ((self.rng.next_f64() * 2.0 - 1.0) as f32) * bound)
-            .collect();
+            .collect()
+    }
+
+    /// Weights with the given values (counted as weights, unlike constants).
+    pub fn given_weights(&mut self, prefix: &str, dims: &[usize], values: Vec<f32>) -> String {
+        debug_assert_eq!(values.len(), dims.iter().product::<usize>());
+        self.weight_elements += values.len() as u64;
         self.constant_f32(prefix, dims, values)
     }
 
@@ -299,11 +309,33 @@ impl GraphBuilder {
     pub fn conv(&mut self, x: &str, c: Conv) -> String {
         let fan_in = c.cin / c.groups * c.k * c.k;
         let bound = (6.0 / fan_in as f32).sqrt() * 0.5;
-        let w = self.weights("w", &[c.cout, c.cin / c.groups, c.k, c.k], bound);
+        let w = self.uniform(&[c.cout, c.cin / c.groups, c.k, c.k], bound);
+        let w = self.given_weights("w", &[c.cout, c.cin / c.groups, c.k, c.k], w);
+        let b = c.bias.then(|| {
+            let b = self.uniform(&[c.cout], 0.1);
+            self.given_weights("b", &[c.cout], b)
+        });
+        self.conv_node(x, c, w, b)
+    }
+
+    /// `Conv` with given weights (`[cout, cin/groups, k, k]`) and bias
+    /// (`Some` exactly when `c.bias`).
+    pub fn conv_given(
+        &mut self,
+        x: &str,
+        c: Conv,
+        weight: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    ) -> String {
+        debug_assert_eq!(c.bias, bias.is_some());
+        let w = self.given_weights("w", &[c.cout, c.cin / c.groups, c.k, c.k], weight);
+        let b = bias.map(|b| self.given_weights("b", &[c.cout], b));
+        self.conv_node(x, c, w, b)
+    }
+
+    fn conv_node(&mut self, x: &str, c: Conv, w: String, b: Option<String>) -> String {
         let mut ins = vec![x.to_string(), w];
-        if c.bias {
-            ins.push(self.weights("b", &[c.cout], 0.1));
-        }
+        ins.extend(b);
         let refs: Vec<&str> = ins.iter().map(|s| s.as_str()).collect();
         let (k, p, stride) = (c.k as i64, (c.k / 2) as i64, c.stride as i64);
         self.node(
@@ -363,9 +395,27 @@ impl GraphBuilder {
         let bound = (6.0 / fin as f32).sqrt() * 0.5;
         let w = self.weights("w", &[fout, fin], bound);
         let b = self.weights("b", &[fout], 0.1);
+        self.gemm(x, &w, &b)
+    }
+
+    /// `nn.Linear` with given weight `[fout, fin]` and bias `[fout]`.
+    pub fn linear_given(
+        &mut self,
+        x: &str,
+        fin: usize,
+        fout: usize,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> String {
+        let w = self.given_weights("w", &[fout, fin], weight);
+        let b = self.given_weights("b", &[fout], bias);
+        self.gemm(x, &w, &b)
+    }
+
+    fn gemm(&mut self, x: &str, w: &str, b: &str) -> String {
         self.node(
             "Gemm",
-            &[x, &w, &b],
+            &[x, w, b],
             vec![
                 attr_float("alpha", 1.0),
                 attr_float("beta", 1.0),
