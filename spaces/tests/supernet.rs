@@ -47,7 +47,7 @@ fn read(bytes: &[u8]) -> Result<Supernet, SupernetError> {
 }
 
 fn err(bytes: &[u8]) -> String {
-    read(bytes).err().expect("an error").to_string()
+    read(bytes).expect_err("an error").to_string()
 }
 
 fn f32s(b: &[u8]) -> Vec<f32> {
