@@ -81,6 +81,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Build the models from this supernet (safetensors) instead of their
+    /// files; without it, models whose files are absent are built from the
+    /// manifest's own supernet, found beside the manifest.
+    #[arg(long, value_name = "SUPERNET")]
+    pub weights: Option<PathBuf>,
+
     /// How the model is chosen: frontier (load-aware), or a baseline for
     /// comparison: most-accurate, fastest (never switch), mean-step
     /// (Dynamic-OFA: one step after each 20 requests' mean misses the SLO).
@@ -146,6 +152,12 @@ pub struct SearchArgs {
     /// Output directory: frontier.json, models/*.onnx, search.json, frontier.svg.
     #[arg(long)]
     pub out: PathBuf,
+
+    /// Write the frontier's models with real weights from this supernet
+    /// (safetensors) and record it in the manifest, so that `serve` can
+    /// build any of its models from it.
+    #[arg(long, value_name = "SUPERNET")]
+    pub weights: Option<PathBuf>,
 
     /// Profile the frontier's models on this device (the predictor of this
     /// device says backend and threads) and record measured_ms.
@@ -393,6 +405,13 @@ pub struct ExportArgs {
     /// Also print the manifest lines on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Real weights: an OFAMobileNetV3 supernet (safetensors, its
+    /// `state_dict()`; examples/convert_supernet.py) to take each subnet's
+    /// weights from, as `get_active_subnet(preserve_weight=True)` does.
+    /// Without it, weights are seeded (latency twins).
+    #[arg(long, value_name = "SUPERNET", conflicts_with = "blocks")]
+    pub weights: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,9 +7,21 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use frontier_spaces::manifest::ManifestLine;
+use frontier_spaces::supernet::Supernet;
 use frontier_spaces::{ofa_mbv3, Arch, SampleSpec};
 
 use crate::cli::ExportArgs;
+
+/// The `--weights` supernet and its SHA-256, if given.
+fn supernet(args: &ExportArgs) -> anyhow::Result<(Option<Supernet>, Option<String>)> {
+    Ok(match &args.weights {
+        Some(p) => {
+            let (net, r) = frontier_session::supernet::read(p)?;
+            (Some(net), Some(r.sha256))
+        }
+        None => (None, None),
+    })
+}
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
@@ -105,7 +117,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
                 out.display()
             );
         }
-        let g = arch.generate(args.seed)?;
+        let (net, sha) = supernet(&args)?;
+        let g = arch.generate_from(net.as_ref(), args.seed)?;
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: cannot create directory", dir.display()))?;
@@ -116,7 +129,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
             .and_then(|f| f.to_str())
             .unwrap_or_default()
             .to_string();
-        let l = arch.manifest_line(&file, args.seed, g.input_shape);
+        let l = ManifestLine {
+            supernet_sha256: sha,
+            ..arch.manifest_line(&file, args.seed, g.input_shape)
+        };
         if args.json {
             stdout.write_all(l.to_line().as_bytes())?;
         } else {
@@ -134,15 +150,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
     };
     let dir = &args.out;
     let archs = sample_spec(&args).sample(samples as usize)?;
+    let (net, sha) = supernet(&args)?;
     prepare_dir(dir)?;
     let prefix = args.space.file_prefix();
     let mut lines = String::new();
     for (i, arch) in archs.iter().enumerate() {
         let seed = args.seed.wrapping_add(i as u64);
-        let g = arch.generate(seed)?;
+        let g = arch.generate_from(net.as_ref(), seed)?;
         let file = format!("{prefix}_{i:04}.onnx");
         write_file(&dir.join(&file), &g.onnx)?;
-        let l = arch.manifest_line(&file, seed, g.input_shape);
+        let l = ManifestLine {
+            supernet_sha256: sha.clone(),
+            ..arch.manifest_line(&file, seed, g.input_shape)
+        };
         emit(&l, args.json, &mut stdout, &mut lines)?;
     }
     finish(dir, &lines, args.json, &format!("{samples} models"))

@@ -114,6 +114,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
         "searched {} architectures in {seconds:.2} s: hypervolume {hv:.4} (random search with as many predictor calls: {rhv:.4})",
         outcome.evaluated.len()
     );
+    let weights = match &args.weights {
+        Some(p) => Some(frontier_session::supernet::read(p)?),
+        None => None,
+    };
     let req = Request {
         space,
         keys: &keys,
@@ -124,6 +128,7 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
         seconds,
         created_at: frontier_table::now_rfc3339(),
         frontier_version: env!("CARGO_PKG_VERSION"),
+        weights: weights.as_ref().map(|(net, r)| (net, r.clone())),
     };
     let assembled = assembly::assemble(&req, &outcome)?;
     let models_dir = args.out.join("models");

@@ -42,6 +42,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
     config.device = args.device.clone();
     config.threads = args.threads.clone();
     config.memory_budget_mb = args.memory_budget;
+    config.weights = args.weights.clone();
     config.mode = match args.switch_policy {
         SwitchPolicyChoice::Frontier => SwitchMode::Frontier,
         SwitchPolicyChoice::MostAccurate => SwitchMode::MostAccurate,

@@ -378,3 +378,142 @@ fn an_unreachable_slo_serves_the_fastest_and_missing_files_are_reported() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The flow of real weights: `export --weights` and `search --weights`
+/// write the supernet's subnets (the bytes `generate_weighted` gives); the
+/// manifest names the supernet; `serve` with no model files builds every
+/// model from the supernet beside the manifest and answers with the
+/// network's own logits; a different supernet is refused by its hash.
+#[test]
+fn a_frontier_served_from_its_supernet() {
+    use frontier_spaces::ofa_mbv3;
+    use frontier_spaces::supernet::Supernet;
+    let dir = scratch("serve-supernet");
+    let supernet = frontier_testkit::supernet_fixtures().join("ofa_mbv3_w1.0.safetensors");
+    let net = Supernet::from_bytes(&std::fs::read(&supernet).unwrap(), "fixture").unwrap();
+
+    // export --weights --arch: the materialized subnet, and its manifest line says so.
+    let arch = r#"{"ks":[3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5,7,3,5],"e":[3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4,6,3,4],"d":[2,3,4,2,3],"r":160}"#;
+    let one = dir.join("one.onnx");
+    let o = frontier(
+        &[
+            "export",
+            "--space",
+            "ofa-mbv3",
+            "--weights",
+            supernet.to_str().unwrap(),
+            "--arch",
+            arch,
+            "--out",
+            one.to_str().unwrap(),
+            "--json",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = ofa_mbv3::Arch::from_json(arch).unwrap();
+    let want = ofa_mbv3::generate_weighted(&a, &net.subnet(&a).unwrap())
+        .unwrap()
+        .onnx;
+    assert!(
+        std::fs::read(&one).unwrap() == want,
+        "export --weights writes the materialized subnet"
+    );
+    let line = json(&o.stdout);
+    assert_eq!(
+        line["supernet_sha256"].as_str().map(str::len),
+        Some(64),
+        "{line}"
+    );
+
+    // search --weights: the manifest names the supernet; models are weighted.
+    let p = synthetic_predictor(&dir, "dev", 30, 1);
+    let out = dir.join("f");
+    let o = frontier(
+        &[
+            "search",
+            "--space",
+            "ofa-mbv3",
+            "--predictor",
+            p.to_str().unwrap(),
+            "--accuracy",
+            "macs",
+            "--population",
+            "12",
+            "--generations",
+            "3",
+            "--models",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--weights",
+            supernet.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = out.join("frontier.json");
+    let m = json(&std::fs::read(&manifest).unwrap());
+    assert_eq!(m["schema_version"], "1.1");
+    assert_eq!(m["supernet"]["file"], "ofa_mbv3_w1.0.safetensors");
+    assert!(m["supernet"]["config"]
+        .as_str()
+        .unwrap()
+        .contains("kernels [3, 5, 7]"));
+    let first = &m["models"][0];
+    let a = ofa_mbv3::Arch::from_json(&first["arch"].to_string()).unwrap();
+    let want = ofa_mbv3::generate_weighted(&a, &net.subnet(&a).unwrap())
+        .unwrap()
+        .onnx;
+    let file = out.join(first["file"].as_str().unwrap());
+    assert!(
+        std::fs::read(&file).unwrap() == want,
+        "search --weights writes weighted models"
+    );
+
+    // A board with the manifest and the supernet only.
+    std::fs::remove_dir_all(out.join("models")).unwrap();
+    std::fs::copy(&supernet, out.join("ofa_mbv3_w1.0.safetensors")).unwrap();
+    let server = Server::start(&manifest, &["--slo-ms", "1000"]);
+    let r = m["input"]["shape"][2].as_u64().unwrap() as usize;
+    let body: Vec<u8> = (0..3 * r * r)
+        .flat_map(|i| ((i % 7) as f32 / 7.0).to_le_bytes())
+        .collect();
+    let (status, _, b) = http(
+        &server.addr,
+        "POST",
+        "/v1/infer",
+        "application/octet-stream",
+        &body,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&b));
+    let answer = json(&b);
+    let served = answer["model"].as_str().unwrap().to_string();
+    assert!(m["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["name"] == served.as_str()));
+    drop(server);
+
+    // Another supernet beside the manifest: refused by its SHA-256.
+    let mut other = std::fs::read(&supernet).unwrap();
+    let n = other.len();
+    other[n - 1] ^= 1;
+    std::fs::write(out.join("ofa_mbv3_w1.0.safetensors"), other).unwrap();
+    let o = frontier(
+        &[
+            "serve",
+            "--frontier",
+            manifest.to_str().unwrap(),
+            "--slo-ms",
+            "10",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &dir,
+    );
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("SHA-256") && e.contains("fix:"), "{e}");
+}

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use frontier_predictor::plot::FrontierSeries;
-use frontier_spaces::{Arch, ArchError, Space};
+use frontier_spaces::supernet::{Supernet, SupernetError};
+use frontier_spaces::{Arch, Space};
 use frontier_table::frontier::{
-    AccuracySource, CanonicalInput, FrontierModel, Latency, Manifest, SearchSummary,
+    AccuracySource, CanonicalInput, FrontierModel, Latency, Manifest, SearchSummary, SupernetRef,
     FRONTIER_VERSION,
 };
 use frontier_table::LatencyRow;
@@ -91,6 +92,9 @@ pub struct Request<'a> {
     pub seconds: f64,
     pub created_at: String,
     pub frontier_version: &'a str,
+    /// The models' weights come from this supernet (`--weights`), else
+    /// they are seeded latency twins.
+    pub weights: Option<(&'a Supernet, SupernetRef)>,
 }
 
 /// A manifest and its models' ONNX bytes (file name relative to the
@@ -102,9 +106,9 @@ pub struct Assembled {
 
 /// Each device's frontier (at most `models_per_device`, thinned evenly
 /// over latency); the manifest holds their union, sorted by the first
-/// device's predicted latency, models named `<space>_fNN` with weights of
-/// seed `config.seed + NN`.
-pub fn assemble(req: &Request, outcome: &Outcome) -> Result<Assembled, ArchError> {
+/// device's predicted latency, models named `<space>_fNN` with the
+/// supernet's weights (`weights`) or seeded ones (seed `config.seed + NN`).
+pub fn assemble(req: &Request, outcome: &Outcome) -> Result<Assembled, SupernetError> {
     let mut chosen: Vec<usize> = Vec::new();
     let mut frontier_of: HashMap<usize, Vec<String>> = HashMap::new();
     for (d, key) in req.keys.iter().enumerate() {
@@ -128,12 +132,9 @@ pub fn assemble(req: &Request, outcome: &Outcome) -> Result<Assembled, ArchError
         let c = &outcome.evaluated[i];
         let name = format!("{prefix}_f{n:02}");
         let file = format!("models/{name}.onnx");
-        files.push((
-            file.clone(),
-            c.arch
-                .generate(req.config.seed.wrapping_add(n as u64))?
-                .onnx,
-        ));
+        let net = req.weights.as_ref().map(|(net, _)| *net);
+        let seed = req.config.seed.wrapping_add(n as u64);
+        files.push((file.clone(), c.arch.generate_from(net, seed)?.onnx));
         let latency = req
             .keys
             .iter()
@@ -182,6 +183,7 @@ pub fn assemble(req: &Request, outcome: &Outcome) -> Result<Assembled, ArchError
         },
         created_at: req.created_at.clone(),
         frontier_version: req.frontier_version.into(),
+        supernet: req.weights.as_ref().map(|(_, r)| r.clone()),
         models,
     };
     Ok(Assembled { manifest, files })

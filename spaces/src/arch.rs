@@ -9,6 +9,7 @@
 use crate::manifest::ManifestLine;
 use crate::rng::SplitMix64;
 use crate::sampler::{self, Strategy};
+use crate::supernet::{Supernet, SupernetError};
 use crate::{gpt2, ofa_mbv3, ArchError, Generated, Space};
 
 /// An architecture of one of the spaces.
@@ -109,6 +110,23 @@ impl Arch {
         }
     }
 
+    /// The ONNX model with the supernet's weights when one is given, else
+    /// seeded ones. Only OFA subnets come from a supernet.
+    pub fn generate_from(
+        &self,
+        supernet: Option<&Supernet>,
+        seed: u64,
+    ) -> Result<Generated, SupernetError> {
+        match (self, supernet) {
+            (Arch::Ofa(a), Some(net)) => Ok(ofa_mbv3::generate_weighted(a, &net.subnet(a)?)?),
+            (Arch::Gpt2(_), Some(_)) => Err(SupernetError::CannotBuild {
+                config: "an OFAMobileNetV3 supernet".into(),
+                why: "the gpt2 space has no supernet weights here".into(),
+            }),
+            (_, None) => Ok(self.generate(seed)?),
+        }
+    }
+
     /// The `manifest.jsonl` line of this architecture's model.
     pub fn manifest_line(&self, file: &str, seed: u64, input_shape: Vec<usize>) -> ManifestLine {
         ManifestLine {
@@ -121,6 +139,7 @@ impl Arch {
             encoding: self.encode(),
             seed,
             input_shape,
+            supernet_sha256: None,
         }
     }
 }

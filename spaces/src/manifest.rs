@@ -23,6 +23,10 @@ pub struct ManifestLine {
     pub seed: u64,
     /// Input shape of the model.
     pub input_shape: Vec<usize>,
+    /// SHA-256 of the supernet the weights were taken from (`export
+    /// --weights`); absent for seeded weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supernet_sha256: Option<String>,
 }
 
 impl ManifestLine {

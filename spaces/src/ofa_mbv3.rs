@@ -606,6 +606,7 @@ impl Unit {
             encoding: self.features(),
             seed,
             input_shape,
+            supernet_sha256: None,
         }
     }
 }

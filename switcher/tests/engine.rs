@@ -74,6 +74,7 @@ fn manifest(dir: &Path, models: &[(&str, f64, f64)]) -> std::path::PathBuf {
         },
         created_at: "2026-12-06T00:00:00.000Z".into(),
         frontier_version: "test".into(),
+        supernet: None,
         models,
     };
     let path = dir.join("frontier.json");

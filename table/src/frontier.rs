@@ -19,7 +19,7 @@ pub struct Constraints {
 
 /// Version of the frontier manifest this build writes; readers accept the
 /// same major.
-pub const FRONTIER_VERSION: &str = "1.0";
+pub const FRONTIER_VERSION: &str = "1.1";
 
 /// `DIR/frontier.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +34,25 @@ pub struct Manifest {
     pub search: SearchSummary,
     pub created_at: String,
     pub frontier_version: String,
+    /// The supernet the models' weights come from (1.1; searches with
+    /// `--weights`): a board with this file builds any model of the
+    /// manifest without its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supernet: Option<SupernetRef>,
     /// Sorted by the first device's predicted latency.
     pub models: Vec<FrontierModel>,
+}
+
+/// Which supernet file, by name and content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupernetRef {
+    /// File name, looked up beside the manifest (or given to `serve
+    /// --weights`).
+    pub file: String,
+    pub sha256: String,
+    /// Its configuration, as the tensors' shapes say (`width multiplier
+    /// 1.00, kernels [3, 5, 7], expand ratio up to 6, depth up to 4`).
+    pub config: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

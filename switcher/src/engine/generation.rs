@@ -4,6 +4,9 @@
 
 #[allow(unused_imports)]
 use super::*;
+use frontier_spaces::supernet::Supernet;
+use frontier_spaces::{Arch, Space};
+use frontier_table::frontier::FrontierModel;
 
 pub(super) fn model_resolution(shape: &[usize]) -> Option<usize> {
     (shape.len() == 4).then(|| shape[2])
@@ -80,16 +83,28 @@ pub(super) fn load_generation(
     let models = manifest.models_for(&key);
     let mut problems = Vec::new();
     let mut variants: Vec<Loaded> = Vec::new();
+    let mut builder = Builder::new(config, &manifest, &base);
     for m in models {
-        let path = base.join(&m.file);
-        if !path.is_file() {
-            problems.push(format!(
-                "{}: model file {} is missing",
-                m.name,
-                path.display()
-            ));
-            continue;
-        }
+        let file = base.join(&m.file);
+        let path = if config.weights.is_some() || !file.is_file() {
+            match builder.build(m) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    problems.push(format!(
+                        "{}: model file {} is missing (and the manifest names no supernet to build it from; fix: copy the file, or give --weights SUPERNET)",
+                        m.name,
+                        file.display()
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(format!("{}: {e}", m.name));
+                    continue;
+                }
+            }
+        } else {
+            file
+        };
         let info = match config.backend.inspect(&path) {
             Ok(i) => i,
             Err(e) => {
@@ -219,12 +234,14 @@ pub(super) fn load_generation(
         });
     }
     let canonical = manifest.input.shape.clone();
+    let built = builder.into_dir();
     Ok((
         Generation {
             manifest,
             device: key,
             canonical,
             variants,
+            _built: built,
         },
         problems,
     ))
@@ -258,3 +275,100 @@ pub(super) fn prepare_and_warm(
     }
     Ok(prepared)
 }
+
+/// A private directory of models built from a supernet, removed with the
+/// generation that serves them.
+pub(super) struct BuiltDir(PathBuf);
+
+impl Drop for BuiltDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Builds a manifest's models from its supernet (or `--weights`), reading
+/// the supernet once, on first need.
+struct Builder<'a> {
+    config: &'a ServeConfig,
+    manifest: &'a Manifest,
+    base: &'a Path,
+    net: Option<Result<Supernet, String>>,
+    dir: Option<BuiltDir>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(config: &'a ServeConfig, manifest: &'a Manifest, base: &'a Path) -> Self {
+        Builder {
+            config,
+            manifest,
+            base,
+            net: None,
+            dir: None,
+        }
+    }
+
+    fn supernet(&mut self) -> Option<Result<&Supernet, String>> {
+        if self.net.is_none() {
+            let read = match (&self.config.weights, &self.manifest.supernet) {
+                (Some(p), Some(r)) => frontier_session::supernet::read_expected(p, r),
+                (Some(p), None) => frontier_session::supernet::read(p).map(|(n, _)| n),
+                (None, Some(r)) => {
+                    let p = self.base.join(&r.file);
+                    if !p.is_file() {
+                        return Some(Err(format!(
+                            "the manifest's supernet {} is not beside it; fix: copy it there, or give --weights SUPERNET",
+                            p.display()
+                        )));
+                    }
+                    frontier_session::supernet::read_expected(&p, r)
+                }
+                (None, None) => return None,
+            };
+            self.net = Some(read.map_err(|e| e.to_string()));
+        }
+        self.net.as_ref().map(|r| r.as_ref().map_err(|e| e.clone()))
+    }
+
+    /// The model of `m` built from the supernet into the private directory;
+    /// `None` when there is no supernet to build from.
+    fn build(&mut self, m: &FrontierModel) -> Result<Option<PathBuf>, String> {
+        if self.manifest.space != frontier_spaces::ofa_mbv3::SPACE {
+            return match self.supernet() {
+                None => Ok(None),
+                Some(_) => Err(format!(
+                    "the {} space has no supernet weights; fix: serve it from its model files",
+                    self.manifest.space
+                )),
+            };
+        }
+        let arch = Arch::parse(Space::OfaMbv3, &m.arch.to_string()).map_err(|e| e.to_string())?;
+        let bytes = match self.supernet() {
+            None => return Ok(None),
+            Some(net) => {
+                arch.generate_from(Some(net?), 0)
+                    .map_err(|e| e.to_string())?
+                    .onnx
+            }
+        };
+        if self.dir.is_none() {
+            let d = std::env::temp_dir().join(format!(
+                "frontier-serve-{}-{}",
+                std::process::id(),
+                BUILT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            self.dir = Some(BuiltDir(d));
+        }
+        let dir = &self.dir.as_ref().expect("made above").0;
+        let path = dir.join(format!("{}.onnx", m.name));
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(path))
+    }
+
+    fn into_dir(self) -> Option<BuiltDir> {
+        self.dir
+    }
+}
+
+/// Numbers the generations' private directories within the process.
+static BUILT: AtomicU64 = AtomicU64::new(0);

@@ -58,6 +58,10 @@ pub struct ServeConfig {
     pub warmup_runs: usize,
     /// How the serving variant is chosen (the baselines are for comparison).
     pub mode: SwitchMode,
+    /// Build every model from this supernet (`serve --weights`); without
+    /// it, models whose files are absent are built from the manifest's
+    /// supernet, found beside the manifest.
+    pub weights: Option<PathBuf>,
 }
 
 /// How the serving variant is chosen.
@@ -92,6 +96,7 @@ impl ServeConfig {
             proc: ProcPaths::default(),
             warmup_runs: 3,
             mode: SwitchMode::Frontier,
+            weights: None,
         }
     }
 }
@@ -213,6 +218,8 @@ struct Generation {
     device: String,
     canonical: Vec<usize>,
     variants: Vec<Loaded>,
+    /// Models built from the supernet live here while the generation does.
+    _built: Option<BuiltDir>,
 }
 
 impl Generation {
