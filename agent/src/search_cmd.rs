@@ -200,6 +200,8 @@ fn verify(
         )
     })?;
     let backends = crate::backends::selected(backend, &args.ort, memory_budget)?;
+    frontier_session::stand_in::check_manifest(manifest, &args.out, None)
+        .map_err(|e| anyhow::anyhow!("--verify: {e}"))?;
     let models = frontier_session::Model::frontier(manifest, &args.out);
     eprintln!(
         "verifying {} frontier models on {key} ({} backend, {} thread(s))",

@@ -76,7 +76,11 @@ fn search_two_devices_writes_manifest_models_report_and_plot() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let m = manifest(&out);
-    assert_eq!(m["schema_version"], "1.0");
+    assert_eq!(m["schema_version"], "1.1");
+    assert!(
+        m.get("supernet").is_none(),
+        "no --weights: seeded twins, no supernet"
+    );
     assert_eq!(m["space"], "ofa-mbv3");
     assert_eq!(m["accuracy"]["source"], "macs");
     assert_eq!(

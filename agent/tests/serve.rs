@@ -517,3 +517,43 @@ fn a_frontier_served_from_its_supernet() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("SHA-256") && e.contains("fix:"), "{e}");
 }
+
+/// A model file the user exported stands in for a generated one when it is
+/// the architecture its entry claims (here PyTorch's own export of a
+/// reference subnet); another architecture's file is refused with the
+/// model, both counts and the fix.
+#[test]
+fn stand_in_model_files_must_be_their_architecture() {
+    let dir = scratch("serve-stand-in");
+    let manifest = small_frontier(&dir);
+    let base = manifest.parent().unwrap().to_path_buf();
+    let fixture = common::fixtures().join("ofa_mbv3_ref0_r128_opset13.onnx");
+    let mut m = json(&std::fs::read(&manifest).unwrap());
+    let name = m["models"][1]["name"].as_str().unwrap().to_string();
+    let file = m["models"][1]["file"].as_str().unwrap().to_string();
+    std::fs::copy(&fixture, base.join(&file)).unwrap();
+    let o = frontier(
+        &[
+            "serve",
+            "--frontier",
+            manifest.to_str().unwrap(),
+            "--slo-ms",
+            "10",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &dir,
+    );
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains(&name) && e.contains("fix:"), "{e}");
+
+    // The entry now claims the fixture's architecture: it serves.
+    let index: serde_json::Value =
+        json(&std::fs::read(common::fixtures().join("index.json")).unwrap());
+    m["models"][1]["arch"] = index["models"][0]["config"].clone();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let server = Server::start(&manifest, &["--slo-ms", "1000"]);
+    let (status, _, _) = http(&server.addr, "GET", "/v1/status", "application/json", b"");
+    assert_eq!(status, 200);
+}

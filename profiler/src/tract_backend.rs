@@ -204,6 +204,12 @@ pub struct GraphStats {
     /// Multiply-accumulates of Conv (`out_elements * in/groups * kernel`),
     /// Gemm and MatMul (`out_elements * K`) at the given input shapes.
     pub macs: u64,
+    /// Elements of the weight input of every Conv and Gemm layer, each
+    /// layer counted even where exporters share one stored tensor between
+    /// layers. Biases are left out: exporters drop or share all-zero ones
+    /// (batch norm with default statistics), so only the weights say the
+    /// same thing whatever the exporter.
+    pub layer_weight_elements: u64,
     /// Nodes per ONNX op type.
     pub op_counts: std::collections::BTreeMap<String, usize>,
     /// Conv/Gemm/MatMul nodes whose MACs could not be computed (shape unknown).
@@ -267,11 +273,20 @@ impl TractBackend {
                 .map(|t| t.dims.iter().map(|d| *d as u64).product::<u64>())
                 .sum(),
             macs: 0,
+            layer_weight_elements: 0,
             op_counts: BTreeMap::new(),
             uncounted: Vec::new(),
         };
         for n in &graph.node {
             *stats.op_counts.entry(n.op_type.clone()).or_insert(0) += 1;
+            if n.op_type == "Conv" || n.op_type == "Gemm" {
+                stats.layer_weight_elements += n
+                    .input
+                    .get(1)
+                    .and_then(|w| dims.get(w))
+                    .map(|d| d.iter().product::<usize>() as u64)
+                    .unwrap_or(0);
+            }
             let out = n.output.first().and_then(|o| shape_of(o));
             let per_output: Option<u64> = match n.op_type.as_str() {
                 "Conv" => n

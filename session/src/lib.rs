@@ -24,6 +24,7 @@ pub mod discover;
 mod model;
 mod observe;
 pub mod probe_ref;
+pub mod stand_in;
 pub mod supernet;
 
 pub use model::Model;

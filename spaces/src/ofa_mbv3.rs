@@ -243,6 +243,32 @@ pub fn params(arch: &Arch) -> u64 {
     units(arch).iter().map(unit_params).sum()
 }
 
+/// Elements of the convolution and linear weights alone (no biases, no
+/// batch norm): what every exporter writes, whatever it does with all-zero
+/// biases (PyTorch's TorchScript exporter shares them, dynamo drops them).
+pub fn layer_weights(arch: &Arch) -> u64 {
+    let conv =
+        |cin: usize, cout: usize, k: usize, groups: usize| (cout * cin / groups * k * k) as u64;
+    let mut n = conv(3, FIRST_CONV, 3, 1);
+    for b in blocks(arch) {
+        if b.expand_ratio != 1 {
+            n += conv(b.in_channels, b.mid_channels, 1, 1);
+        }
+        n += conv(
+            b.mid_channels,
+            b.mid_channels,
+            b.kernel_size,
+            b.mid_channels,
+        );
+        if let Some(se) = b.se_channels {
+            n += conv(b.mid_channels, se, 1, 1) + conv(se, b.mid_channels, 1, 1);
+        }
+        n += conv(b.mid_channels, b.out_channels, 1, 1);
+    }
+    n += conv(STAGE_OUT[STAGES - 1], FINAL_EXPAND, 1, 1);
+    n + (FINAL_EXPAND * FEATURE_MIX + FEATURE_MIX * CLASSES) as u64
+}
+
 /// Per-layer MAC counts in the order the `ofa` package's counter visits the
 /// modules (registration order): first conv; per block expand, depthwise, SE
 /// reduce, SE expand, pointwise; final expand; feature mix; classifier.

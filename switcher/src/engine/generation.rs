@@ -80,6 +80,11 @@ pub(super) fn load_generation(
         }
     }
     threads.sort_unstable();
+    // A user's own export standing in for a model must be its architecture.
+    if config.weights.is_none() {
+        frontier_session::stand_in::check_manifest(&manifest, &base, None)
+            .map_err(|e| StartError::Manifest(format!("{}: {e}", config.manifest.display())))?;
+    }
     let models = manifest.models_for(&key);
     let mut problems = Vec::new();
     let mut variants: Vec<Loaded> = Vec::new();
