@@ -10,6 +10,8 @@ use frontier_spaces::manifest::ManifestLine;
 use frontier_spaces::supernet::Supernet;
 use frontier_spaces::{ofa_mbv3, Arch, SampleSpec};
 
+use frontier_session::export_dir::ExportDir;
+
 use crate::cli::ExportArgs;
 
 /// The `--weights` supernet and its SHA-256, if given.
@@ -39,42 +41,21 @@ fn sample_spec(args: &ExportArgs) -> SampleSpec {
     }
 }
 
-/// Add a manifest line (and print it with `--json`).
-fn emit(
-    l: &ManifestLine,
-    json: bool,
-    stdout: &mut impl Write,
-    lines: &mut String,
-) -> anyhow::Result<()> {
+/// Print a manifest line with `--json`.
+fn emit(l: &ManifestLine, json: bool, stdout: &mut impl Write) -> anyhow::Result<()> {
     if json {
         stdout.write_all(l.to_line().as_bytes())?;
     }
-    lines.push_str(&l.to_line());
     Ok(())
 }
 
-fn finish(dir: &Path, lines: &str, json: bool, what: &str) -> anyhow::Result<i32> {
-    let manifest = dir.join("manifest.jsonl");
-    write_file(&manifest, lines.as_bytes())?;
+/// Write the manifest and say so (unless `--json`).
+fn finish(out: ExportDir, json: bool, what: &str) -> anyhow::Result<i32> {
+    let (manifest, n) = out.finish()?;
     if !json {
-        eprintln!("wrote {what} and {}", manifest.display());
+        eprintln!("wrote {n} {what} and {}", manifest.display());
     }
     Ok(0)
-}
-
-fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.extension().and_then(|e| e.to_str()) == Some("onnx") {
-        bail!("--out {}: give a directory", dir.display());
-    }
-    let manifest = dir.join("manifest.jsonl");
-    if manifest.exists() {
-        bail!(
-            "{}: this directory already holds an export; fix: choose a new --out directory or remove it",
-            manifest.display()
-        );
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create directory", dir.display()))
 }
 
 fn blocks(args: &ExportArgs) -> anyhow::Result<i32> {
@@ -82,24 +63,17 @@ fn blocks(args: &ExportArgs) -> anyhow::Result<i32> {
         bail!("--blocks: only ofa-mbv3 has a per-block lookup table; gpt2 layers are profiled as whole models");
     }
     let units = ofa_mbv3::all_units(&args.resolutions)?;
-    let dir = &args.out;
-    prepare_dir(dir)?;
+    let mut out = ExportDir::create(&args.out)?;
     let mut stdout = std::io::stdout().lock();
-    let mut lines = String::new();
     for (i, u) in units.iter().enumerate() {
         let seed = args.seed.wrapping_add(i as u64);
         let g = ofa_mbv3::generate_unit(u, seed);
         let file = format!("{}.onnx", u.key().replace(':', "_"));
-        write_file(&dir.join(&file), &g.onnx)?;
         let l = u.manifest_line(&file, seed, g.input_shape);
-        emit(&l, args.json, &mut stdout, &mut lines)?;
+        out.add(&g.onnx, &l)?;
+        emit(&l, args.json, &mut stdout)?;
     }
-    finish(
-        dir,
-        &lines,
-        args.json,
-        &format!("{} block models", units.len()),
-    )
+    finish(out, args.json, "block models")
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
@@ -148,22 +122,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let Some(samples) = args.samples else {
         bail!("give --samples N (with --out DIR), --arch JSON (with --out FILE.onnx) or --blocks (with --out DIR)");
     };
-    let dir = &args.out;
     let archs = sample_spec(&args).sample(samples as usize)?;
     let (net, sha) = supernet(&args)?;
-    prepare_dir(dir)?;
+    let mut out = ExportDir::create(&args.out)?;
     let prefix = args.space.file_prefix();
-    let mut lines = String::new();
     for (i, arch) in archs.iter().enumerate() {
         let seed = args.seed.wrapping_add(i as u64);
         let g = arch.generate_from(net.as_ref(), seed)?;
-        let file = format!("{prefix}_{i:04}.onnx");
-        write_file(&dir.join(&file), &g.onnx)?;
         let l = ManifestLine {
             supernet_sha256: sha.clone(),
-            ..arch.manifest_line(&file, seed, g.input_shape)
+            ..arch.manifest_line(&format!("{prefix}_{i:04}.onnx"), seed, g.input_shape)
         };
-        emit(&l, args.json, &mut stdout, &mut lines)?;
+        out.add(&g.onnx, &l)?;
+        emit(&l, args.json, &mut stdout)?;
     }
-    finish(dir, &lines, args.json, &format!("{samples} models"))
+    finish(out, args.json, "models")
 }

@@ -107,27 +107,11 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<i32> {
     let mut failed = 0;
     for (i, a) in archs.iter().enumerate() {
         match p.predict(a) {
-            Ok(pr) => {
-                if args.json {
-                    let arch: serde_json::Value =
-                        serde_json::from_str(a).unwrap_or(serde_json::Value::Null);
-                    serde_json::to_writer(
-                        &mut out,
-                        &serde_json::json!({
-                            "arch": arch,
-                            "predicted_ms": pr.ms,
-                            "interval_ms": [pr.interval.0, pr.interval.1],
-                        }),
-                    )?;
-                    out.write_all(b"\n")?;
-                } else {
-                    writeln!(
-                        out,
-                        "{:>10.3} ms  [{:.3}, {:.3}]  {a}",
-                        pr.ms, pr.interval.0, pr.interval.1
-                    )?;
-                }
-            }
+            Ok(pr) => writeln!(
+                out,
+                "{}",
+                frontier_train::prediction_line(a, &pr, args.json)
+            )?,
             Err(e) => {
                 failed += 1;
                 eprintln!("error: architecture {}: {e}", i + 1);

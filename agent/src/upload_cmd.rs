@@ -86,18 +86,7 @@ pub fn send(
     for w in &report.warnings {
         eprintln!("warning: spool: {w}");
     }
-    eprintln!(
-        "uploaded {} rows to {} ({} new, {} already there, {} rejected); {} pending",
-        report.sent, target.url, report.accepted, report.duplicate, report.rejected, report.pending
-    );
-    if report.pending > 0 {
-        eprintln!(
-            "warning: {} rows wait in {} ({}); fix: run `frontier upload` when the collector is reachable",
-            report.pending,
-            spool.dir().display(),
-            report.last_error.as_deref().unwrap_or("not sent in time")
-        );
-    }
+    eprint!("{}", report.describe(&target.url, spool.dir()));
     Ok(report.pending)
 }
 

@@ -21,6 +21,7 @@
 //!   `fastest` marks), so the same measurement has the same id everywhere.
 
 pub mod discover;
+pub mod export_dir;
 mod model;
 mod observe;
 pub mod probe_ref;

@@ -251,6 +251,25 @@ pub fn archs_of_lines(text: &str, origin: &str) -> Result<Vec<String>, TrainErro
         .collect()
 }
 
+/// One prediction as `frontier predict` prints it: a JSON line
+/// `{"arch", "predicted_ms", "interval_ms"}`, or `ms [low, high] arch`.
+pub fn prediction_line(arch: &str, p: &frontier_predictor::Prediction, json: bool) -> String {
+    if json {
+        let arch: serde_json::Value = serde_json::from_str(arch).unwrap_or(serde_json::Value::Null);
+        serde_json::json!({
+            "arch": arch,
+            "predicted_ms": p.ms,
+            "interval_ms": [p.interval.0, p.interval.1],
+        })
+        .to_string()
+    } else {
+        format!(
+            "{:>10.3} ms  [{:.3}, {:.3}]  {arch}",
+            p.ms, p.interval.0, p.interval.1
+        )
+    }
+}
+
 /// Metrics (and interval coverage) of `fitted` on rows it did not see.
 pub fn held_out_metrics(
     fitted: &dyn Predictor,

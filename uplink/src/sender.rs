@@ -80,6 +80,26 @@ pub struct DrainReport {
     pub warnings: Vec<String>,
 }
 
+impl DrainReport {
+    /// What a drain did, for a person: a line of counts, and a warning
+    /// with the fix when rows are left in the spool at `spool_dir`.
+    pub fn describe(&self, url: &str, spool_dir: &std::path::Path) -> String {
+        let mut s = format!(
+            "uploaded {} rows to {url} ({} new, {} already there, {} rejected); {} pending\n",
+            self.sent, self.accepted, self.duplicate, self.rejected, self.pending
+        );
+        if self.pending > 0 {
+            s += &format!(
+                "warning: {} rows wait in {} ({}); fix: run `frontier upload` when the collector is reachable\n",
+                self.pending,
+                spool_dir.display(),
+                self.last_error.as_deref().unwrap_or("not sent in time")
+            );
+        }
+        s
+    }
+}
+
 /// The collector's answer to a batch (its `IngestReport`).
 #[derive(Debug, Default, Deserialize)]
 struct Ingest {
