@@ -15,30 +15,32 @@ use common::{frontier, scratch, synthetic_predictor};
 
 /// A frontier of 3 models of a synthetic device ("dev", tract, 1 thread).
 fn small_frontier(dir: &Path) -> PathBuf {
+    search_frontier(dir, &["--max-latency-ms", "8"])
+}
+
+/// `small_frontier`'s search with other `extra` flags.
+fn search_frontier(dir: &Path, extra: &[&str]) -> PathBuf {
     let p = synthetic_predictor(dir, "dev", 30, 1);
     let out = dir.join("f");
-    let o = frontier(
-        &[
-            "search",
-            "--space",
-            "ofa-mbv3",
-            "--predictor",
-            p.to_str().unwrap(),
-            "--accuracy",
-            "macs",
-            "--population",
-            "12",
-            "--generations",
-            "3",
-            "--models",
-            "3",
-            "--max-latency-ms",
-            "8",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir,
-    );
+    let mut args = vec![
+        "search",
+        "--space",
+        "ofa-mbv3",
+        "--predictor",
+        p.to_str().unwrap(),
+        "--accuracy",
+        "macs",
+        "--population",
+        "12",
+        "--generations",
+        "3",
+        "--models",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = frontier(&args, dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out.join("frontier.json")
 }
@@ -427,32 +429,8 @@ fn a_frontier_served_from_its_supernet() {
     );
 
     // search --weights: the manifest names the supernet; models are weighted.
-    let p = synthetic_predictor(&dir, "dev", 30, 1);
-    let out = dir.join("f");
-    let o = frontier(
-        &[
-            "search",
-            "--space",
-            "ofa-mbv3",
-            "--predictor",
-            p.to_str().unwrap(),
-            "--accuracy",
-            "macs",
-            "--population",
-            "12",
-            "--generations",
-            "3",
-            "--models",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-            "--weights",
-            supernet.to_str().unwrap(),
-        ],
-        &dir,
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let manifest = out.join("frontier.json");
+    let manifest = search_frontier(&dir, &["--weights", supernet.to_str().unwrap()]);
+    let out = manifest.parent().unwrap().to_path_buf();
     let m = json(&std::fs::read(&manifest).unwrap());
     assert_eq!(m["schema_version"], "1.1");
     assert_eq!(m["supernet"]["file"], "ofa_mbv3_w1.0.safetensors");

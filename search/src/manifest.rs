@@ -250,9 +250,7 @@ pub fn record_verification(
         else {
             continue;
         };
-        let ms = [row.median_ms_corrected, row.median_ms]
-            .into_iter()
-            .find(|v| v.is_finite() && *v > 0.0);
+        let ms = row.latency_ms();
         let entry = m.latency.entry(key.to_string()).or_default();
         entry.measured_ms = ms;
         let (Some(ms), Some(pred), Some((lo, hi))) = (ms, entry.predicted_ms, entry.interval_ms)

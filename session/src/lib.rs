@@ -436,8 +436,8 @@ fn network_probe(
     Ok(ModelProbe::new(result.map_err(|e| e.to_string())?))
 }
 
-/// SHA-256 of a file, in hex.
-fn sha256_hex(bytes: &[u8]) -> String {
+/// SHA-256 of bytes, in hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes)
         .iter()

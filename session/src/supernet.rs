@@ -7,7 +7,6 @@ use std::path::Path;
 
 use frontier_spaces::supernet::{Supernet, SupernetError};
 use frontier_table::frontier::SupernetRef;
-use sha2::{Digest, Sha256};
 
 /// A supernet file that cannot be used: unreadable, or not a supernet of
 /// the space (the message names the file and the fix).
@@ -25,13 +24,6 @@ pub enum SupernetFileError {
     },
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Read the supernet at `path`, and how a manifest refers to it.
 pub fn read(path: &Path) -> Result<(Supernet, SupernetRef), SupernetFileError> {
     let file = path.display().to_string();
@@ -45,7 +37,7 @@ pub fn read(path: &Path) -> Result<(Supernet, SupernetRef), SupernetFileError> {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        sha256: sha256_hex(&bytes),
+        sha256: crate::sha256_hex(&bytes),
         config: net.config.to_string(),
     };
     Ok((net, reference))

@@ -202,6 +202,16 @@ pub struct LatencyRow {
     pub median_ci95_rel: Option<f64>,
 }
 
+impl LatencyRow {
+    /// The row's latency for training and verification: the corrected
+    /// median, else the raw median, if positive.
+    pub fn latency_ms(&self) -> Option<f64> {
+        [self.median_ms_corrected, self.median_ms]
+            .into_iter()
+            .find(|v| v.is_finite() && *v > 0.0)
+    }
+}
+
 /// Columns added after 1.3, in order: those empty at the end of a row are
 /// left out of its content id, so rows made before them keep their ids.
 const AFTER_1_3: [&str; 3] = ["contention", "contention_kind", "median_ci95_rel"];

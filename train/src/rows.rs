@@ -36,18 +36,11 @@ pub fn row_weight(r: &LatencyRow) -> f64 {
     }
 }
 
-/// The row's latency: the corrected median, else the median, if positive.
-pub fn latency(r: &LatencyRow) -> Option<f64> {
-    [r.median_ms_corrected, r.median_ms]
-        .into_iter()
-        .find(|v| v.is_finite() && *v > 0.0)
-}
-
 /// A row as a training sample: its arch, its latency, its weight.
 pub fn sample_of(r: &LatencyRow) -> Option<Sample> {
     Some(Sample {
         arch: r.arch.clone()?,
-        ms: latency(r)?,
+        ms: r.latency_ms()?,
         weight: row_weight(r),
     })
 }
@@ -110,7 +103,7 @@ pub fn block_table(blocks: &[&LatencyRow], like: &LatencyRow) -> BTreeMap<String
             .as_deref()
             .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
             .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(String::from));
-        if let (Some(key), Some(ms)) = (key, latency(r)) {
+        if let (Some(key), Some(ms)) = (key, r.latency_ms()) {
             per_key.entry(key).or_default().push(ms);
         }
     }
