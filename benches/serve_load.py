@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Load-step and swap-cost benchmarks of `frontier serve` (docs/BENCHMARKS.md).
 
-    serve_load.py step  FRONTIER_BIN MANIFEST --slo-ms X [--backend ort] [--rate 20] [--duration 60] OUT_DIR
+    serve_load.py step  FRONTIER_BIN MANIFEST --slo-ms X [--backend ort] [--rate 20] [--duration 60]
+                        [--policies frontier,...] [--runs N] OUT_DIR
     serve_load.py swaps FRONTIER_BIN MANIFEST --slo-ms X [--backend ort] [--requests 100000] [--swaps 1000] OUT_DIR
 
 `step`: for each policy (most-accurate, fastest, mean-step = Dynamic-OFA's
@@ -9,8 +10,13 @@ rule, frontier) one server on loopback, open-loop requests at --rate for
 --duration seconds; from 1/3 to 2/3 of the duration two CPU hogs run (busy
 processes). Per policy: SLO miss rate, mean accuracy served, p50/p95/p99 of
 end-to-end latency, failed requests, reaction time (load step to the first
-request served by another model), and a plot of latency and model over time
-(OUT_DIR/step.svg). `swaps`: the same request stream (closed loop, 2
+request served by another model), recovery time (load gone to the first
+request served by a model at least as accurate as the one serving at the
+step) and a plot of latency and model over time (OUT_DIR/step.svg). With
+--runs N each policy runs N times (the table then gives medians and the
+recovery time of every run). The server's own `/v1/status` is polled every
+0.25 s and kept per run (OUT_DIR/status-POLICY-RUN.jsonl), so a slow
+recovery can be read off what the server predicted and why. `swaps`: the same request stream (closed loop, 2
 clients) with and without a forced swap every N ms, to measure what swaps
 cost requests. Everything runs on 127.0.0.1 and stops by itself.
 """
@@ -78,10 +84,31 @@ def request(addr, body, local):
         ok = r.status == 200
         model = r.getheader("x-frontier-model")
         server_ms = float(r.getheader("x-frontier-latency-ms") or "nan")
+        handler_ms = float(r.getheader("x-frontier-server-ms") or "nan")
     except Exception as e:  # noqa: BLE001 - a failed request is a result
         local.conn = None
-        ok, model, server_ms, data = False, None, float("nan"), str(e).encode()
-    return ok, model, (time.perf_counter() - t0) * 1e3, server_ms, data if not ok else b""
+        ok, model, server_ms, handler_ms, data = False, None, float("nan"), float("nan"), str(e).encode()
+    return ok, model, (time.perf_counter() - t0) * 1e3, server_ms, data if not ok else b"", handler_ms
+
+
+def poll_status(addr, stop, out):
+    """`/v1/status` every 0.25 s until `stop` is set: (client time s, the
+    fields that say why the server serves what it serves)."""
+    conn = None
+    t0 = time.perf_counter()
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(*addr, timeout=5)
+            conn.request("GET", "/v1/status")
+            st = json.loads(conn.getresponse().read())
+            out.append({"t": round(time.perf_counter() - t0, 3), "model": st["current_model"],
+                        "reason": st["reason"], "others_cpu": round(st["load"]["others_cpu"], 2),
+                        "variants": [{k: v.get(k) for k in ("model", "predicted_p95_ms", "observed_p95_ms", "correction")}
+                                     for v in st["variants"]]})
+        except Exception:  # noqa: BLE001 - the server may be busy or stopping
+            conn = None
+        stop.wait(0.25)
 
 
 def hogs(n):
@@ -102,20 +129,24 @@ def step(args):
     body = b"\x00\x00\x00\x3f" * n  # 0.5f everywhere
     t_on, t_off = args.duration / 3, 2 * args.duration / 3
     results = {}
-    for policy in ["most-accurate", "fastest", "mean-step", "frontier"]:
+    os.makedirs(args.out, exist_ok=True)
+    for policy, run in [(p, r) for p in args.policies.split(",") for r in range(args.runs)]:
         server, addr, log = start_server(args.binary, args.manifest, args.slo_ms, args.backend, policy)
         time.sleep(2)  # the load sampler's first rates
+        stop_poll, statuses = threading.Event(), []
+        poller = threading.Thread(target=poll_status, args=(addr, stop_poll, statuses), daemon=True)
         local = Client()
         records = []
         lock = threading.Lock()
         pool = ThreadPoolExecutor(max_workers=32)
         start = time.perf_counter()
+        poller.start()
         running = []
 
         def one(t_sched):
-            ok, model, e2e, sms, err = request(addr, body, local)
+            ok, model, e2e, sms, err, hms = request(addr, body, local)
             with lock:
-                records.append((t_sched, ok, model, e2e, sms, err))
+                records.append((t_sched, ok, model, e2e, sms, err, hms))
 
         i = 0
         while True:
@@ -136,7 +167,12 @@ def step(args):
         for h in running:
             h.kill()
         pool.shutdown(wait=True)
+        stop_poll.set()
+        poller.join()
         stop_server(server)
+        with open(os.path.join(args.out, f"status-{policy}-{run}.jsonl"), "w") as f:
+            for st in statuses:
+                f.write(json.dumps(st) + "\n")
         records.sort()
         lat = [r[3] for r in records if r[1]]
         served = [r for r in records if r[1]]
@@ -151,7 +187,12 @@ def step(args):
         at_step = before[-1] if before else None
         react = next((r[0] - t_on for r in served
                       if r[0] >= t_on and at_step in acc and acc.get(r[2], 1e18) < acc[at_step]), None)
-        results[policy] = {
+        # Recovery: from the load's end to the first request served by a
+        # model at least as accurate as the one serving at the step.
+        recover = next((r[0] - t_off for r in served
+                        if r[0] >= t_off and at_step in acc and acc.get(r[2], -1e18) >= acc[at_step]), None)
+        key = policy if args.runs == 1 else f"{policy}#{run}"
+        results[key] = {
             "requests": len(records), "failed": failed,
             "slo_miss_rate": miss / max(1, len(records)),
             "server_slo_miss_rate": server_miss / max(1, len(records)),
@@ -160,18 +201,46 @@ def step(args):
             "p50_ms": pct(lat, 0.5), "p95_ms": pct(lat, 0.95), "p99_ms": pct(lat, 0.99),
             "under_load_p95_ms": pct([r[3] for r in served if t_on <= r[0] < t_off], 0.95),
             "reaction_s": react,
+            "recovery_s": recover,
+            "model_at_step": at_step,
             "models_served": sorted(set(r[2] for r in served)),
-            "timeline": [(r[0], r[3], r[2]) for r in served],
+            # (scheduled s, end-to-end ms, model, the server's request ms
+            # (resizing and inference), its handler ms (HTTP included)).
+            "timeline": [(r[0], r[3], r[2], r[4], r[6]) for r in served],
             "errors": sorted(set(r[5].decode(errors="replace")[:200] for r in records if not r[1]))[:5],
         }
-        print(f"{policy:>13}: miss {results[policy]['slo_miss_rate']*100:5.1f}% (server-side {results[policy]['server_slo_miss_rate']*100:5.1f}%, p95 {results[policy]['server_p95_ms']:.1f} ms)  acc {results[policy]['mean_accuracy']:.2f}  "
-              f"p50 {results[policy]['p50_ms']:.1f}  p95 {results[policy]['p95_ms']:.1f}  p99 {results[policy]['p99_ms']:.1f} ms  "
-              f"failed {failed}  reaction {react if react is None else round(react, 2)} s", flush=True)
-    os.makedirs(args.out, exist_ok=True)
+        r = results[key]
+        loaded_miss = sum(1 for x in served if t_on <= x[0] < t_off and x[3] > args.slo_ms) + \
+            sum(1 for x in records if not x[1] and t_on <= x[0] < t_off)
+        r["under_load_miss_rate"] = loaded_miss / max(1, sum(1 for x in records if t_on <= x[0] < t_off))
+        print(f"{key:>15}: miss {r['slo_miss_rate']*100:5.1f}% (server-side {r['server_slo_miss_rate']*100:5.1f}%, "
+              f"loaded {r['under_load_miss_rate']*100:5.1f}%)  acc {r['mean_accuracy']:.2f}  "
+              f"p50 {r['p50_ms']:.1f}  p95 {r['p95_ms']:.1f}  p99 {r['p99_ms']:.1f} ms  failed {failed}  "
+              f"reaction {react if react is None else round(react, 2)} s  "
+              f"recovery {recover if recover is None else round(recover, 2)} s (to {at_step})", flush=True)
+    summary = {}
+    for policy in args.policies.split(","):
+        runs = [v for k, v in results.items() if k.split("#")[0] == policy]
+        rec = [v["recovery_s"] for v in runs]
+        summary[policy] = {
+            "runs": len(runs),
+            "recovery_s": rec,
+            "recovered_within_3s": sum(1 for x in rec if x is not None and x <= 3.0),
+            "median_miss_rate": statistics.median(v["slo_miss_rate"] for v in runs),
+            "median_under_load_miss_rate": statistics.median(v["under_load_miss_rate"] for v in runs),
+            "median_mean_accuracy": statistics.median(v["mean_accuracy"] for v in runs if v["mean_accuracy"] is not None),
+            "failed": sum(v["failed"] for v in runs),
+            "reaction_s": [v["reaction_s"] for v in runs],
+        }
+        if len(runs) > 1:
+            print(f"{policy}: {json.dumps(summary[policy])}", flush=True)
     json.dump({"slo_ms": args.slo_ms, "rate": args.rate, "duration": args.duration, "hogs": [t_on, t_off],
-               "accuracy": acc, "results": results},
+               "accuracy": acc, "summary": summary, "results": results},
               open(os.path.join(args.out, "step.json"), "w"), indent=1)
-    open(os.path.join(args.out, "step.svg"), "w").write(plot(results, acc, args, t_on, t_off))
+    first = {}
+    for k, v in results.items():
+        first.setdefault(k.split("#")[0], v)
+    open(os.path.join(args.out, "step.svg"), "w").write(plot(first, acc, args, t_on, t_off))
 
 
 def plot(results, acc, args, t_on, t_off):
@@ -203,12 +272,12 @@ def plot(results, acc, args, t_on, t_off):
         c = colors[policy]
         # Latency: p95 per 1 s bin.
         bins = {}
-        for t, ms, _ in r["timeline"]:
+        for t, ms, *_ in r["timeline"]:
             bins.setdefault(int(t), []).append(ms)
         pts = " ".join(f"{px(b+0.5):.1f},{py(pct(v, 0.95)):.1f}" for b, v in sorted(bins.items()))
         s.append(f'<polyline points="{pts}" fill="none" stroke="{c}" stroke-width="1.8"/>')
         steps = []
-        for t, _, m in r["timeline"]:
+        for t, _, m, *_ in r["timeline"]:
             y = pm(m) + (i - 1.5) * 3
             if steps:
                 steps.append(f"{px(t):.1f},{steps[-1].split(',')[1]}")
@@ -243,7 +312,7 @@ def swaps(args):
             local = Client()
             mine = []
             for _ in range(per):
-                ok, model, e2e, sms, err = request(addr, body, local)
+                ok, model, e2e, sms, err, _ = request(addr, body, local)
                 if ok:
                     mine.append(sms)
                 else:
@@ -286,6 +355,9 @@ def main():
     ap.add_argument("--duration", type=float, default=60)
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--swap-every-ms", type=int, default=200)
+    ap.add_argument("--policies", default="most-accurate,fastest,mean-step,frontier",
+                    help="step: the switch policies to run, comma-separated")
+    ap.add_argument("--runs", type=int, default=1, help="step: runs per policy")
     ap.add_argument("--contention-table", action="append", default=[],
                     help="profile --contention rows for the frontier's models (passed to every server)")
     args = ap.parse_args()

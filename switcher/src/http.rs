@@ -125,6 +125,7 @@ async fn infer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let t0 = std::time::Instant::now();
     let shape = app.switcher.input_shape();
     let req = parse_request(&headers, &body, &shape)?;
     let sw = app.switcher.clone();
@@ -145,6 +146,12 @@ async fn infer(
                 "outputs": outputs,
             });
             let mut res = Json(body).into_response();
+            let server_ms = t0.elapsed().as_secs_f64() * 1e3;
+            app.switcher
+                .record_transport((server_ms - resp.latency_ms).max(0.0));
+            if let Ok(v) = HeaderValue::from_str(&format!("{server_ms:.3}")) {
+                res.headers_mut().insert("x-frontier-server-ms", v);
+            }
             if let Ok(v) = HeaderValue::from_str(&resp.model) {
                 res.headers_mut().insert("x-frontier-model", v);
             }

@@ -1,8 +1,8 @@
 //! The switcher engine on the scripted backend (`frontier_profiler::fake`):
 //! the most accurate variant that fits serves, a variant that fails is
 //! quarantined while its request is served by the fastest healthy one (no
-//! request fails while any variant is healthy), and a reload swaps the
-//! whole generation.
+//! request fails while any variant is healthy), a reload swaps the whole
+//! generation, and the status says what corrects each prediction.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -164,5 +164,72 @@ fn a_manifest_without_the_device_names_the_fix() {
         e.contains("no latency for device elsewhere") && e.contains("fix:"),
         "{e}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_status_says_what_corrects_each_prediction() {
+    let dir = frontier_testkit::scratch("switcher-engine-status");
+    let path = manifest(&dir, &[("small", 0.70, 2.0), ("large", 0.90, 6.0)]);
+    let machine = FakeMachine::steady();
+    let mut backend = FakeBackend::new(machine.clock.clone());
+    for name in ["small", "large"] {
+        backend.add(
+            dir.join(format!("{name}.onnx")),
+            FakeModel::Runs {
+                inputs: FakeBackend::simple_inputs(),
+                script: machine.model(1.0, 0.0),
+            },
+        );
+    }
+    let mut config = ServeConfig::new(path, 100.0, Arc::new(backend));
+    // An empty /proc: no other load, whatever else runs beside the test.
+    let proc = dir.join("proc");
+    std::fs::create_dir_all(&proc).unwrap();
+    config.proc = frontier_switcher::load::ProcPaths { root: proc };
+    config.decide_every = std::time::Duration::from_millis(10);
+    let (sw, _) = Switcher::start(config).unwrap();
+    for _ in 0..10 {
+        sw.infer(&request()).unwrap();
+    }
+    let find = |st: &frontier_switcher::Status, name: &str| {
+        serde_json::to_value(st.variants.iter().find(|v| v.model == name).unwrap()).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let st = loop {
+        let st = sw.status();
+        if find(&st, "large")["correction"]["kind"] == "observed" {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "{st:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(st.current_model, "large");
+    let large = find(&st, "large");
+    assert_eq!(large["correction"]["contention"], 0.0, "{large}");
+    assert!(
+        large["correction"]["age_s"].as_f64().unwrap() < 5.0,
+        "{large}"
+    );
+    assert_eq!(
+        large["observations"].as_array().unwrap().len(),
+        1,
+        "{large}"
+    );
+    let small = find(&st, "small");
+    assert_eq!(small["correction"]["kind"], "borrowed", "{small}");
+    assert_eq!(small["correction"]["from"], serde_json::json!(["large/t1"]));
+    assert!(small["predicted_p95_ms"].as_f64().is_some(), "{small}");
+
+    // Reloading the same models keeps what was observed of them.
+    sw.reload().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let large = find(&sw.status(), "large");
+    assert_eq!(
+        large["observations"].as_array().unwrap().len(),
+        1,
+        "{large}"
+    );
+    sw.shutdown();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -16,19 +16,19 @@ pub(super) fn control_step(s: &Shared) {
     s.contention_bits
         .store(load.others_cpu.to_bits(), Ordering::Relaxed);
     let now = Instant::now();
+    // Only requests made under the load of now: an observation is tied to
+    // its load, and the policy keeps one per variant and load.
+    let same = policy.config.same_load;
     let observed: Vec<Option<Observation>> = g
         .variants
         .iter()
         .map(|v| {
-            let fresh = p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now);
-            let mut last = v.last_obs.lock().unwrap_or_else(|p| p.into_inner());
-            match fresh {
-                Some(o) => {
-                    *last = Some((now, o));
-                    Some(o)
-                }
-                None => last.filter(|(t, _)| now - *t <= MEMORY).map(|(_, o)| o),
-            }
+            p95_at(
+                &v.recent.lock().unwrap_or_else(|p| p.into_inner()),
+                now,
+                load.others_cpu,
+                same,
+            )
         })
         .collect();
     let own: Vec<Option<f64>> = g
@@ -44,29 +44,43 @@ pub(super) fn control_step(s: &Shared) {
     };
     let forced = s.forced.lock().unwrap_or_else(|p| p.into_inner()).take();
     let (target, reason, unreachable, predicted) = {
-        policy.overhead_ms = own.iter().map(|o| o.unwrap_or(shared_overhead)).collect();
+        let transport = s
+            .transport_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(0.0);
+        policy.overhead_ms = own
+            .iter()
+            .map(|o| o.unwrap_or(shared_overhead) + transport)
+            .collect();
         let d = policy.decide(s.start.elapsed().as_secs_f64(), load.others_cpu, &observed);
         let forced = forced.filter(|f| *f < g.variants.len() && g.variants[*f].prepared.is_some());
         if let Some(f) = forced {
-            (f, "forced".to_string(), d.slo_unreachable, d.predicted_ms)
+            (f, "forced".to_string(), d.slo_unreachable, d.predictions)
         } else {
             match &s.config.mode {
-                SwitchMode::Frontier => (d.variant, d.reason, d.slo_unreachable, d.predicted_ms),
+                SwitchMode::Frontier => (d.variant, d.reason, d.slo_unreachable, d.predictions),
                 SwitchMode::MostAccurate | SwitchMode::Fastest => (
                     active.variant,
                     format!("{:?} baseline", s.config.mode),
                     false,
-                    d.predicted_ms,
+                    d.predictions,
                 ),
                 SwitchMode::MeanStep => {
                     let (v, why) = mean_step(s, g, active.variant);
-                    (v, why, false, d.predicted_ms)
+                    (v, why, false, d.predictions)
                 }
             }
         }
     };
-    *s.decision.lock().unwrap_or_else(|p| p.into_inner()) =
-        (unreachable, reason.clone(), predicted);
+    *s.decision.lock().unwrap_or_else(|p| p.into_inner()) = Judged {
+        unreachable,
+        reason: reason.clone(),
+        predictions: predicted,
+        remembered: (0..g.variants.len())
+            .map(|i| policy.remembered(i).to_vec())
+            .collect(),
+    };
     if target == active.variant || g.variants[target].prepared.is_none() {
         return;
     }

@@ -170,7 +170,6 @@ pub(super) fn load_generation(
                 prepared: None,
                 quarantined: Mutex::new(None),
                 recent: Mutex::new(VecDeque::new()),
-                last_obs: Mutex::new(None),
                 overhead_ms: Mutex::new(None),
                 ewma_ms: Mutex::new(None),
                 requests: AtomicU64::new(0),

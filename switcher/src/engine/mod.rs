@@ -21,7 +21,7 @@ use frontier_table::LatencyRow;
 use serde::Serialize;
 
 use crate::load::{LoadSnapshot, ProcPaths, Sampler};
-use crate::policy::{Observation, Policy, PolicyConfig, Variant};
+use crate::policy::{Observation, Policy, PolicyConfig, Prediction, Remembered, Variant};
 use crate::resize::resize_bilinear_nchw;
 
 mod controller;
@@ -154,10 +154,71 @@ pub struct VariantStatus {
     pub resolution: Option<usize>,
     pub loaded: bool,
     pub quarantined: Option<String>,
+    /// The corrected p95 prediction at the current load (inference plus
+    /// the request's time outside it).
     pub predicted_p95_ms: Option<f64>,
+    /// What corrects that prediction: its own observation at this load
+    /// (with its age and load), the median ratio of the variants observed
+    /// at this load, or the table alone; and a floor from its own
+    /// observation at a lighter load when that set the prediction.
+    pub correction: Option<VariantCorrection>,
+    /// Its observations kept by load (the policy's memory), oldest first.
+    pub observations: Vec<ObservationStatus>,
+    /// The p95 of its requests in the last 2 s, at any load.
     pub observed_p95_ms: Option<f64>,
     pub observed_ewma_ms: Option<f64>,
     pub requests: u64,
+}
+
+/// [`crate::policy::Correction`] with ages instead of clock times.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VariantCorrection {
+    Observed {
+        ratio: f64,
+        p95_ms: f64,
+        contention: f64,
+        age_s: f64,
+        floor: Option<ObservationStatus>,
+    },
+    Borrowed {
+        ratio: f64,
+        from: Vec<String>,
+        floor: Option<ObservationStatus>,
+    },
+    Table {
+        floor: Option<ObservationStatus>,
+    },
+}
+
+/// One remembered observation of a variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservationStatus {
+    pub p95_ms: f64,
+    pub contention: f64,
+    pub ratio: f64,
+    pub age_s: f64,
+}
+
+impl ObservationStatus {
+    fn new(r: &Remembered, now_s: f64) -> ObservationStatus {
+        ObservationStatus {
+            p95_ms: r.p95_ms,
+            contention: r.contention,
+            ratio: r.ratio,
+            age_s: (now_s - r.at_s).max(0.0),
+        }
+    }
+}
+
+/// The controller's last judgement, read by [`Switcher::status`].
+#[derive(Debug, Clone, Default)]
+struct Judged {
+    unreachable: bool,
+    reason: String,
+    predictions: Vec<Prediction>,
+    /// Per variant, the policy's observations by load.
+    remembered: Vec<Vec<Remembered>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,6 +236,10 @@ pub struct Status {
     pub load_note: Option<String>,
     pub variants: Vec<VariantStatus>,
     pub recent_switches: Vec<SwitchEvent>,
+    /// A request's time in the server outside inference and resizing (the
+    /// HTTP layer: parsing, hand-off, encoding; EWMA, ms), added to every
+    /// prediction.
+    pub transport_ms: Option<f64>,
     pub requests: u64,
     pub failed: u64,
     pub slo_misses: u64,
@@ -189,9 +254,6 @@ const BUCKETS_MS: [f64; 14] = [
 const WINDOW: Duration = Duration::from_secs(2);
 /// Observations needed before a variant's p95 is trusted.
 const MIN_OBSERVED: usize = 5;
-/// How long a variant's last observation still corrects its prediction
-/// after it stopped serving.
-const MEMORY: Duration = Duration::from_secs(10);
 
 struct Loaded {
     variant: Variant,
@@ -202,10 +264,6 @@ struct Loaded {
     quarantined: Mutex<Option<String>>,
     /// (when, latency ms, contention then) of recent requests.
     recent: Mutex<VecDeque<(Instant, f64, f64)>>,
-    /// The last trusted observation and when it was made: kept for
-    /// [`MEMORY`] after the variant stops serving, so a variant that just
-    /// missed is not tried again at the same load.
-    last_obs: Mutex<Option<(Instant, Observation)>>,
     ewma_ms: Mutex<Option<f64>>,
     /// EWMA of the request's time outside inference (resizing the input,
     /// binding it): added to predictions, not scaled with them.
@@ -252,7 +310,7 @@ struct Shared {
     config: ServeConfig,
     active: ArcSwap<Active>,
     policy: Mutex<Policy>,
-    decision: Mutex<(bool, String, Vec<f64>)>,
+    decision: Mutex<Judged>,
     sampler: Sampler,
     switches: Mutex<VecDeque<SwitchEvent>>,
     start: Instant,
@@ -274,6 +332,10 @@ struct Shared {
     served_at_switch: AtomicU64,
     /// The latest others' CPU (f64 bits), for observations on the request path.
     contention_bits: AtomicU64,
+    /// EWMA of a request's time in the server outside `infer` (the HTTP
+    /// layer's parsing, hand-off and response encoding), ms: added to every
+    /// prediction, since the SLO is about the whole request.
+    transport_ms: Mutex<Option<f64>>,
 }
 
 /// The switcher. Cloning shares it.
@@ -324,11 +386,12 @@ impl Switcher {
                 generation: Arc::new(generation),
                 variant: initial.variant,
             }),
-            decision: Mutex::new((
-                initial.slo_unreachable,
-                initial.reason,
-                initial.predicted_ms,
-            )),
+            decision: Mutex::new(Judged {
+                unreachable: initial.slo_unreachable,
+                reason: initial.reason,
+                predictions: initial.predictions,
+                remembered: Vec::new(),
+            }),
             policy: Mutex::new(policy),
             config,
             switches: Mutex::new(VecDeque::new()),
@@ -342,6 +405,7 @@ impl Switcher {
             latency_sum_us: AtomicU64::new(0),
             swap_ns_max: AtomicU64::new(0),
             swap_ns_sum: AtomicU64::new(0),
+            transport_ms: Mutex::new(None),
             swap_ns: Mutex::new(VecDeque::new()),
             forced: Mutex::new(None),
             served_at_switch: AtomicU64::new(0),
@@ -420,10 +484,13 @@ impl Switcher {
             (p.config.clone(), p.cores as usize)
         };
         let mut policy = new_policy(config, &generation, cores);
-        let variant = policy
-            .decide(s.start.elapsed().as_secs_f64(), 0.0, &[])
-            .variant;
         let mut p = s.policy.lock().unwrap_or_else(|p| p.into_inner());
+        // The same models keep what was observed of them, by load.
+        policy.adopt_memory(&p);
+        let contention = s.sampler.latest().others_cpu;
+        let variant = policy
+            .decide(s.start.elapsed().as_secs_f64(), contention, &[])
+            .variant;
         *p = policy;
         s.active.store(Arc::new(Active {
             generation: Arc::new(generation),

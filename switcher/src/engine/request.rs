@@ -83,12 +83,38 @@ impl Switcher {
     }
 }
 
-/// The p95 of the last [`WINDOW`] of requests and the mean contention they
-/// ran under.
-pub(super) fn p95(recent: &VecDeque<(Instant, f64, f64)>, now: Instant) -> Option<Observation> {
+impl Switcher {
+    /// What a request spent in the caller's layer outside [`Switcher::infer`]
+    /// (an HTTP server's body parsing, hand-off and response encoding), ms:
+    /// the policy adds its average to every prediction.
+    pub fn record_transport(&self, ms: f64) {
+        if !ms.is_finite() || ms < 0.0 {
+            return;
+        }
+        let mut e = self
+            .shared
+            .transport_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *e = Some(match *e {
+            Some(old) => 0.8 * old + 0.2 * ms,
+            None => ms,
+        });
+    }
+}
+
+/// The p95 of the last [`WINDOW`] of requests made under a load within
+/// `same` busy cores of `contention`, and the mean contention they ran
+/// under; `None` with fewer than [`MIN_OBSERVED`] such requests.
+pub(super) fn p95_at(
+    recent: &VecDeque<(Instant, f64, f64)>,
+    now: Instant,
+    contention: f64,
+    same: f64,
+) -> Option<Observation> {
     let window: Vec<(f64, f64)> = recent
         .iter()
-        .filter(|(t, _, _)| now - *t <= WINDOW)
+        .filter(|(t, _, c)| now - *t <= WINDOW && (c - contention).abs() <= same)
         .map(|(_, ms, c)| (*ms, *c))
         .collect();
     if window.len() < MIN_OBSERVED {

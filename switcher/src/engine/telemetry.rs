@@ -4,16 +4,42 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::policy::Correction;
+
+/// A prediction's correction as the status shows it.
+fn correction(p: &Prediction, now_s: f64) -> VariantCorrection {
+    let floor = p.floor.as_ref().map(|f| ObservationStatus::new(f, now_s));
+    match &p.correction {
+        Correction::Observed {
+            ratio,
+            p95_ms,
+            contention,
+            at_s,
+        } => VariantCorrection::Observed {
+            ratio: *ratio,
+            p95_ms: *p95_ms,
+            contention: *contention,
+            age_s: (now_s - at_s).max(0.0),
+            floor,
+        },
+        Correction::Borrowed { ratio, from } => VariantCorrection::Borrowed {
+            ratio: *ratio,
+            from: from.clone(),
+            floor,
+        },
+        Correction::Table => VariantCorrection::Table { floor },
+    }
+}
 
 impl Switcher {
     pub fn status(&self) -> Status {
         let s = &self.shared;
         let active = s.active.load_full();
         let g = &active.generation;
-        let (unreachable, reason, predicted) =
-            s.decision.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let judged = s.decision.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let load = s.sampler.latest();
         let now = Instant::now();
+        let now_s = s.start.elapsed().as_secs_f64();
         let variants = g
             .variants
             .iter()
@@ -29,9 +55,29 @@ impl Switcher {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clone(),
-                predicted_p95_ms: predicted.get(i).copied().filter(|x| x.is_finite()),
-                observed_p95_ms: p95(&v.recent.lock().unwrap_or_else(|p| p.into_inner()), now)
-                    .map(|o| o.p95_ms),
+                predicted_p95_ms: judged
+                    .predictions
+                    .get(i)
+                    .map(|p| p.ms)
+                    .filter(|x| x.is_finite()),
+                correction: judged.predictions.get(i).map(|p| correction(p, now_s)),
+                observations: judged
+                    .remembered
+                    .get(i)
+                    .map(|m| {
+                        let mut m: Vec<ObservationStatus> =
+                            m.iter().map(|r| ObservationStatus::new(r, now_s)).collect();
+                        m.sort_by(|a, b| b.age_s.total_cmp(&a.age_s));
+                        m
+                    })
+                    .unwrap_or_default(),
+                observed_p95_ms: p95_at(
+                    &v.recent.lock().unwrap_or_else(|p| p.into_inner()),
+                    now,
+                    0.0,
+                    f64::INFINITY,
+                )
+                .map(|o| o.p95_ms),
                 observed_ewma_ms: *v.ewma_ms.lock().unwrap_or_else(|p| p.into_inner()),
                 requests: v.requests.load(Ordering::Relaxed),
             })
@@ -45,8 +91,8 @@ impl Switcher {
             slo_ms: s.config.slo_ms,
             current_model: cur.name.clone(),
             current_threads: cur.threads,
-            slo_unreachable: unreachable,
-            reason,
+            slo_unreachable: judged.unreachable,
+            reason: judged.reason,
             load_note: (!load.psi_available).then(|| {
                 "no /proc/pressure/cpu here (kernel before 4.20 or hidden by a container): load from CPU time and the run queue only".to_string()
             }),
@@ -59,6 +105,7 @@ impl Switcher {
                 .iter()
                 .cloned()
                 .collect(),
+            transport_ms: *s.transport_ms.lock().unwrap_or_else(|p| p.into_inner()),
             requests: s.requests.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
             slo_misses: s.slo_misses.load(Ordering::Relaxed),
