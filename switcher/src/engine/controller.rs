@@ -17,18 +17,35 @@ pub(super) fn control_step(s: &Shared) {
         .store(load.others_cpu.to_bits(), Ordering::Relaxed);
     let now = Instant::now();
     // Only requests made under the load of now: an observation is tied to
-    // its load, and the policy keeps one per variant and load.
+    // its load, and the policy keeps one per variant and load. A request
+    // carries the load read before it ran, and the sampler lags by up to a
+    // step; so when the load has changed since the last step, the requests
+    // of the last two steps that carry the old load are dropped (they may
+    // have run under the new one), and only requests before the last step
+    // (confirmed by a later reading) make an observation.
     let same = policy.config.same_load;
+    let (confirmed, drop_after) = {
+        let mut steps = s.steps.lock().unwrap_or_else(|p| p.into_inner());
+        let prev = steps.back().copied();
+        let changed = prev.is_some_and(|(_, c)| (c - load.others_cpu).abs() > same);
+        let drop_after = changed
+            .then(|| steps.iter().rev().nth(1).or(steps.back()).map(|x| x.0))
+            .flatten();
+        steps.push_back((now, load.others_cpu));
+        while steps.len() > 3 {
+            steps.pop_front();
+        }
+        (prev.map_or(now, |p| p.0), drop_after)
+    };
     let observed: Vec<Option<Observation>> = g
         .variants
         .iter()
         .map(|v| {
-            p95_at(
-                &v.recent.lock().unwrap_or_else(|p| p.into_inner()),
-                now,
-                load.others_cpu,
-                same,
-            )
+            let mut recent = v.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(after) = drop_after {
+                recent.retain(|(t, _, c)| *t <= after || (c - load.others_cpu).abs() <= same);
+            }
+            p95_at(&recent, now, confirmed, load.others_cpu, same)
         })
         .collect();
     let own: Vec<Option<f64>> = g

@@ -336,6 +336,10 @@ struct Shared {
     /// layer's parsing, hand-off and response encoding), ms: added to every
     /// prediction, since the SLO is about the whole request.
     transport_ms: Mutex<Option<f64>>,
+    /// The controller's last steps (when, others' CPU then), newest last:
+    /// a request is labelled with the load read before it ran, so the
+    /// reading after it confirms or refutes the label.
+    steps: Mutex<VecDeque<(Instant, f64)>>,
 }
 
 /// The switcher. Cloning shares it.
@@ -406,6 +410,7 @@ impl Switcher {
             swap_ns_max: AtomicU64::new(0),
             swap_ns_sum: AtomicU64::new(0),
             transport_ms: Mutex::new(None),
+            steps: Mutex::new(VecDeque::new()),
             swap_ns: Mutex::new(VecDeque::new()),
             forced: Mutex::new(None),
             served_at_switch: AtomicU64::new(0),

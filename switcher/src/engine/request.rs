@@ -103,18 +103,19 @@ impl Switcher {
     }
 }
 
-/// The p95 of the last [`WINDOW`] of requests made under a load within
-/// `same` busy cores of `contention`, and the mean contention they ran
-/// under; `None` with fewer than [`MIN_OBSERVED`] such requests.
+/// The p95 of the last [`WINDOW`] of requests, up to `until`, made under a
+/// load within `same` busy cores of `contention`, and the mean contention
+/// they ran under; `None` with fewer than [`MIN_OBSERVED`] such requests.
 pub(super) fn p95_at(
     recent: &VecDeque<(Instant, f64, f64)>,
     now: Instant,
+    until: Instant,
     contention: f64,
     same: f64,
 ) -> Option<Observation> {
     let window: Vec<(f64, f64)> = recent
         .iter()
-        .filter(|(t, _, c)| now - *t <= WINDOW && (c - contention).abs() <= same)
+        .filter(|(t, _, c)| now - *t <= WINDOW && *t <= until && (c - contention).abs() <= same)
         .map(|(_, ms, c)| (*ms, *c))
         .collect();
     if window.len() < MIN_OBSERVED {

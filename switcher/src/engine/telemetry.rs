@@ -74,6 +74,7 @@ impl Switcher {
                 observed_p95_ms: p95_at(
                     &v.recent.lock().unwrap_or_else(|p| p.into_inner()),
                     now,
+                    now,
                     0.0,
                     f64::INFINITY,
                 )
