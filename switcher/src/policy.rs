@@ -30,8 +30,9 @@
 //! means `slo × up_margin` (hysteresis, so the policy does not flap at a
 //! boundary) unless the variant's own observation at this load says it fits
 //! `slo × headroom`: it served here within the SLO. A variant observed over
-//! the limit at a load is not tried again at that load until the load
-//! changes. When nothing fits, the fastest variant serves and the decision
+//! the limit at a load is not tried again at that load for 30 s, then
+//! probed again (60 s after a second miss, and so on, up to 16 minutes).
+//! When nothing fits, the fastest variant serves and the decision
 //! says the SLO is unreachable.
 
 use std::time::Duration;
@@ -116,6 +117,33 @@ pub struct Remembered {
     pub ratio: f64,
     /// When it was last observed (the caller's clock, seconds).
     pub at_s: f64,
+    /// 0 when it fitted `slo × headroom`; else how many times in a row the
+    /// variant missed at this load (each a probe after the last retry time).
+    pub misses: u32,
+}
+
+/// A variant observed over the limit at a load stays away from that load
+/// for this long, doubled for each further miss there, up to
+/// [`RETRY_MAX_S`]: a transient (a page-cache flush, a cron job) does not
+/// keep the most accurate model away for good, and a lasting miss costs
+/// one short probe, ever rarer.
+const RETRY_FIRST_S: f64 = 30.0;
+const RETRY_MAX_S: f64 = 960.0;
+
+impl Remembered {
+    /// When a variant that missed here may be tried here again (`None`
+    /// when it fitted).
+    pub fn retry_at_s(&self) -> Option<f64> {
+        (self.misses > 0).then(|| {
+            self.at_s + (RETRY_FIRST_S * 2f64.powi(self.misses as i32 - 1)).min(RETRY_MAX_S)
+        })
+    }
+
+    /// Whether it still corrects its variant at `now_s` (a miss stops at
+    /// its retry time, so that the variant can be probed).
+    fn current(&self, now_s: f64) -> bool {
+        self.retry_at_s().is_none_or(|t| now_s < t)
+    }
 }
 
 /// What corrects a variant's prediction at the current load.
@@ -248,15 +276,26 @@ impl Policy {
         if !(base.is_finite() && base > 0.0 && o.p95_ms.is_finite()) {
             return;
         }
+        let limit = self.config.slo_ms * self.config.headroom;
+        let over = o.p95_ms + self.overhead_ms.get(v).copied().unwrap_or(0.0) > limit;
+        let same = self.config.same_load;
+        let m = &mut self.memory[v];
+        let k = nearest(m, o.contention, same);
+        let misses = match k.map(|k| m[k]) {
+            _ if !over => 0,
+            // A probe after the retry time that missed again.
+            Some(p) if p.misses > 0 && !p.current(now_s) => p.misses + 1,
+            Some(p) if p.misses > 0 => p.misses,
+            _ => 1,
+        };
         let entry = Remembered {
             p95_ms: o.p95_ms,
             contention: o.contention,
             ratio: (o.p95_ms / base).clamp(0.5, 4.0),
             at_s: now_s,
+            misses,
         };
-        let same = self.config.same_load;
-        let m = &mut self.memory[v];
-        match nearest(m, o.contention, same) {
+        match k {
             Some(k) => m[k] = entry,
             None => {
                 m.push(entry);
@@ -270,17 +309,21 @@ impl Policy {
         }
     }
 
-    /// Variant `v`'s own observation at `contention`, if any.
-    fn own(&self, v: usize, contention: f64) -> Option<&Remembered> {
+    /// Variant `v`'s own observation at `contention` that still corrects
+    /// it at `now_s`, if any.
+    fn own(&self, v: usize, contention: f64, now_s: f64) -> Option<&Remembered> {
         let m = self.memory.get(v)?;
-        nearest(m, contention, self.config.same_load).map(|k| &m[k])
+        nearest(m, contention, self.config.same_load)
+            .map(|k| &m[k])
+            .filter(|o| o.current(now_s))
     }
 
-    /// Corrected predictions at `contention` from the observations kept.
-    pub fn predict(&self, contention: f64) -> Vec<Prediction> {
+    /// Corrected predictions at `contention` (at `now_s` on the caller's
+    /// clock) from the observations kept.
+    pub fn predict(&self, contention: f64, now_s: f64) -> Vec<Prediction> {
         let mut seen: Vec<(f64, String)> = (0..self.variants.len())
             .filter_map(|i| {
-                let o = self.own(i, contention)?;
+                let o = self.own(i, contention, now_s)?;
                 let v = &self.variants[i];
                 Some((o.ratio, format!("{}/t{}", v.name, v.threads)))
             })
@@ -292,7 +335,7 @@ impl Policy {
             .enumerate()
             .map(|(i, v)| {
                 let overhead = self.overhead_ms.get(i).copied().unwrap_or(0.0);
-                let correction = match (self.own(i, contention), shared) {
+                let correction = match (self.own(i, contention, now_s), shared) {
                     (Some(o), _) => Correction::Observed {
                         ratio: o.ratio,
                         p95_ms: o.p95_ms,
@@ -311,6 +354,7 @@ impl Policy {
                     _ => self.memory[i]
                         .iter()
                         .filter(|o| o.contention < contention - self.config.same_load)
+                        .filter(|o| o.current(now_s))
                         .filter(|o| o.p95_ms > corrected)
                         .max_by(|a, b| a.p95_ms.total_cmp(&b.p95_ms))
                         .copied(),
@@ -364,7 +408,7 @@ impl Policy {
                 self.observe(i, now_s, *o);
             }
         }
-        let predictions = self.predict(contention);
+        let predictions = self.predict(contention, now_s);
         let pred: Vec<f64> = predictions.iter().map(|p| p.ms).collect();
         let limit = self.config.slo_ms * self.config.headroom;
         let margin = self.config.slo_ms * self.config.up_margin;

@@ -198,6 +198,11 @@ pub struct ObservationStatus {
     pub contention: f64,
     pub ratio: f64,
     pub age_s: f64,
+    /// Misses in a row at this load (0: it fitted).
+    pub misses: u32,
+    /// For a miss: seconds until the variant may be probed at this load
+    /// again (0: it may be now).
+    pub retry_in_s: Option<f64>,
 }
 
 impl ObservationStatus {
@@ -207,6 +212,8 @@ impl ObservationStatus {
             contention: r.contention,
             ratio: r.ratio,
             age_s: (now_s - r.at_s).max(0.0),
+            misses: r.misses,
+            retry_in_s: r.retry_at_s().map(|t| (t - now_s).max(0.0)),
         }
     }
 }

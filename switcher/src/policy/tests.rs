@@ -120,7 +120,7 @@ fn request_overhead_is_added_not_scaled() {
             contention: 0.0,
         },
     );
-    let pred: Vec<f64> = p.predict(0.0).iter().map(|p| p.ms).collect();
+    let pred: Vec<f64> = p.predict(0.0, 0.0).iter().map(|p| p.ms).collect();
     assert!((pred[2] - 10.0).abs() < 1e-9, "{pred:?}");
     assert!((pred[0] - (20.0 * 1.6 + 2.0)).abs() < 1e-9, "{pred:?}");
     let d = p.decide(0.0, 0.0, &[None, None, obs(8.0, 0.0)]);
@@ -140,7 +140,7 @@ fn an_observation_corrects_only_at_its_load() {
             contention: 2.0,
         },
     );
-    let at = |p: &Policy, c: f64| p.predict(c);
+    let at = |p: &Policy, c: f64| p.predict(c, 8.0);
     let loaded = at(&p, 1.8);
     assert!(
         matches!(loaded[0].correction, Correction::Observed { ratio, .. } if (ratio - 2.0).abs() < 1e-9),
@@ -198,7 +198,7 @@ fn an_observation_corrects_only_at_its_load() {
             contention: 1.0,
         },
     );
-    let h = q.predict(2.0);
+    let h = q.predict(2.0, 1.0);
     assert_eq!(h[1].correction, Correction::Table, "{h:?}");
     assert!((h[1].ms - 30.0).abs() < 1e-9, "{h:?}");
     assert_eq!(h[1].floor.map(|f| f.contention), Some(1.0));
@@ -419,4 +419,43 @@ fn holds_on_a_noisy_plateau_that_straddles_the_same_load_band() {
         run.assert_loaded_misses_at_most(0.1, seed);
         assert_eq!(run.on_at(29.9), 4, "seed {seed}: back on the idle choice");
     }
+}
+
+#[test]
+fn a_miss_is_probed_again_later_and_ever_more_rarely() {
+    // SLO 25: big's 30 ms at idle misses. It is not tried at idle for 30 s,
+    // then probed; a second miss keeps it away for 60 s.
+    let mut p = Policy::new(PolicyConfig::new(25.0), variants(), 2);
+    let none = [None, None, None];
+    let d = p.decide(0.0, 0.0, &[obs(30.0, 0.0), None, None]);
+    assert_eq!(p.variants[d.variant].name, "mid", "{}", d.reason);
+    assert_eq!(p.remembered(0)[0].misses, 1);
+    assert_eq!(p.remembered(0)[0].retry_at_s(), Some(30.0));
+    for t in 1..300 {
+        let d = p.decide(t as f64 * 0.1, 0.0, &none);
+        assert_eq!(d.variant, 1, "t={}: {}", t as f64 * 0.1, d.reason);
+    }
+    // At 30 s big's observation stops correcting it: borrowed from nobody,
+    // the table's 20 ms fits with margin; up after the hold.
+    let d = p.decide(30.0, 0.0, &none);
+    assert_eq!(d.predictions[0].correction, Correction::Table, "{d:?}");
+    let d = p.decide(31.05, 0.0, &none);
+    assert_eq!(p.variants[d.variant].name, "big", "probed: {}", d.reason);
+    // The probe misses again: down at once, and away for 60 s.
+    let d = p.decide(31.4, 0.0, &[obs(31.0, 0.0), None, None]);
+    assert_eq!(p.variants[d.variant].name, "mid", "{}", d.reason);
+    assert_eq!(p.remembered(0)[0].misses, 2);
+    // Its window still reports the miss for a while: not a new probe.
+    let d = p.decide(32.0, 0.0, &[obs(31.0, 0.0), None, None]);
+    assert_eq!(d.variant, 1);
+    assert_eq!(p.remembered(0)[0].misses, 2);
+    assert_eq!(p.remembered(0)[0].retry_at_s(), Some(92.0));
+    for t in 321..920 {
+        assert_eq!(p.decide(t as f64 * 0.1, 0.0, &none).variant, 1);
+    }
+    // A probe that fits clears the count.
+    p.decide(93.5, 0.0, &none);
+    let d = p.decide(95.0, 0.0, &[obs(21.0, 0.0), None, None]);
+    assert_eq!(p.variants[d.variant].name, "big", "{}", d.reason);
+    assert_eq!(p.remembered(0)[0].misses, 0);
 }
