@@ -22,9 +22,9 @@ use axum::{Json, Router};
 use frontier_table::{self as table, LatencyRow};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, Role};
+use crate::auth::{self, Principal, Role};
 use crate::metrics::{Metrics, SpoolReport};
-use crate::store::{Fingerprint, NewRow, RowFilter, Store, StoreError};
+use crate::store::{Enrolment, Fingerprint, NewRow, RowFilter, Store, StoreError};
 
 /// Limits of the API.
 #[derive(Debug, Clone)]
@@ -106,8 +106,13 @@ impl AppState {
         )
     }
 
-    /// Check the bearer token: 401 without a valid one, 403 for the wrong role.
-    async fn authorize(&self, headers: &HeaderMap, need: Role) -> Result<(), ApiError> {
+    /// Check the bearer token: 401 without a valid one, 403 for a role
+    /// not in `allowed`. Returns who it speaks for.
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        allowed: &[Role],
+    ) -> Result<Principal, ApiError> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -120,18 +125,22 @@ impl AppState {
             ));
         };
         match auth::verify(&self.store, token).await {
-            Ok(Some(role)) if role == need => Ok(()),
-            Ok(Some(role)) => Err(ApiError::new(
+            Ok(Some(p)) if allowed.contains(&p.role) => Ok(p),
+            Ok(Some(p)) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!(
                     "a {} token may not do this; fix: use a {} token",
-                    role.as_str(),
-                    need.as_str()
+                    p.role.as_str(),
+                    allowed
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
                 ),
             )),
             Ok(None) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unknown or revoked token; fix: create one with frontier-collector token create",
+                "unknown or revoked token; fix: create one with frontier-collector token create (a board whose credential was revoked enrols again)",
             )),
             Err(e) => Err(self.database_error(e)),
         }
@@ -144,6 +153,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/rows", post(post_rows).get(get_rows))
         .route("/v1/devices", get(get_devices))
+        .route("/v1/enrol", post(post_enrol))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -315,8 +325,10 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 }
 
 /// Token and content type of a batch, checked before its body is read.
-async fn check_batch_head(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    state.authorize(headers, Role::Device).await?;
+async fn check_batch_head(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let who = state
+        .authorize(headers, &[Role::Device, Role::Board])
+        .await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -338,6 +350,44 @@ async fn check_batch_head(state: &AppState, headers: &HeaderMap) -> Result<(), A
                 content_type.as_deref().unwrap_or("(none)")
             ),
         ));
+    }
+    Ok(who)
+}
+
+/// Whose rows these are: a board's credential uploads its own device's
+/// rows only, and an enrolled device's rows come only with its credential.
+async fn check_devices(
+    state: &AppState,
+    who: &Principal,
+    devices: &[(String, Fingerprint)],
+) -> Result<(), ApiError> {
+    for (device, _) in devices {
+        match &who.device_id {
+            Some(own) if own != device => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "rows for device {device}, but this credential is bound to device {own}; nothing was stored; fix: upload each board's rows with its own credential"
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                let bound = state
+                    .store
+                    .board_credential(device)
+                    .await
+                    .map_err(|e| state.database_error(e))?;
+                if let Some(id) = bound {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "device {device} is enrolled: its rows are accepted only with its own credential ({id}); nothing was stored; fix: upload from that board with its credential, or revoke it (frontier-collector token revoke {id})"
+                        ),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -366,12 +416,15 @@ async fn post_rows(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReport>, ApiError> {
-    if let Err(e) = check_batch_head(&state, &headers).await {
-        // Let the client finish sending, so that it reads this answer
-        // rather than a broken pipe (bounded: a few times the body limit).
-        let _ = read_capped(body, 0, state.limits.body_bytes.saturating_mul(4)).await;
-        return Err(e);
-    }
+    let who = match check_batch_head(&state, &headers).await {
+        Ok(who) => who,
+        Err(e) => {
+            // Let the client finish sending, so that it reads this answer
+            // rather than a broken pipe (bounded: a few times the body limit).
+            let _ = read_capped(body, 0, state.limits.body_bytes.saturating_mul(4)).await;
+            return Err(e);
+        }
+    };
     let body = read_body(&state.limits, &headers, body).await?;
     let mut report = IngestReport::default();
     let mut rows = Vec::new();
@@ -396,6 +449,7 @@ async fn post_rows(
         }
     }
     report.rejected = report.errors.len() as u64;
+    check_devices(&state, &who, &devices).await?;
     let inserted = state
         .store
         .insert_batch(&rows, &devices, crate::store::now_us())
@@ -440,7 +494,9 @@ async fn get_rows(
     headers: HeaderMap,
     Query(q): Query<RowsQuery>,
 ) -> Result<Response, ApiError> {
-    state.authorize(&headers, Role::Reader).await?;
+    state
+        .authorize(&headers, &[Role::Reader, Role::Operator])
+        .await?;
     let csv = match q.format.as_deref() {
         None | Some("") | Some("jsonl") => false,
         Some("csv") => true,
@@ -568,6 +624,14 @@ pub struct DeviceView {
     pub last_seen: String,
     /// Rows per backend.
     pub rows: std::collections::BTreeMap<String, u64>,
+    /// Set once the board enrolled: its name, when, and its agent's
+    /// versions (`agent_version`, `runtimes`).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub enrolled_at: Option<String>,
+    #[serde(default)]
+    pub agent: Option<serde_json::Value>,
 }
 
 fn rfc3339_us(us: i64) -> String {
@@ -578,7 +642,9 @@ async fn get_devices(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<DeviceView>>, ApiError> {
-    state.authorize(&headers, Role::Reader).await?;
+    state
+        .authorize(&headers, &[Role::Reader, Role::Operator])
+        .await?;
     let devices = state
         .store
         .devices()
@@ -593,9 +659,108 @@ async fn get_devices(
                 device_id: d.device_id,
                 fingerprint: d.fingerprint,
                 rows: d.rows.into_iter().collect(),
+                name: d.name,
+                enrolled_at: d.enrolled_at_us.map(rfc3339_us),
+                agent: d.agent_json.and_then(|a| serde_json::from_str(&a).ok()),
             })
             .collect(),
     ))
+}
+
+/// The body of `POST /v1/enrol`.
+/// Fields a newer agent adds are ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The agent's device id (its fingerprint's hash, as in its rows).
+    pub device_id: String,
+    /// A name for people (`--device-name`).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Fingerprint,
+    #[serde(default)]
+    pub agent_version: Option<String>,
+    /// Runtime name to version, e.g. `{"ort": "1.32.0", "tract": "0.21.13"}`.
+    #[serde(default)]
+    pub runtimes: std::collections::BTreeMap<String, String>,
+}
+
+/// The answer to an enrolment: the board's credential, shown once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub device_id: String,
+    pub credential: String,
+    pub credential_id: String,
+}
+
+/// Largest enrolment body.
+const ENROL_BYTES: usize = 64 << 10;
+
+/// A device id or name: 1 to `max` characters, no control characters.
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{field} must be 1-{max} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+async fn post_enrol(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<EnrolResponse>), ApiError> {
+    let who = state.authorize(&headers, &[Role::Device]).await?;
+    let (raw, seen) = read_capped(body, ENROL_BYTES, ENROL_BYTES.saturating_mul(4))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e}); fix: resend it"),
+            )
+        })?;
+    if seen > ENROL_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an enrolment is at most {ENROL_BYTES} bytes"),
+        ));
+    }
+    let req: EnrolRequest = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not an enrolment ({e}); fix: send JSON {{\"device_id\": ..., \"name\": ..., \"fingerprint\": {{...}}, \"agent_version\": ..., \"runtimes\": {{...}}}}"),
+        )
+    })?;
+    check_text("device_id", &req.device_id, 256)?;
+    if let Some(name) = &req.name {
+        check_text("name", name, 128)?;
+    }
+    let board = Enrolment {
+        device_id: req.device_id.clone(),
+        name: req.name.clone(),
+        fingerprint: req.fingerprint.clone(),
+        agent_json: serde_json::json!({
+            "agent_version": req.agent_version,
+            "runtimes": req.runtimes,
+        })
+        .to_string(),
+    };
+    match auth::enrol(&state.store, &board, &who.token_id).await {
+        Ok((credential, credential_id)) => Ok((
+            StatusCode::CREATED,
+            Json(EnrolResponse {
+                device_id: req.device_id,
+                credential,
+                credential_id,
+            }),
+        )),
+        Err(e @ auth::EnrolError::Enrolled { .. }) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(auth::EnrolError::Store(e)) => Err(state.database_error(e)),
+    }
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {

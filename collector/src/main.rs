@@ -134,6 +134,8 @@ enum RoleArg {
     Device,
     /// May only read (GET /v1/rows, GET /v1/devices): give it to searches.
     Reader,
+    /// Reads, and manages the fleet: give it to the people who run it.
+    Operator,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,7 +155,8 @@ enum TokenCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// Revoke a token by its id (the 16 hex digits after `frt_`).
+    /// Revoke a token by its id (the 16 hex digits after `frt_`); a board's
+    /// credential too (it stops at its next request, and may enrol again).
     Revoke {
         id: String,
         #[command(flatten)]
@@ -225,6 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let role = match role {
                     RoleArg::Device => Role::Device,
                     RoleArg::Reader => Role::Reader,
+                    RoleArg::Operator => Role::Operator,
                 };
                 let token = auth::create(&store, role, note.as_deref()).await?;
                 println!("{token}");
@@ -237,18 +241,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             TokenCommand::List { storage } => {
                 let store = storage.open().await?;
                 println!(
-                    "{:<16}  {:<6}  {:<24}  {:<24}  note",
-                    "id", "role", "created", "revoked"
+                    "{:<16}  {:<8}  {:<24}  {:<24}  {:<16}  note",
+                    "id", "role", "created", "revoked", "board"
                 );
                 for t in store.tokens().await? {
                     let time =
                         |us: i64| frontier_table::rfc3339(Duration::from_micros(us.max(0) as u64));
                     println!(
-                        "{:<16}  {:<6}  {:<24}  {:<24}  {}",
+                        "{:<16}  {:<8}  {:<24}  {:<24}  {:<16}  {}",
                         t.id,
                         t.role,
                         time(t.created_at_us),
                         t.revoked_at_us.map(time).unwrap_or_else(|| "-".into()),
+                        t.device_id.as_deref().unwrap_or("-"),
                         t.note.unwrap_or_default()
                     );
                 }

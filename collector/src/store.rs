@@ -95,6 +95,11 @@ pub struct Device {
     pub last_seen_us: i64,
     /// Rows stored per backend, sorted by backend.
     pub rows: Vec<(String, u64)>,
+    /// Set when the board enrolled: its name, when, and its agent's
+    /// versions (JSON text).
+    pub name: Option<String>,
+    pub enrolled_at_us: Option<i64>,
+    pub agent_json: Option<String>,
 }
 
 /// Filters of `GET /v1/rows`.
@@ -115,6 +120,26 @@ pub struct TokenRecord {
     pub note: Option<String>,
     pub created_at_us: i64,
     pub revoked_at_us: Option<i64>,
+    /// The device a board's credential is bound to.
+    pub device_id: Option<String>,
+}
+
+/// An active token as [`crate::auth::verify`] checks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveToken {
+    pub secret_sha256: String,
+    pub role: String,
+    pub device_id: Option<String>,
+}
+
+/// What a board says of itself when it enrols.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrolment {
+    pub device_id: String,
+    pub name: Option<String>,
+    pub fingerprint: Fingerprint,
+    /// `{"agent_version": ..., "runtimes": {...}}` as JSON text.
+    pub agent_json: String,
 }
 
 /// The collector's database.
@@ -312,7 +337,8 @@ impl Store {
     /// Every device with its row counts per backend.
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let devices = sqlx::query(
-            "SELECT device_id, fingerprint_json, first_seen_us, last_seen_us FROM devices ORDER BY device_id",
+            "SELECT device_id, fingerprint_json, first_seen_us, last_seen_us, name, enrolled_at_us, agent_json \
+             FROM devices ORDER BY device_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -336,6 +362,9 @@ impl Store {
                 first_seen_us: d.try_get(2)?,
                 last_seen_us: d.try_get(3)?,
                 rows,
+                name: d.try_get(4)?,
+                enrolled_at_us: d.try_get(5)?,
+                agent_json: d.try_get(6)?,
             });
         }
         Ok(out)
@@ -370,22 +399,100 @@ impl Store {
         Ok(())
     }
 
-    /// The token `id` if it exists and is not revoked: (secret hash, role).
-    pub async fn active_token(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+    /// The token `id` if it exists and is not revoked.
+    pub async fn active_token(&self, id: &str) -> Result<Option<ActiveToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT secret_sha256, role FROM tokens WHERE id = $1 AND revoked_at_us IS NULL",
+            "SELECT secret_sha256, role, device_id FROM tokens WHERE id = $1 AND revoked_at_us IS NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        row.map(|r| {
+            Ok(ActiveToken {
+                secret_sha256: r.try_get(0)?,
+                role: r.try_get(1)?,
+                device_id: r.try_get(2)?,
+            })
+        })
+        .transpose()
+        .map_err(StoreError::Database)
+    }
+
+    /// The id of `device_id`'s active board credential, if it is enrolled.
+    pub async fn board_credential(&self, device_id: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT id FROM tokens WHERE device_id = $1 AND revoked_at_us IS NULL")
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| r.try_get(0))
             .transpose()
             .map_err(StoreError::Database)
     }
 
+    /// Create a board's credential (role `board`, bound to its device) and
+    /// record the board, in one transaction. `Some(existing credential id)`
+    /// when the device already has an active one: the database's unique
+    /// index decides, so two racing enrolments (on any replicas) cannot
+    /// both succeed.
+    pub async fn enrol(
+        &self,
+        board: &Enrolment,
+        token_id: &str,
+        secret_sha256: &str,
+        note: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(existing) = self.board_credential(&board.device_id).await? {
+            return Ok(Some(existing));
+        }
+        let now = now_us();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (id, secret_sha256, role, note, created_at_us, device_id) \
+             VALUES ($1, $2, 'board', $3, $4, $5)",
+        )
+        .bind(token_id)
+        .bind(secret_sha256)
+        .bind(note)
+        .bind(now)
+        .bind(&board.device_id)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
+                return Ok(Some(
+                    self.board_credential(&board.device_id)
+                        .await?
+                        .unwrap_or_else(|| "(revoked meanwhile)".into()),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let fp = serde_json::to_string(&board.fingerprint).expect("plain data");
+        sqlx::query(
+            "INSERT INTO devices (device_id, fingerprint_json, first_seen_us, last_seen_us, name, enrolled_at_us, agent_json) \
+             VALUES ($1, $2, $3, $3, $4, $3, $5) ON CONFLICT (device_id) DO UPDATE SET \
+             fingerprint_json = excluded.fingerprint_json, name = excluded.name, \
+             enrolled_at_us = excluded.enrolled_at_us, agent_json = excluded.agent_json, \
+             last_seen_us = CASE WHEN excluded.last_seen_us > devices.last_seen_us \
+                 THEN excluded.last_seen_us ELSE devices.last_seen_us END",
+        )
+        .bind(&board.device_id)
+        .bind(fp)
+        .bind(now)
+        .bind(&board.name)
+        .bind(&board.agent_json)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, role, note, created_at_us, revoked_at_us FROM tokens ORDER BY created_at_us, id",
+            "SELECT id, role, note, created_at_us, revoked_at_us, device_id FROM tokens ORDER BY created_at_us, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -397,6 +504,7 @@ impl Store {
                     note: r.try_get(2)?,
                     created_at_us: r.try_get(3)?,
                     revoked_at_us: r.try_get(4)?,
+                    device_id: r.try_get(5)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

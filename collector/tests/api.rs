@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use frontier_collector::api::{DeviceView, IngestReport};
+use frontier_collector::api::{DeviceView, EnrolResponse, IngestReport};
 use frontier_collector::auth::{self, Role};
 use frontier_collector::{Limits, Store};
 use frontier_table::{self as table, LatencyRow, SCHEMA_VERSION};
@@ -456,6 +456,208 @@ async fn suite(url: &str) {
     assert_eq!(c_rows.lines().count(), 200);
     second.stop().await;
     server.stop().await;
+}
+
+impl Client {
+    async fn enrol(&self, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/enrol", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Boards: a device token enrols many boards, each gets a credential bound
+/// to its device id; rows for an enrolled device come only with its own
+/// credential; revoking it stops the board at its next request; one active
+/// credential per board, even when enrolments race on two replicas.
+async fn boards(url: &str) {
+    let server = Server::start(url, Limits::default()).await;
+    let store = &server.store;
+    let device = auth::create(store, Role::Device, Some("lab"))
+        .await
+        .unwrap();
+    let reader = auth::create(store, Role::Reader, None).await.unwrap();
+    let operator = auth::create(store, Role::Operator, None).await.unwrap();
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+    };
+    let enrolment = |id: &str, name: &str| {
+        serde_json::json!({
+            "device_id": id,
+            "name": name,
+            "fingerprint": {"hostname": "pi-1", "cpu_arch": "aarch64"},
+            "agent_version": "0.1.0",
+            "runtimes": {"ort": "1.32.0"},
+            "a_field_from_a_newer_agent": true,
+        })
+    };
+    // Only a device token enrols.
+    for token in [&reader, &operator] {
+        let r = c.enrol(token, enrolment("pi-1", "shelf 1")).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = c.enrol(&device, enrolment("pi-1", "shelf 1")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pi1: EnrolResponse = r.json().await.unwrap();
+    assert_eq!(pi1.device_id, "pi-1");
+    assert_eq!(&pi1.credential[4..20], pi1.credential_id);
+    let r = c.enrol(&device, enrolment("pi-2", "shelf 2")).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "one device token, many boards"
+    );
+    let pi2: EnrolResponse = r.json().await.unwrap();
+    // Enrolled again while its credential is active: refused, naming it.
+    let r = c.enrol(&device, enrolment("pi-1", "impostor")).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let msg = r.text().await.unwrap();
+    assert!(
+        msg.contains(&pi1.credential_id) && msg.contains("token revoke"),
+        "{msg}"
+    );
+    // Bad enrolments.
+    for (body, status) in [
+        (
+            serde_json::json!({"name": "no id"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (enrolment("", "x"), StatusCode::BAD_REQUEST),
+        (enrolment("pi-3", "tab\there"), StatusCode::BAD_REQUEST),
+        (enrolment(&"x".repeat(300), "long"), StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(
+            c.enrol(&device, body.clone()).await.status(),
+            status,
+            "{body}"
+        );
+    }
+
+    // A board uploads its own rows; another board's rows are refused whole.
+    let r = c
+        .ingest(&pi1.credential, jsonl(&[row(1, "pi-1", "ort", None)]))
+        .await;
+    assert_eq!(r.accepted, 1);
+    let mixed = jsonl(&[row(2, "pi-1", "ort", None), row(3, "pi-2", "ort", None)]);
+    let r = c.post(Some(&pi1.credential), mixed, &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let msg = r.text().await.unwrap();
+    assert!(msg.contains("bound to device pi-1"), "{msg}");
+    // The device token no longer uploads for an enrolled board, but still
+    // does for boards that never enrolled.
+    let r = c
+        .post(Some(&device), jsonl(&[row(4, "pi-2", "ort", None)]), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains(&pi2.credential_id));
+    let r = c
+        .ingest(&device, jsonl(&[row(5, "legacy", "tract", None)]))
+        .await;
+    assert_eq!(r.accepted, 1);
+    assert_eq!(store.row_count().await.unwrap(), 2);
+    // A board's credential reads nothing.
+    assert_eq!(
+        c.get(Some(&pi1.credential), "/v1/rows").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The fleet as readers and operators see it.
+    for token in [&reader, &operator] {
+        let devices: Vec<DeviceView> = c
+            .get(Some(token), "/v1/devices")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let d = devices.iter().find(|d| d.device_id == "pi-1").unwrap();
+        assert_eq!(d.name.as_deref(), Some("shelf 1"));
+        assert!(d.enrolled_at.is_some());
+        assert_eq!(d.agent.as_ref().unwrap()["runtimes"]["ort"], "1.32.0");
+        assert_eq!(d.fingerprint.cpu_arch.as_deref(), Some("aarch64"));
+        let legacy = devices.iter().find(|d| d.device_id == "legacy").unwrap();
+        assert!(legacy.enrolled_at.is_none());
+    }
+
+    // Revoked: the board stops at its next request, and may enrol again.
+    assert!(store.revoke_token(&pi1.credential_id).await.unwrap());
+    let r = c
+        .post(
+            Some(&pi1.credential),
+            jsonl(&[row(6, "pi-1", "ort", None)]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c
+        .enrol(&device, enrolment("pi-1", "shelf 1, reinstalled"))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let again: EnrolResponse = r.json().await.unwrap();
+    assert_ne!(again.credential_id, pi1.credential_id);
+    assert_eq!(
+        c.ingest(&again.credential, jsonl(&[row(6, "pi-1", "ort", None)]))
+            .await
+            .accepted,
+        1
+    );
+
+    // Racing enrolments of one new board on two replicas: one credential.
+    let second = Server::start(url, Limits::default()).await;
+    let mut tasks = Vec::new();
+    for k in 0..8 {
+        let base = if k % 2 == 0 {
+            server.base.clone()
+        } else {
+            second.base.clone()
+        };
+        let (token, body) = (device.clone(), enrolment("pi-9", "raced"));
+        tasks.push(tokio::spawn(async move {
+            let c = Client {
+                http: reqwest::Client::new(),
+                base,
+            };
+            c.enrol(&token, body).await.status()
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("racing enrolment: {other}"),
+        }
+    }
+    assert_eq!(created, 1, "exactly one enrolment of pi-9 won");
+    let active: Vec<_> = store
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.device_id.as_deref() == Some("pi-9") && t.revoked_at_us.is_none())
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].role, "board");
+    second.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boards_on_sqlite() {
+    let dir = scratch("sqlite-boards");
+    boards(&format!("sqlite://{}", dir.join("collector.db").display())).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boards_on_postgres() {
+    let (url, db) = fresh_postgres("boards").await;
+    boards(&url).await;
+    drop_postgres(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
