@@ -5,8 +5,11 @@
 //! - [`store`]: SQLite (default, one file, WAL) or PostgreSQL, one schema
 //!   with versioned migrations, idempotent inserts keyed by `row_id`.
 //! - [`api`]: the HTTP API v1 (axum): `POST /v1/rows`, `GET /v1/rows`,
-//!   `GET /v1/devices`, `GET /healthz`, `GET /metrics`.
-//! - [`auth`]: bearer tokens with roles, stored as hashes.
+//!   `GET /v1/devices`, `POST /v1/enrol`, `/v1/jobs...`, `GET /healthz`,
+//!   `GET /metrics`.
+//! - [`auth`]: bearer tokens with roles, stored as hashes; boards enrol
+//!   and get a credential bound to their device.
+//! - [`jobs`]: profiling jobs, checked, queued and leased to boards.
 //! - [`metrics`]: Prometheus text.
 //!
 //! Invariant: a row is stored at most once whatever the retries, replicas
@@ -15,6 +18,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod jobs;
 pub mod metrics;
 pub mod store;
 
@@ -35,6 +39,7 @@ pub async fn serve(
         store,
         metrics: metrics::Metrics::default(),
         limits,
+        jobs_queued: tokio::sync::Notify::new(),
     });
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)

@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use frontier_collector::auth::{self, Role};
+use frontier_collector::jobs::{Active, JobRequest, JobState};
+use frontier_collector::store::DeviceMatch;
 use frontier_collector::{Limits, Store};
 
 #[derive(Debug, Parser)]
@@ -29,6 +31,93 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Queue profiling jobs for boards, and list them.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Queue a job for one board; prints its id.
+    Create(JobCreateArgs),
+    /// List jobs, newest first, with their leases.
+    List {
+        /// Only this board (device id or enrolled name).
+        #[arg(long)]
+        device: Option<String>,
+        /// Only jobs in this state: queued, leased, done or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct JobCreateArgs {
+    /// The board: its device id, or its enrolled name when unique.
+    #[arg(long)]
+    device: String,
+    /// profile (with --samples, --archs or --active) or canary.
+    #[arg(long, default_value = "profile")]
+    kind: String,
+    /// The search space (ofa-mbv3 or gpt2).
+    #[arg(long)]
+    space: Option<String>,
+    /// Profile N subnets drawn from the space.
+    #[arg(long, conflicts_with_all = ["archs", "active"])]
+    samples: Option<u32>,
+    /// Profile these architectures: a file with one per line (the space's
+    /// JSON, or any JSON line with an `arch` field, as rows and manifests).
+    #[arg(long, conflicts_with = "active")]
+    archs: Option<PathBuf>,
+    /// Active profiling: the collector picks each batch until --target or
+    /// --budget.
+    #[arg(long, requires = "budget")]
+    active: bool,
+    /// With --active: wall time on the board (e.g. 15m).
+    #[arg(long, value_parser = frontier_targets::parse_duration, requires = "active")]
+    budget: Option<Duration>,
+    /// With --active: the cross-validated share within ±10% to reach.
+    #[arg(long, default_value_t = 0.95, requires = "active")]
+    target: f64,
+    /// tract or ort (default: the board's).
+    #[arg(long)]
+    backend: Option<String>,
+    #[arg(long)]
+    threads: Option<u32>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+/// The architectures of an `--archs` file.
+fn read_archs(path: &std::path::Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --archs {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{}:{}: not JSON; fix: one architecture per line",
+                path.display(),
+                i + 1
+            )
+        })?;
+        out.push(match v.get("arch") {
+            Some(a) if a.is_object() => a.clone(),
+            Some(serde_json::Value::String(s)) => serde_json::from_str(s)
+                .with_context(|| format!("{}:{}: its arch is not JSON", path.display(), i + 1))?,
+            _ => v,
+        });
+    }
+    Ok(out)
 }
 
 /// Where rows are stored.
@@ -268,6 +357,103 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 eprintln!("revoked {id}");
+            }
+        },
+        Command::Job { command } => match command {
+            JobCommand::Create(a) => {
+                let req = JobRequest {
+                    device: a.device.clone(),
+                    kind: a.kind.clone(),
+                    space: a.space.clone(),
+                    samples: a.samples,
+                    archs: a.archs.as_deref().map(read_archs).transpose()?,
+                    active: a.active.then(|| Active {
+                        budget_s: a.budget.map(|b| b.as_secs()).unwrap_or(0),
+                        target: a.target,
+                    }),
+                    backend: a.backend.clone(),
+                    threads: a.threads,
+                };
+                let spec = req.spec()?;
+                let store = a.storage.open().await?;
+                let device = match store.find_device(&a.device).await? {
+                    DeviceMatch::One(id) => id,
+                    DeviceMatch::None => anyhow::bail!(
+                        "--device {}: unknown in {}; fix: a device id or enrolled name (a board appears once it enrols or uploads)",
+                        a.device,
+                        a.storage.describe()
+                    ),
+                    DeviceMatch::Several(ids) => anyhow::bail!(
+                        "--device {}: the name of {} devices ({}); fix: use the device id",
+                        a.device,
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                };
+                let mut id = [0u8; 8];
+                getrandom::fill(&mut id)
+                    .map_err(|e| anyhow::anyhow!("the OS random source: {e}"))?;
+                let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                let job = store.create_job(&id, &device, &spec, "cli").await?;
+                println!("{}", job.id);
+                eprintln!(
+                    "queued a {} job for {device} in {}",
+                    spec.kind.as_str(),
+                    a.storage.describe()
+                );
+            }
+            JobCommand::List {
+                device,
+                state,
+                limit,
+                storage,
+            } => {
+                let store = storage.open().await?;
+                let device = match device {
+                    None => None,
+                    Some(d) => match store.find_device(&d).await? {
+                        DeviceMatch::One(id) => Some(id),
+                        _ => anyhow::bail!(
+                            "--device {d}: not one known device; fix: see GET /v1/devices"
+                        ),
+                    },
+                };
+                let state = state
+                    .map(|s| {
+                        JobState::parse(&s).with_context(|| {
+                            format!("--state {s}; fix: queued, leased, done or failed")
+                        })
+                    })
+                    .transpose()?;
+                let time =
+                    |us: i64| frontier_table::rfc3339(Duration::from_micros(us.max(0) as u64));
+                println!(
+                    "{:<16}  {:<16}  {:<8}  {:<7}  {:<24}  {:>8}  {:<24}  what",
+                    "id", "device", "kind", "state", "created", "attempts", "lease expires"
+                );
+                for j in store.jobs(device.as_deref(), state, limit).await? {
+                    let what = match (&j.spec.samples, &j.spec.archs, &j.spec.active) {
+                        (Some(n), _, _) => format!("{} x{n}", j.spec.space),
+                        (_, Some(a), _) => format!("{} {} archs", j.spec.space, a.len()),
+                        (_, _, Some(a)) => {
+                            format!("{} active {} s to {}", j.spec.space, a.budget_s, a.target)
+                        }
+                        _ => j.spec.space.clone(),
+                    };
+                    println!(
+                        "{:<16}  {:<16}  {:<8}  {:<7}  {:<24}  {:>8}  {:<24}  {what}",
+                        j.id,
+                        j.device_id,
+                        j.spec.kind.as_str(),
+                        j.state.as_str(),
+                        time(j.created_at_us),
+                        j.attempts,
+                        j.lease_expires_us
+                            .filter(|_| j.state == JobState::Leased)
+                            .map(time)
+                            .unwrap_or_else(|| "-".into()),
+                    );
+                }
             }
         },
     }

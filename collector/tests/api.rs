@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use frontier_collector::api::{DeviceView, EnrolResponse, IngestReport};
 use frontier_collector::auth::{self, Role};
+use frontier_collector::jobs::{Job, JobState, Lease};
 use frontier_collector::{Limits, Store};
 use frontier_table::{self as table, LatencyRow, SCHEMA_VERSION};
 use reqwest::StatusCode;
@@ -460,13 +461,43 @@ async fn suite(url: &str) {
 
 impl Client {
     async fn enrol(&self, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.post_json(token, "/v1/enrol", body).await
+    }
+
+    async fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
         self.http
-            .post(format!("{}/v1/enrol", self.base))
+            .post(format!("{}{path}", self.base))
             .bearer_auth(token)
             .json(&body)
             .send()
             .await
             .unwrap()
+    }
+
+    /// A board's next job: `Some(lease)` or `None` (204).
+    async fn next(&self, credential: &str, wait_s: f64) -> Option<Lease> {
+        let r = self
+            .get(Some(credential), &format!("/v1/jobs/next?wait={wait_s}"))
+            .await;
+        match r.status() {
+            StatusCode::OK => Some(r.json().await.unwrap()),
+            StatusCode::NO_CONTENT => None,
+            other => panic!("next job: {other}: {}", r.text().await.unwrap()),
+        }
+    }
+
+    async fn complete(&self, credential: &str, lease: &Lease, rows: u64) -> reqwest::Response {
+        self.post_json(
+            credential,
+            &format!("/v1/jobs/{}/complete", lease.job.id),
+            serde_json::json!({"lease_token": lease.lease_token, "state": "done", "rows": rows}),
+        )
+        .await
     }
 }
 
@@ -644,6 +675,303 @@ async fn boards(url: &str) {
     assert_eq!(active[0].role, "board");
     second.stop().await;
     server.stop().await;
+}
+
+/// Jobs: checked when queued, leased to one board at a time, oldest first;
+/// a lease that expires returns the job; a late completion by a lost lease
+/// does not count; racing leases on two replicas never share a job.
+async fn jobs(url: &str) {
+    let limits = Limits {
+        lease: Duration::from_secs(3),
+        long_poll: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let server = Server::start(url, limits).await;
+    let store = &server.store;
+    let device = auth::create(store, Role::Device, None).await.unwrap();
+    let reader = auth::create(store, Role::Reader, None).await.unwrap();
+    let operator = auth::create(store, Role::Operator, None).await.unwrap();
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+    };
+    let mut boards = Vec::new();
+    for id in ["pi-1", "pi-2"] {
+        let r = c
+            .enrol(
+                &device,
+                serde_json::json!({"device_id": id, "name": "shelf"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        boards.push(r.json::<EnrolResponse>().await.unwrap().credential);
+    }
+    let (pi1, pi2) = (boards[0].clone(), boards[1].clone());
+    let job = |device: &str| serde_json::json!({"device": device, "kind": "profile", "space": "ofa-mbv3", "samples": 5});
+    let with = |mut j: serde_json::Value, k: &str, v: serde_json::Value| {
+        j[k] = v;
+        j
+    };
+
+    // Bad jobs are refused with the field and the fix; nothing is queued.
+    for (body, status, want) in [
+        (
+            with(job("pi-1"), "kind", "benchmark".into()),
+            StatusCode::BAD_REQUEST,
+            "kind benchmark",
+        ),
+        (
+            with(job("pi-1"), "space", "resnet".into()),
+            StatusCode::BAD_REQUEST,
+            "space resnet",
+        ),
+        (
+            with(
+                with(job("pi-1"), "samples", serde_json::Value::Null),
+                "archs",
+                serde_json::json!([{"ks": [9]}]),
+            ),
+            StatusCode::BAD_REQUEST,
+            "archs: [0] is not an architecture of ofa-mbv3",
+        ),
+        (
+            job("nobody"),
+            StatusCode::NOT_FOUND,
+            "device nobody: unknown",
+        ),
+        (
+            job("shelf"),
+            StatusCode::BAD_REQUEST,
+            "the name of 2 devices",
+        ),
+        (
+            serde_json::json!({"device": 3}),
+            StatusCode::BAD_REQUEST,
+            "not a job",
+        ),
+    ] {
+        let r = c.post_json(&operator, "/v1/jobs", body.clone()).await;
+        assert_eq!(r.status(), status, "{body}");
+        let msg = r.text().await.unwrap();
+        assert!(msg.contains(want) && msg.contains("fix"), "{want}: {msg}");
+    }
+    for token in [&reader, &device, &pi1] {
+        let r = c.post_json(token, "/v1/jobs", job("pi-1")).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "only operators queue jobs"
+        );
+    }
+    assert!(store.jobs(None, None, 10).await.unwrap().is_empty());
+
+    // Queued for pi-1, oldest first; pi-2 has none.
+    let a: Job = c
+        .post_json(&operator, "/v1/jobs", job("pi-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let canary = serde_json::json!({"device": "pi-1", "kind": "canary"});
+    let b: Job = c
+        .post_json(&operator, "/v1/jobs", canary)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.state, b.spec.space.as_str()),
+        (JobState::Queued, "ofa-mbv3")
+    );
+    assert!(c.next(&pi2, 0.0).await.is_none());
+    for token in [&reader, &operator, &device] {
+        assert_eq!(
+            c.get(Some(token), "/v1/jobs/next").await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    // A long poll returns as soon as a job for it is queued.
+    let waiting = {
+        let (base, pi2) = (server.base.clone(), pi2.clone());
+        tokio::spawn(async move {
+            let c = Client {
+                http: reqwest::Client::new(),
+                base,
+            };
+            let t0 = std::time::Instant::now();
+            (c.next(&pi2, 5.0).await, t0.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let for_pi2: Job = c
+        .post_json(&operator, "/v1/jobs", job("pi-2"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (got, took) = waiting.await.unwrap();
+    assert_eq!(got.map(|l| l.job.id), Some(for_pi2.id.clone()));
+    assert!(
+        took < Duration::from_secs(3),
+        "long poll woke after {took:?}"
+    );
+
+    // pi-1 leases A; pi-2 may not touch it; renewals work.
+    let first = c.next(&pi1, 0.0).await.unwrap();
+    assert_eq!(
+        (first.job.id.as_str(), first.job.attempts),
+        (a.id.as_str(), 1)
+    );
+    let renew = |token: String| serde_json::json!({"lease_token": token});
+    let r = c
+        .post_json(
+            &pi2,
+            &format!("/v1/jobs/{}/renew", a.id),
+            renew(first.lease_token.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post_json(
+            &pi1,
+            &format!("/v1/jobs/{}/renew", a.id),
+            renew(first.lease_token.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The board dies: the lease expires and A is leased again (before B).
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    let second = c.next(&pi1, 0.0).await.unwrap();
+    assert_eq!(
+        (second.job.id.as_str(), second.job.attempts),
+        (a.id.as_str(), 2)
+    );
+    // The first lease completes late: refused, nothing counted twice.
+    let r = c.complete(&pi1, &first, 5).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("no longer the job's"));
+    let r = c
+        .post_json(
+            &pi1,
+            &format!("/v1/jobs/{}/renew", a.id),
+            renew(first.lease_token.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = c.complete(&pi1, &second, 5).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: Job = r.json().await.unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.outcome.as_ref().unwrap().rows, 5);
+    // The same completion again (a retried request): the same answer.
+    let again: Job = c.complete(&pi1, &second, 5).await.json().await.unwrap();
+    assert_eq!(again, done);
+    // B's lease expires with no one taking it: its completion, late, counts.
+    let lease_b = c.next(&pi1, 0.0).await.unwrap();
+    assert_eq!(lease_b.job.id, b.id);
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    assert_eq!(c.complete(&pi1, &lease_b, 8).await.status(), StatusCode::OK);
+    assert!(c.next(&pi1, 0.0).await.is_none());
+    let r = c
+        .post_json(
+            &pi1,
+            &format!("/v1/jobs/{}/complete", b.id),
+            serde_json::json!({"lease_token": "x", "state": "queued"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // Readers see the queue.
+    let listed: Vec<Job> = c
+        .get(Some(&reader), "/v1/jobs?device=pi-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<(String, JobState, u32)> = listed
+        .iter()
+        .map(|j| (j.id.clone(), j.state, j.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (b.id.clone(), JobState::Done, 1),
+            (a.id.clone(), JobState::Done, 2)
+        ]
+    );
+    for bad in [
+        "/v1/jobs?state=lost",
+        "/v1/jobs?limit=0",
+        "/v1/jobs?device=nobody",
+    ] {
+        assert!(
+            c.get(Some(&reader), bad).await.status().is_client_error(),
+            "{bad}"
+        );
+    }
+    server.stop().await;
+
+    // Racing leases on two replicas: each job leased once.
+    let long = Limits {
+        lease: Duration::from_secs(600),
+        ..Limits::default()
+    };
+    let one = Server::start(url, long.clone()).await;
+    let two = Server::start(url, long).await;
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: one.base.clone(),
+    };
+    // pi-2's first job, whose lease ran out long ago, is back in the queue.
+    let mut queued = std::collections::HashSet::from([for_pi2.id.clone()]);
+    for _ in 0..10 {
+        let j: Job = c
+            .post_json(&operator, "/v1/jobs", job("pi-2"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        queued.insert(j.id);
+    }
+    let mut tasks = Vec::new();
+    for k in 0..24 {
+        let base = if k % 2 == 0 {
+            one.base.clone()
+        } else {
+            two.base.clone()
+        };
+        let pi2 = pi2.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = Client {
+                http: reqwest::Client::new(),
+                base,
+            };
+            c.next(&pi2, 0.0).await.map(|l| l.job.id)
+        }));
+    }
+    let mut leased = Vec::new();
+    for t in tasks {
+        leased.extend(t.await.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = leased.iter().cloned().collect();
+    assert_eq!(leased.len(), unique.len(), "a job leased twice: {leased:?}");
+    assert_eq!(unique, queued, "every queued job leased once");
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_on_sqlite() {
+    let dir = scratch("sqlite-jobs");
+    jobs(&format!("sqlite://{}", dir.join("collector.db").display())).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_on_postgres() {
+    let (url, db) = fresh_postgres("jobs").await;
+    jobs(&url).await;
+    drop_postgres(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

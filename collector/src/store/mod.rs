@@ -17,6 +17,10 @@
 //! - Reading never loads a table: [`Store::rows_page`] is keyset-paged on
 //!   `seq`.
 
+mod jobs;
+
+pub use jobs::{Completed, DeviceMatch};
+
 use std::path::Path;
 use std::str::FromStr;
 

@@ -1,184 +1,21 @@
-//! HTTP API v1 (`docs/COLLECTOR.md`, `docs/collector-openapi.yaml`).
-//!
-//! One [`AppState`] holds the store, the metrics and the limits; layers add
-//! the request timeout and the metrics; handlers check the bearer token's
-//! role first, so an unauthorized request ingests nothing. Errors are
-//! [`ApiError`]s: a status and a JSON `{"error": ...}` that says what to fix.
-//!
-//! Ingest is line by line: a line that is not a row is rejected with its
-//! number and reason, and the other lines of the batch are stored.
+//! `POST /v1/rows` (ingest, line by line) and `GET /v1/rows` (read back a
+//! page at a time, as JSON Lines or CSV).
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use frontier_table::{self as table, LatencyRow};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, Principal, Role};
+use super::{nonempty, read_capped, ApiError, AppState, Limits};
+use crate::auth::{Principal, Role};
 use crate::metrics::{Metrics, SpoolReport};
-use crate::store::{Enrolment, Fingerprint, NewRow, RowFilter, Store, StoreError};
-
-/// Limits of the API.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest request body, before and after gzip (413 past it).
-    pub body_bytes: usize,
-    /// Largest single row line (that line is rejected past it).
-    pub line_bytes: usize,
-    /// Time to produce a response's head (408 past it).
-    pub request_timeout: Duration,
-    /// Rows per database page when streaming `GET /v1/rows`.
-    pub page_rows: i64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            body_bytes: 16 << 20,
-            line_bytes: 64 << 10,
-            request_timeout: Duration::from_secs(30),
-            page_rows: 1000,
-        }
-    }
-}
-
-/// Everything the handlers share.
-pub struct AppState {
-    pub store: Store,
-    pub metrics: Metrics,
-    pub limits: Limits,
-}
-
-/// An error response: status and a message that names the fix.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(ErrorBody {
-                error: &self.message,
-            }),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        r
-    }
-}
-
-impl AppState {
-    fn database_error(&self, e: StoreError) -> ApiError {
-        Metrics::add(&self.metrics.db_errors, 1);
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the collector's database did not answer ({e}); nothing was stored: retry later"
-            ),
-        )
-    }
-
-    /// Check the bearer token: 401 without a valid one, 403 for a role
-    /// not in `allowed`. Returns who it speaks for.
-    async fn authorize(
-        &self,
-        headers: &HeaderMap,
-        allowed: &[Role],
-    ) -> Result<Principal, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let Some(token) = token else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "no bearer token; fix: send 'Authorization: Bearer TOKEN' (frontier-collector token create)",
-            ));
-        };
-        match auth::verify(&self.store, token).await {
-            Ok(Some(p)) if allowed.contains(&p.role) => Ok(p),
-            Ok(Some(p)) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "a {} token may not do this; fix: use a {} token",
-                    p.role.as_str(),
-                    allowed
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-            )),
-            Ok(None) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unknown or revoked token; fix: create one with frontier-collector token create (a board whose credential was revoked enrols again)",
-            )),
-            Err(e) => Err(self.database_error(e)),
-        }
-    }
-}
-
-/// The router with every route and layer.
-pub fn router(state: Arc<AppState>) -> Router {
-    let timeout = state.limits.request_timeout;
-    Router::new()
-        .route("/v1/rows", post(post_rows).get(get_rows))
-        .route("/v1/devices", get(get_devices))
-        .route("/v1/enrol", post(post_enrol))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
-}
-
-async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "other".into());
-    let start = Instant::now();
-    let response = next.run(req).await;
-    state.metrics.observe_request(
-        &route,
-        response.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    response
-}
+use crate::store::{Fingerprint, NewRow, RowFilter};
 
 /// Content types a batch may have.
 const ROW_TYPES: [&str; 5] = [
@@ -392,26 +229,7 @@ async fn check_devices(
     Ok(())
 }
 
-/// Read a body, keeping its first `keep` bytes; past them keep reading (up
-/// to `cap`) and discard, so that a client still sending gets the answer
-/// rather than a reset connection. Returns the bytes kept and the bytes seen.
-async fn read_capped(body: Body, keep: usize, cap: usize) -> Result<(Vec<u8>, usize), axum::Error> {
-    let mut kept = Vec::new();
-    let mut seen = 0usize;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        let chunk = chunk?;
-        seen = seen.saturating_add(chunk.len());
-        if seen <= keep {
-            kept.extend_from_slice(&chunk);
-        } else if seen > cap {
-            break;
-        }
-    }
-    Ok((kept, seen))
-}
-
-async fn post_rows(
+pub(super) async fn post_rows(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
@@ -485,11 +303,7 @@ pub struct RowsQuery {
     pub format: Option<String>,
 }
 
-fn nonempty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.is_empty())
-}
-
-async fn get_rows(
+pub(super) async fn get_rows(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<RowsQuery>,
@@ -613,168 +427,4 @@ fn rows_stream(
         }
         Some((Ok(Bytes::from(chunk)), c))
     })
-}
-
-/// One device in `GET /v1/devices`.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct DeviceView {
-    pub device_id: String,
-    pub fingerprint: Fingerprint,
-    pub first_seen: String,
-    pub last_seen: String,
-    /// Rows per backend.
-    pub rows: std::collections::BTreeMap<String, u64>,
-    /// Set once the board enrolled: its name, when, and its agent's
-    /// versions (`agent_version`, `runtimes`).
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub enrolled_at: Option<String>,
-    #[serde(default)]
-    pub agent: Option<serde_json::Value>,
-}
-
-fn rfc3339_us(us: i64) -> String {
-    table::rfc3339(Duration::from_micros(us.max(0) as u64))
-}
-
-async fn get_devices(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<DeviceView>>, ApiError> {
-    state
-        .authorize(&headers, &[Role::Reader, Role::Operator])
-        .await?;
-    let devices = state
-        .store
-        .devices()
-        .await
-        .map_err(|e| state.database_error(e))?;
-    Ok(Json(
-        devices
-            .into_iter()
-            .map(|d| DeviceView {
-                first_seen: rfc3339_us(d.first_seen_us),
-                last_seen: rfc3339_us(d.last_seen_us),
-                device_id: d.device_id,
-                fingerprint: d.fingerprint,
-                rows: d.rows.into_iter().collect(),
-                name: d.name,
-                enrolled_at: d.enrolled_at_us.map(rfc3339_us),
-                agent: d.agent_json.and_then(|a| serde_json::from_str(&a).ok()),
-            })
-            .collect(),
-    ))
-}
-
-/// The body of `POST /v1/enrol`.
-/// Fields a newer agent adds are ignored.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct EnrolRequest {
-    /// The agent's device id (its fingerprint's hash, as in its rows).
-    pub device_id: String,
-    /// A name for people (`--device-name`).
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub fingerprint: Fingerprint,
-    #[serde(default)]
-    pub agent_version: Option<String>,
-    /// Runtime name to version, e.g. `{"ort": "1.32.0", "tract": "0.21.13"}`.
-    #[serde(default)]
-    pub runtimes: std::collections::BTreeMap<String, String>,
-}
-
-/// The answer to an enrolment: the board's credential, shown once.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EnrolResponse {
-    pub device_id: String,
-    pub credential: String,
-    pub credential_id: String,
-}
-
-/// Largest enrolment body.
-const ENROL_BYTES: usize = 64 << 10;
-
-/// A device id or name: 1 to `max` characters, no control characters.
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{field} must be 1-{max} characters without control characters"),
-        ));
-    }
-    Ok(())
-}
-
-async fn post_enrol(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<(StatusCode, Json<EnrolResponse>), ApiError> {
-    let who = state.authorize(&headers, &[Role::Device]).await?;
-    let (raw, seen) = read_capped(body, ENROL_BYTES, ENROL_BYTES.saturating_mul(4))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body could not be read ({e}); fix: resend it"),
-            )
-        })?;
-    if seen > ENROL_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("an enrolment is at most {ENROL_BYTES} bytes"),
-        ));
-    }
-    let req: EnrolRequest = serde_json::from_slice(&raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("not an enrolment ({e}); fix: send JSON {{\"device_id\": ..., \"name\": ..., \"fingerprint\": {{...}}, \"agent_version\": ..., \"runtimes\": {{...}}}}"),
-        )
-    })?;
-    check_text("device_id", &req.device_id, 256)?;
-    if let Some(name) = &req.name {
-        check_text("name", name, 128)?;
-    }
-    let board = Enrolment {
-        device_id: req.device_id.clone(),
-        name: req.name.clone(),
-        fingerprint: req.fingerprint.clone(),
-        agent_json: serde_json::json!({
-            "agent_version": req.agent_version,
-            "runtimes": req.runtimes,
-        })
-        .to_string(),
-    };
-    match auth::enrol(&state.store, &board, &who.token_id).await {
-        Ok((credential, credential_id)) => Ok((
-            StatusCode::CREATED,
-            Json(EnrolResponse {
-                device_id: req.device_id,
-                credential,
-                credential_id,
-            }),
-        )),
-        Err(e @ auth::EnrolError::Enrolled { .. }) => {
-            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
-        }
-        Err(auth::EnrolError::Store(e)) => Err(state.database_error(e)),
-    }
-}
-
-async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| state.database_error(e))?;
-    Ok("ok\n")
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
 }

@@ -1,0 +1,157 @@
+//! The fleet's boards: `GET /v1/devices` and enrolment (`POST /v1/enrol`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{read_capped, rfc3339_us, ApiError, AppState};
+use crate::auth::{self, Role};
+use crate::store::{Enrolment, Fingerprint};
+
+/// One device in `GET /v1/devices`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeviceView {
+    pub device_id: String,
+    pub fingerprint: Fingerprint,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Rows per backend.
+    pub rows: std::collections::BTreeMap<String, u64>,
+    /// Set once the board enrolled: its name, when, and its agent's
+    /// versions (`agent_version`, `runtimes`).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub enrolled_at: Option<String>,
+    #[serde(default)]
+    pub agent: Option<serde_json::Value>,
+}
+
+pub(super) async fn get_devices(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<DeviceView>>, ApiError> {
+    state
+        .authorize(&headers, &[Role::Reader, Role::Operator])
+        .await?;
+    let devices = state
+        .store
+        .devices()
+        .await
+        .map_err(|e| state.database_error(e))?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| DeviceView {
+                first_seen: rfc3339_us(d.first_seen_us),
+                last_seen: rfc3339_us(d.last_seen_us),
+                device_id: d.device_id,
+                fingerprint: d.fingerprint,
+                rows: d.rows.into_iter().collect(),
+                name: d.name,
+                enrolled_at: d.enrolled_at_us.map(rfc3339_us),
+                agent: d.agent_json.and_then(|a| serde_json::from_str(&a).ok()),
+            })
+            .collect(),
+    ))
+}
+
+/// The body of `POST /v1/enrol`.
+/// Fields a newer agent adds are ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The agent's device id (its fingerprint's hash, as in its rows).
+    pub device_id: String,
+    /// A name for people (`--device-name`).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Fingerprint,
+    #[serde(default)]
+    pub agent_version: Option<String>,
+    /// Runtime name to version, e.g. `{"ort": "1.32.0", "tract": "0.21.13"}`.
+    #[serde(default)]
+    pub runtimes: std::collections::BTreeMap<String, String>,
+}
+
+/// The answer to an enrolment: the board's credential, shown once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub device_id: String,
+    pub credential: String,
+    pub credential_id: String,
+}
+
+/// Largest enrolment body.
+const ENROL_BYTES: usize = 64 << 10;
+
+/// A device id or name: 1 to `max` characters, no control characters.
+pub(super) fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{field} must be 1-{max} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn post_enrol(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<EnrolResponse>), ApiError> {
+    let who = state.authorize(&headers, &[Role::Device]).await?;
+    let (raw, seen) = read_capped(body, ENROL_BYTES, ENROL_BYTES.saturating_mul(4))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e}); fix: resend it"),
+            )
+        })?;
+    if seen > ENROL_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an enrolment is at most {ENROL_BYTES} bytes"),
+        ));
+    }
+    let req: EnrolRequest = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not an enrolment ({e}); fix: send JSON {{\"device_id\": ..., \"name\": ..., \"fingerprint\": {{...}}, \"agent_version\": ..., \"runtimes\": {{...}}}}"),
+        )
+    })?;
+    check_text("device_id", &req.device_id, 256)?;
+    if let Some(name) = &req.name {
+        check_text("name", name, 128)?;
+    }
+    let board = Enrolment {
+        device_id: req.device_id.clone(),
+        name: req.name.clone(),
+        fingerprint: req.fingerprint.clone(),
+        agent_json: serde_json::json!({
+            "agent_version": req.agent_version,
+            "runtimes": req.runtimes,
+        })
+        .to_string(),
+    };
+    match auth::enrol(&state.store, &board, &who.token_id).await {
+        Ok((credential, credential_id)) => Ok((
+            StatusCode::CREATED,
+            Json(EnrolResponse {
+                device_id: req.device_id,
+                credential,
+                credential_id,
+            }),
+        )),
+        Err(e @ auth::EnrolError::Enrolled { .. }) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(auth::EnrolError::Store(e)) => Err(state.database_error(e)),
+    }
+}

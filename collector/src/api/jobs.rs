@@ -1,0 +1,343 @@
+//! The profiling queue over HTTP ([`crate::jobs`] has the rules):
+//! operators queue jobs (`POST /v1/jobs`), readers and operators list them
+//! (`GET /v1/jobs`), boards long-poll for their next one
+//! (`GET /v1/jobs/next?wait=S`), renew its lease and complete it. A board
+//! touches only its own device's jobs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{nonempty, read_capped, rfc3339_us, ApiError, AppState};
+use crate::auth::{Principal, Role};
+use crate::jobs::{Job, JobRequest, JobState, Lease, Outcome};
+use crate::store::{Completed, DeviceMatch};
+
+/// The device a request names, or the error that says why not.
+async fn device_of(state: &AppState, key: &str) -> Result<String, ApiError> {
+    match state
+        .store
+        .find_device(key)
+        .await
+        .map_err(|e| state.database_error(e))?
+    {
+        DeviceMatch::One(id) => Ok(id),
+        DeviceMatch::None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("device {key}: unknown; fix: name a device id or enrolled name from GET /v1/devices (a board appears once it enrols or uploads)"),
+        )),
+        DeviceMatch::Several(ids) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("device {key}: the name of {} devices ({}); fix: use the device id", ids.len(), ids.join(", ")),
+        )),
+    }
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub(super) async fn post_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    let who = state.authorize(&headers, &[Role::Operator]).await?;
+    let limit = state.limits.body_bytes;
+    let (raw, seen) = read_capped(body, limit, limit.saturating_mul(4))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e}); fix: resend it"),
+            )
+        })?;
+    if seen > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a job is at most {limit} bytes; fix: split its archs over several jobs"),
+        ));
+    }
+    let req: JobRequest = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not a job ({e}); fix: send JSON {{\"device\": ..., \"kind\": \"profile\", \"space\": ..., \"samples\": N}}"),
+        )
+    })?;
+    let spec = req
+        .spec()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let device = device_of(&state, &req.device).await?;
+    let job = state
+        .store
+        .create_job(&random_id(), &device, &spec, &who.token_id)
+        .await
+        .map_err(|e| state.database_error(e))?;
+    state.jobs_queued.notify_waiters();
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Default, Deserialize)]
+pub struct JobsQuery {
+    pub device: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub(super) async fn get_jobs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<JobsQuery>,
+) -> Result<Json<Vec<Job>>, ApiError> {
+    state
+        .authorize(&headers, &[Role::Reader, Role::Operator])
+        .await?;
+    let device = match nonempty(q.device) {
+        Some(d) => Some(device_of(&state, &d).await?),
+        None => None,
+    };
+    let job_state = match nonempty(q.state) {
+        Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("state={s}; fix: queued, leased, done or failed"),
+            )
+        })?),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit={limit}; fix: 1 to 1000"),
+        ));
+    }
+    let jobs = state
+        .store
+        .jobs(device.as_deref(), job_state, limit)
+        .await
+        .map_err(|e| state.database_error(e))?;
+    Ok(Json(jobs))
+}
+
+/// Query of `GET /v1/jobs/next`.
+#[derive(Debug, Default, Deserialize)]
+pub struct NextQuery {
+    /// Seconds to wait for a job (long poll), up to the collector's limit.
+    pub wait: Option<f64>,
+}
+
+/// The device a board's credential speaks for.
+fn board_device(who: &Principal) -> Result<&str, ApiError> {
+    who.device_id.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only an enrolled board's credential takes jobs; fix: enrol the board (POST /v1/enrol)",
+        )
+    })
+}
+
+pub(super) async fn next_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, ApiError> {
+    let who = state.authorize(&headers, &[Role::Board]).await?;
+    let device = board_device(&who)?.to_string();
+    let wait = q.wait.unwrap_or(0.0);
+    if !(wait.is_finite() && wait >= 0.0) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("wait={wait}; fix: seconds, 0 or more"),
+        ));
+    }
+    let wait = Duration::from_secs_f64(wait).min(state.limits.long_poll);
+    let deadline = Instant::now() + wait;
+    let lease_us = state.limits.lease.as_micros() as i64;
+    loop {
+        // Registered before looking, so that a job queued meanwhile on this
+        // replica wakes the poll; other replicas' jobs are seen within 1 s.
+        let queued = state.jobs_queued.notified();
+        let token = random_id() + &random_id();
+        let leased = state
+            .store
+            .lease_job(&device, &who.token_id, &token, lease_us)
+            .await
+            .map_err(|e| state.database_error(e))?;
+        if let Some(job) = leased {
+            return Ok(Json(Lease {
+                job,
+                lease_token: token,
+            })
+            .into_response());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), queued).await;
+    }
+}
+
+/// Body of `POST /v1/jobs/{id}/renew`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    pub lease_token: String,
+}
+
+/// Body of `POST /v1/jobs/{id}/complete`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompleteRequest {
+    pub lease_token: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The job `id` if it is this board's.
+async fn own_job(state: &AppState, who: &Principal, id: &str) -> Result<Job, ApiError> {
+    let device = board_device(who)?;
+    let job = state
+        .store
+        .job(id)
+        .await
+        .map_err(|e| state.database_error(e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("job {id}: unknown")))?;
+    if job.device_id != device {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "job {id} is for device {}, and this credential is bound to device {device}",
+                job.device_id
+            ),
+        ));
+    }
+    Ok(job)
+}
+
+fn lease_lost(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!("job {id}: this lease is no longer the job's (it expired and the job was leased again, or another lease finished it); fix: stop working on it: its rows are kept, the job is not counted twice"),
+    )
+}
+
+fn body_json<T: serde::de::DeserializeOwned>(raw: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not a {what} ({e}); fix: see docs/COLLECTOR.md"),
+        )
+    })
+}
+
+/// Largest body of a renewal or completion.
+const SMALL_BODY: usize = 16 << 10;
+
+async fn small_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    let (raw, seen) = read_capped(body, SMALL_BODY, SMALL_BODY.saturating_mul(4))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e}); fix: resend it"),
+            )
+        })?;
+    if seen > SMALL_BODY {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("at most {SMALL_BODY} bytes"),
+        ));
+    }
+    Ok(raw)
+}
+
+/// The answer to a renewal.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Renewed {
+    pub lease_expires: String,
+}
+
+pub(super) async fn renew_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Renewed>, ApiError> {
+    let who = state.authorize(&headers, &[Role::Board]).await?;
+    let req: LeaseRequest = body_json(&small_body(body).await?, "lease renewal")?;
+    own_job(&state, &who, &id).await?;
+    let lease_us = state.limits.lease.as_micros() as i64;
+    match state
+        .store
+        .renew_lease(&id, &req.lease_token, lease_us)
+        .await
+        .map_err(|e| state.database_error(e))?
+    {
+        Some(until) => Ok(Json(Renewed {
+            lease_expires: rfc3339_us(until),
+        })),
+        None => Err(lease_lost(&id)),
+    }
+}
+
+pub(super) async fn complete_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Job>, ApiError> {
+    let who = state.authorize(&headers, &[Role::Board]).await?;
+    let req: CompleteRequest = body_json(&small_body(body).await?, "job outcome")?;
+    if !matches!(req.outcome.state, JobState::Done | JobState::Failed) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "state {}; fix: a job ends done or failed",
+                req.outcome.state.as_str()
+            ),
+        ));
+    }
+    if req
+        .outcome
+        .message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > 4096)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "message: at most 4096 characters",
+        ));
+    }
+    own_job(&state, &who, &id).await?;
+    match state
+        .store
+        .complete_job(&id, &req.lease_token, &req.outcome)
+        .await
+        .map_err(|e| state.database_error(e))?
+    {
+        Completed::Recorded | Completed::Again(_) => {}
+        Completed::LeaseLost => return Err(lease_lost(&id)),
+        Completed::Unknown => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("job {id}: unknown"),
+            ))
+        }
+    }
+    let job = state
+        .store
+        .job(&id)
+        .await
+        .map_err(|e| state.database_error(e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("job {id}: unknown")))?;
+    Ok(Json(job))
+}
