@@ -28,7 +28,7 @@ pub mod probe_ref;
 pub mod stand_in;
 pub mod supernet;
 
-pub use model::Model;
+pub use model::{JobModelsError, Model, CANARY_SEED, CANARY_SUBNETS};
 pub use observe::{Milestones, Observer, Quiet, Stderr};
 
 use std::path::{Path, PathBuf};

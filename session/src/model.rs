@@ -5,6 +5,17 @@ use std::path::{Path, PathBuf};
 
 use crate::discover;
 
+/// Subnets in a canary job: few enough to run every few hours.
+pub const CANARY_SUBNETS: usize = 5;
+/// The canary set's seed: the same subnets, with the same weights, on every
+/// board and every run, so their rows can be compared over time.
+pub const CANARY_SEED: u64 = 0xCA_0A_21;
+
+/// A job whose subnets cannot be made here.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct JobModelsError(pub String);
+
 /// A model to measure.
 #[derive(Debug, Clone)]
 pub enum Model {
@@ -53,6 +64,45 @@ impl Model {
             .enumerate()
             .map(|(i, a)| Model::generated(a, i, spec.seed.wrapping_add(i as u64)))
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The subnets a profiling job names (`frontier agent`): `samples` drawn
+    /// uniformly with seed `seed`, or its explicit `archs`; a `canary` job's
+    /// fixed set ([`CANARY_SUBNETS`] subnets of seed [`CANARY_SEED`], the
+    /// same on every board). An `active` job is planned batch by batch by
+    /// its caller, so it names none here.
+    pub fn for_job(
+        spec: &frontier_table::jobs::JobSpec,
+        seed: u64,
+    ) -> Result<Vec<Model>, JobModelsError> {
+        use frontier_spaces::{Arch, SampleSpec, Space};
+        use frontier_table::jobs::JobKind;
+        let space = Space::parse(&spec.space).ok_or_else(|| {
+            JobModelsError(format!(
+                "space {}: this agent knows {}; fix: upgrade the agent",
+                spec.space,
+                Space::names()
+            ))
+        })?;
+        let sample = |n: usize, seed: u64| {
+            Model::sampled(&SampleSpec::new(space, seed), n)
+                .map_err(|e| JobModelsError(e.to_string()))
+        };
+        match (spec.kind, &spec.samples, &spec.archs) {
+            (JobKind::Canary, _, _) => sample(CANARY_SUBNETS, CANARY_SEED),
+            (JobKind::Profile, Some(n), _) => sample(*n as usize, seed),
+            (JobKind::Profile, None, Some(archs)) => archs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let arch = Arch::parse(space, &a.to_string())
+                        .map_err(|e| JobModelsError(format!("archs[{i}]: {e}")))?;
+                    Model::generated(&arch, i, seed.wrapping_add(i as u64))
+                        .map_err(|e| JobModelsError(format!("archs[{i}]: {e}")))
+                })
+                .collect(),
+            (JobKind::Profile, None, None) => Ok(Vec::new()),
+        }
     }
 
     /// The models of a frontier manifest, its files relative to `dir`.

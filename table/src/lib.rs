@@ -17,6 +17,7 @@
 //! an upload, and the collector stores it once.
 
 pub mod frontier;
+pub mod jobs;
 
 use std::path::{Path, PathBuf};
 

@@ -6,12 +6,14 @@
 //!   spool only after the collector's 2xx; backoff with jitter.
 //! - [`config`]: the collector URL and token from flags, environment or the
 //!   config file (which must not expose a token).
+//! - [`fleet`]: enrolment and the job lease protocol, for `frontier agent`.
 //!
 //! Delivery is exactly once end to end: at least once from here (nothing is
 //! deleted before it is acknowledged), and the collector stores each
 //! `row_id` once.
 
 pub mod config;
+pub mod fleet;
 pub mod sender;
 pub mod spool;
 

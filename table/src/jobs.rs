@@ -1,0 +1,127 @@
+//! Profiling jobs on the wire: what the collector queues for a board and
+//! what the board reports back (`docs/COLLECTOR.md`). The collector checks
+//! requests against the search spaces; these are the plain records both
+//! sides read.
+
+use serde::{Deserialize, Serialize};
+
+/// What a job asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Profile,
+    Canary,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Profile => "profile",
+            JobKind::Canary => "canary",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobKind> {
+        match s {
+            "profile" => Some(JobKind::Profile),
+            "canary" => Some(JobKind::Canary),
+            _ => None,
+        }
+    }
+}
+
+/// Active profiling: the collector picks each next batch until the
+/// predictor's cross-validated share within ±10% reaches `target` or the
+/// budget is spent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Active {
+    pub budget_s: u64,
+    pub target: f64,
+}
+
+/// A job's parameters as stored and as the board receives them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub kind: JobKind,
+    /// The search space (`profile`; `canary` defaults to ofa-mbv3).
+    pub space: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
+    /// Architectures, validated, in the form rows record them (keys sorted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archs: Option<Vec<serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<Active>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Leased,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Leased => "leased",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        match s {
+            "queued" => Some(JobState::Queued),
+            "leased" => Some(JobState::Leased),
+            "done" => Some(JobState::Done),
+            "failed" => Some(JobState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// How a board says a job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `done` or `failed`.
+    pub state: JobState,
+    /// Rows the job produced (uploaded through the board's spool).
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A job as the queue keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub device_id: String,
+    pub spec: JobSpec,
+    pub state: JobState,
+    pub created_at_us: i64,
+    /// Leases given so far (a job re-leased after an expiry has 2 or more).
+    pub attempts: u32,
+    /// The credential holding (or last holding) the lease.
+    pub leased_to: Option<String>,
+    pub lease_expires_us: Option<i64>,
+    pub finished_at_us: Option<i64>,
+    pub outcome: Option<Outcome>,
+}
+
+/// A lease as the board receives it: the job and the token that renews
+/// and completes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub job: Job,
+    pub lease_token: String,
+}
