@@ -39,6 +39,45 @@ pub enum Command {
     /// Serve a frontier's models over HTTP, switching among them as this
     /// device's load changes so latency stays within the SLO.
     Serve(ServeArgs),
+    /// Be a board of a fleet: enrol at a collector, take its profiling
+    /// jobs, upload their rows.
+    Agent(Box<AgentArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// The collector (else FRONTIER_COLLECTOR or the config file).
+    #[arg(long, value_name = "URL")]
+    pub collector: Option<String>,
+
+    /// A file with the device token that enrols this board (else
+    /// FRONTIER_TOKEN or the config file), readable by its owner only;
+    /// needed until the board has its own credential
+    /// ($FRONTIER_STATE_DIR/board.json).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// A name for people, shown by the collector (default: the hostname).
+    #[arg(long)]
+    pub device_name: Option<String>,
+
+    /// How long one long poll for a job waits.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub poll: Duration,
+
+    /// Stop after this many jobs (default: until the process is stopped).
+    #[arg(long)]
+    pub max_jobs: Option<u64>,
+
+    /// Inference backend of jobs that name none.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
+    pub backend: BackendChoice,
+
+    #[command(flatten)]
+    pub ort: OrtLibArgs,
+
+    #[command(flatten)]
+    pub measure: MeasureArgs,
 }
 
 #[derive(Debug, Clone, Args)]

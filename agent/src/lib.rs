@@ -5,6 +5,8 @@
 //! on stderr, so `--json` output can be piped.
 
 pub mod active;
+#[cfg(feature = "upload")]
+pub mod agent_cmd;
 pub mod backends;
 pub mod check_cmd;
 pub mod cli;
@@ -40,5 +42,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         cli::Command::Predict(args) => train_cmd::predict(args),
         cli::Command::Search(args) => search_cmd::run(args),
         cli::Command::Serve(args) => serve_cmd::run(args),
+        #[cfg(feature = "upload")]
+        cli::Command::Agent(args) => agent_cmd::run(*args),
+        #[cfg(not(feature = "upload"))]
+        cli::Command::Agent(_) => upload_cmd::run_agent(),
     }
 }

@@ -30,3 +30,7 @@ pub fn fetch(_url: &str, _token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>
 pub fn run(_args: UploadArgs) -> anyhow::Result<i32> {
     bail!(NOT_BUILT)
 }
+
+pub fn run_agent() -> anyhow::Result<i32> {
+    bail!(NOT_BUILT)
+}

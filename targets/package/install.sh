@@ -7,7 +7,7 @@
 # Installs, relative to ROOT (default /):
 #   /opt/frontier/frontier            the binary (/usr/local/bin/frontier links to it)
 #   /opt/frontier/lib/                ONNX Runtime's library, with --with-ort
-#   /etc/systemd/system/frontier.service, frontier-serve.service
+#   /etc/systemd/system/frontier.service, frontier-serve.service, frontier-agent.service
 #   /etc/frontier/frontier.env        profiling settings (kept if present)
 #   /var/lib/frontier/models          models to profile; state and tables
 #
@@ -55,9 +55,9 @@ fi
 
 if [ "$uninstall" = 1 ]; then
   if [ "$use_systemd" = 1 ]; then
-    systemctl disable --now frontier.service frontier-serve.service 2>/dev/null || true
+    systemctl disable --now frontier.service frontier-serve.service frontier-agent.service 2>/dev/null || true
   fi
-  rm -f "$bin" "$units/frontier.service" "$units/frontier-serve.service"
+  rm -f "$bin" "$units/frontier.service" "$units/frontier-serve.service" "$units/frontier-agent.service"
   rm -rf "$opt"
   if [ "$purge" = 1 ]; then
     rm -rf "$etc" "$state"
@@ -76,11 +76,11 @@ mkdir -p "$opt/lib" "$(dirname "$bin")" "$units" "$etc" "$state/models"
 # Copy, then rename: a running binary is never half-written.
 cp "$here/frontier" "$opt/frontier.new" && chmod 755 "$opt/frontier.new" && mv -f "$opt/frontier.new" "$opt/frontier"
 ln -sf /opt/frontier/frontier "$bin"
-for u in frontier.service frontier-serve.service; do
+for u in frontier.service frontier-serve.service frontier-agent.service; do
   [ -f "$here/$u" ] && install -m 644 "$here/$u" "$units/$u"
 done
 # Settings are the user's once installed.
-for f in frontier.env serve.env; do
+for f in frontier.env serve.env agent.env; do
   if [ -f "$here/$f" ] && [ ! -f "$etc/$f" ]; then
     install -m 644 "$here/$f" "$etc/$f"
   fi
@@ -157,6 +157,11 @@ if [ "$use_systemd" = 1 ]; then
   if [ "$start" = 1 ]; then
     systemctl enable frontier.service >/dev/null
     echo "enabled frontier.service (profiles /var/lib/frontier/models at boot; start it now: systemctl start frontier)"
+    # A board of a fleet: the agent runs once a collector is configured.
+    if [ -f "$units/frontier-agent.service" ] && grep -q '^FRONTIER_COLLECTOR=..*' "$etc/agent.env" 2>/dev/null; then
+      systemctl enable --now frontier-agent.service >/dev/null
+      echo "enabled and started frontier-agent.service (jobs from the collector in $etc/agent.env)"
+    fi
   fi
 fi
 echo "installed frontier in $opt (linked from $bin); next: frontier doctor"

@@ -196,6 +196,21 @@ pub(crate) fn archive(t: &Target, bin: &Path, out: &Path) -> anyhow::Result<Path
              FRONTIER_SERVE_ARGS=\n",
         )?;
     }
+    if t.features.iter().any(|f| f == "upload") {
+        std::fs::copy(
+            root.join("agent/package/frontier-agent.service"),
+            stage.join("frontier-agent.service"),
+        )?;
+        std::fs::write(
+            stage.join("agent.env"),
+            "# /etc/frontier/agent.env: settings of frontier-agent.service (this board in a fleet).\n\
+             # The collector; install.sh enables the agent once this is set. Put a device token\n\
+             # (frontier-collector token create --role device) in /etc/frontier/token, chmod 600.\n\
+             FRONTIER_COLLECTOR=\n\
+             # More flags for `frontier agent`, e.g. --backend ort\n\
+             FRONTIER_AGENT_ARGS=\n",
+        )?;
+    }
     let p = t.policy.clone().expect("loaded with its class");
     std::fs::write(
         stage.join("frontier.env"),

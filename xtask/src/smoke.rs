@@ -336,7 +336,12 @@ pub(crate) fn install_test(t: &Target, tarball: &Path, scratch: &Path) -> anyhow
         "./etc/frontier/frontier.env",
     ];
     let files = tree(&root)?;
-    for e in expect {
+    let fleet = [
+        "./etc/systemd/system/frontier-agent.service",
+        "./etc/frontier/agent.env",
+    ];
+    let uploads = t.features.iter().any(|f| f == "upload");
+    for e in expect.iter().chain(fleet.iter().filter(|_| uploads)) {
         if !files.iter().any(|(f, _)| f == e) {
             bail!("{}: install.sh did not install {e}: {files:?}", t.name);
         }

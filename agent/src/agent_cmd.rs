@@ -1,0 +1,184 @@
+//! `frontier agent`: this board in a fleet. It enrols once (the credential
+//! is kept in `$FRONTIER_STATE_DIR/board.json`, mode 600), then runs the
+//! collector's profiling jobs with the profiling session and uploads their
+//! rows through the spool; `frontier_uplink::fleet::run_jobs` is the loop.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use frontier_profiler::fingerprint::Fingerprint;
+use frontier_session::{self as session, Model, Stderr};
+use frontier_spaces::{SampleSpec, Space};
+use frontier_table::jobs::Lease;
+use frontier_table::LatencyRow;
+use frontier_uplink::fleet::{self, Board, Credential, Enrolment, RunOptions};
+use frontier_uplink::Spool;
+
+use crate::backends;
+use crate::cli::{AgentArgs, BackendChoice};
+use crate::settings::{self, Settings};
+use crate::upload_cmd;
+
+/// The board's credential: the one kept, else a new enrolment with the
+/// device token.
+fn credential(args: &AgentArgs) -> anyhow::Result<Credential> {
+    let path = frontier_session::probe_ref::state_dir()
+        .context("no state directory for the board's credential; fix: set FRONTIER_STATE_DIR")?
+        .join("board.json");
+    let wanted = args.collector.as_deref().map(|u| u.trim_end_matches('/'));
+    let kept = Credential::load(&path)?;
+    if let Some(c) = &kept {
+        if wanted.is_none_or(|u| u == c.collector) {
+            return Ok(c.clone());
+        }
+    }
+    let token = match &args.token_file {
+        Some(f) => {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(f)
+                .with_context(|| format!("cannot read --token-file {}", f.display()))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                anyhow::bail!(
+                    "--token-file {}: holds a token and is readable by others (mode {mode:o}); fix: chmod 600 {}",
+                    f.display(),
+                    f.display()
+                );
+            }
+            Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read --token-file {}", f.display()))?
+                    .trim()
+                    .to_string(),
+            )
+        }
+        None => None,
+    };
+    let target = upload_cmd::target(wanted, token.as_deref())?;
+    if let Some(c) = kept {
+        anyhow::bail!(
+            "{}: this board is enrolled at {}, not {}; fix: remove that file to enrol at the new collector",
+            path.display(),
+            c.collector,
+            target.url
+        );
+    }
+    let fp = Fingerprint::collect();
+    let runtimes = backends::compiled(&args.ort, None)
+        .iter()
+        .map(|b| (b.name().to_string(), b.version()))
+        .collect();
+    let board = Enrolment {
+        device_id: fp.device_id.clone(),
+        name: args.device_name.clone().or(fp.hostname.clone()),
+        fingerprint: serde_json::json!({
+            "hostname": fp.hostname,
+            "cpu_model": fp.cpu_model,
+            "cpu_arch": fp.cpu_arch,
+            "target_triple": fp.target_triple,
+            "os": fp.os,
+            "kernel": fp.kernel,
+            "logical_cores": fp.logical_cores,
+            "physical_cores": fp.physical_cores,
+            "cpu_max_freq_mhz": fp.cpu_max_freq_mhz,
+            "governor": fp.governor,
+            "mem_total_mb": fp.mem_total_mb,
+            "cpu_features": fp.cpu_features.join(" "),
+        }),
+        agent_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        runtimes,
+    };
+    let c = fleet::enrol(&target.url, &target.token, &board)?;
+    c.save(&path)?;
+    eprintln!(
+        "enrolled {} at {} (credential {}, kept in {})",
+        c.device_id,
+        c.collector,
+        c.credential_id,
+        path.display()
+    );
+    Ok(c)
+}
+
+/// A job's seed: from its id, so that a job run again draws the same subnets.
+fn job_seed(lease: &Lease) -> u64 {
+    u64::from_str_radix(&lease.job.id.chars().take(16).collect::<String>(), 16).unwrap_or(0)
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
+    let credential = credential(&args)?;
+    let Settings {
+        config,
+        memory_budget,
+    } = settings::resolve(&args.measure, 0, Vec::new(), false)?;
+    // Fail now on a backend this board cannot run, not at the first job.
+    backends::selected(args.backend, &args.ort, memory_budget)?;
+    let board = Board::new(credential, args.poll)?;
+    let mut spool = Spool::open(&upload_cmd::spool_dir()?)?;
+    let opts = RunOptions {
+        poll: args.poll,
+        max_jobs: args.max_jobs,
+        drain_wait: Duration::from_secs(60),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    eprintln!(
+        "frontier agent: board {} taking jobs from {}",
+        board.credential().device_id,
+        board.credential().collector
+    );
+    let mut measure = |lease: &Lease| -> Result<Vec<LatencyRow>, String> {
+        let spec = &lease.job.spec;
+        let choice = match spec.backend.as_deref() {
+            Some("ort") => BackendChoice::Ort,
+            Some("tract") => BackendChoice::Tract,
+            _ => args.backend,
+        };
+        let backends =
+            backends::selected(choice, &args.ort, memory_budget).map_err(|e| format!("{e:#}"))?;
+        let mut config = config.clone();
+        if let Some(t) = spec.threads {
+            config.threads = t;
+            config.options.threads = t as usize;
+        }
+        let seed = job_seed(lease);
+        let mut observer = Stderr { warnings: true };
+        let outcome = match &spec.active {
+            // This board's own planner picks each batch within the budget.
+            Some(active) => {
+                let space = Space::parse(&spec.space).ok_or("unknown space")?;
+                crate::active::run(
+                    SampleSpec::new(space, seed),
+                    Duration::from_secs(active.budget_s),
+                    &config,
+                    &backends,
+                    &mut observer,
+                    &mut |_| Ok(()),
+                )
+                .map_err(|e| format!("{e:#}"))?
+                .outcome
+            }
+            None => {
+                let models = Model::for_job(spec, seed).map_err(|e| e.to_string())?;
+                session::run(config, &backends, &models, &mut observer)
+                    .map_err(|e| format!("{e:#}"))?
+            }
+        };
+        if outcome.rows.is_empty() {
+            return Err(format!(
+                "nothing could be profiled: {}",
+                outcome.failures.join("; ")
+            ));
+        }
+        Ok(outcome.rows)
+    };
+    let reports = fleet::run_jobs(&board, &mut spool, &opts, &mut measure, &mut |m| {
+        eprintln!("{m}")
+    })?;
+    Ok(if reports.iter().all(|r| r.counted) {
+        0
+    } else {
+        1
+    })
+}
