@@ -36,7 +36,7 @@ pub use boards::{DeviceView, EnrolRequest, EnrolResponse};
 use jobs::{complete_job, get_jobs, next_job, post_job, renew_job};
 pub use jobs::{CompleteRequest, LeaseRequest};
 use rows::{get_rows, post_rows};
-pub use rows::{IngestReport, LineRejection, RowsQuery};
+pub use rows::{IngestReport, LineRejection, RowsQuery, CURSOR_HEADER};
 
 /// Limits of the API.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{nonempty, read_capped, ApiError, AppState, Limits};
 use crate::auth::{Principal, Role};
 use crate::metrics::{Metrics, SpoolReport};
-use crate::store::{Fingerprint, NewRow, RowFilter};
+use crate::store::{Fingerprint, NewRow, RowFilter, RowKey};
 
 /// Content types a batch may have.
 const ROW_TYPES: [&str; 5] = [
@@ -301,7 +301,12 @@ pub struct RowsQuery {
     pub since: Option<String>,
     /// `jsonl` (default) or `csv`.
     pub format: Option<String>,
+    /// A previous response's `x-frontier-cursor`: only rows committed since.
+    pub after: Option<String>,
 }
+
+/// The header that tells a reader where to continue (`?after=`).
+pub const CURSOR_HEADER: &str = "x-frontier-cursor";
 
 pub(super) async fn get_rows(
     State(state): State<Arc<AppState>>,
@@ -340,21 +345,48 @@ pub(super) async fn get_rows(
         space: nonempty(q.space),
         since_us,
     };
+    let from = match nonempty(q.after) {
+        None => 0,
+        Some(a) => a.parse::<i64>().ok().filter(|a| *a >= 0).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("after={a}; fix: the x-frontier-cursor header of a previous response"),
+            )
+        })?,
+    };
     // Check the database before the head is sent: a stream that fails later
-    // can only be cut off.
-    let first = state
+    // can only be cut off. Every row below the horizon is committed and no
+    // later commit falls below it, so the horizon is where the reader goes
+    // on from (sent first, as a header).
+    let horizon = state
         .store
-        .rows_page(&filter, 0, state.limits.page_rows)
+        .row_horizon()
         .await
         .map_err(|e| state.database_error(e))?;
-    let stream = rows_stream(state.clone(), filter, first, csv);
+    let first = state
+        .store
+        .rows_page(
+            &filter,
+            RowKey::from_commit(from),
+            horizon,
+            state.limits.page_rows,
+        )
+        .await
+        .map_err(|e| state.database_error(e))?;
+    let stream = rows_stream(state.clone(), filter, horizon, first, csv);
     let content_type = if csv {
         "text/csv; charset=utf-8"
     } else {
         "application/x-ndjson"
     };
     Ok((
-        [(header::CONTENT_TYPE, content_type)],
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::HeaderName::from_static(CURSOR_HEADER),
+                horizon.max(from).to_string(),
+            ),
+        ],
         Body::from_stream(stream),
     )
         .into_response())
@@ -365,13 +397,15 @@ pub(super) async fn get_rows(
 fn rows_stream(
     state: Arc<AppState>,
     filter: RowFilter,
-    first: Vec<(i64, String)>,
+    horizon: i64,
+    first: Vec<(RowKey, String)>,
     csv: bool,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     struct Cursor {
         state: Arc<AppState>,
         filter: RowFilter,
-        page: Option<Vec<(i64, String)>>,
+        horizon: i64,
+        page: Option<Vec<(RowKey, String)>>,
         header_due: bool,
         /// A failure to report after the rows already read.
         error: Option<std::io::Error>,
@@ -379,6 +413,7 @@ fn rows_stream(
     let cursor = Cursor {
         state,
         filter,
+        horizon,
         page: Some(first),
         header_due: csv,
         error: None,
@@ -390,7 +425,7 @@ fn rows_stream(
             return Some((Err(e), c));
         }
         let page = c.page.take()?;
-        let Some(last) = page.last().map(|(seq, _)| *seq) else {
+        let Some(last) = page.last().map(|(key, _)| *key) else {
             // An empty CSV still gets its header.
             if std::mem::take(&mut c.header_due) {
                 let header = table::csv_header(&LatencyRow::default()) + "\n";
@@ -415,7 +450,7 @@ fn rows_stream(
             match c
                 .state
                 .store
-                .rows_page(&c.filter, last, c.state.limits.page_rows)
+                .rows_page(&c.filter, last, c.horizon, c.state.limits.page_rows)
                 .await
             {
                 Ok(next) => c.page = Some(next),

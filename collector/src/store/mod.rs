@@ -14,8 +14,10 @@
 //!   received it first. No in-process state decides what is a duplicate.
 //! - A batch is one transaction: either every accepted row of it is stored
 //!   and the agent gets its 2xx, or none is and the agent retries.
-//! - Reading never loads a table: [`Store::rows_page`] is keyset-paged on
-//!   `seq`.
+//! - Reading never loads a table: [`Store::rows_page`] is keyset-paged in
+//!   commit order, below a horizon no later commit can fall under, so a
+//!   reader that pages while rows arrive misses none
+//!   ([`Store::row_horizon`]).
 
 mod jobs;
 
@@ -114,6 +116,21 @@ pub struct RowFilter {
     pub space: Option<String>,
     /// Rows measured at or after this time (µs since the epoch).
     pub since_us: Option<i64>,
+}
+
+/// A row's place in commit order: its commit key (see
+/// [`Store::row_horizon`]) and its `seq`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowKey {
+    pub commit: i64,
+    pub seq: i64,
+}
+
+impl RowKey {
+    /// Before every row committed at or after `commit`.
+    pub fn from_commit(commit: i64) -> RowKey {
+        RowKey { commit, seq: -1 }
+    }
 }
 
 /// A stored bearer token (never its secret).
@@ -275,19 +292,48 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` rows after sequence number `after` that pass `filter`,
-    /// as (seq, JSON line), in storage order.
+    /// The column rows are read in commit order by: on PostgreSQL the
+    /// inserting transaction's id (`txid`), on SQLite `seq` (one writer at
+    /// a time: the order of `seq` is the order of commits).
+    fn commit_column(&self) -> &'static str {
+        match self.kind {
+            Kind::Postgres => "txid",
+            Kind::Sqlite => "seq",
+        }
+    }
+
+    /// The reading horizon: every row whose commit key is below it is
+    /// committed, and no row committed later can get a key below it. On
+    /// PostgreSQL, the oldest transaction still running (`xmin` of the
+    /// current snapshot): a batch that began before a later one but commits
+    /// after it is held back until it commits, instead of being skipped by
+    /// a reader that paged past it. On SQLite, one past the newest `seq`.
+    pub async fn row_horizon(&self) -> Result<i64, StoreError> {
+        let sql = match self.kind {
+            Kind::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            Kind::Sqlite => "SELECT COALESCE(MAX(seq), 0) + 1 FROM rows",
+        };
+        let r = sqlx::query(sql).fetch_one(&self.pool).await?;
+        Ok(r.try_get::<i64, _>(0)?)
+    }
+
+    /// Up to `limit` rows after `after` and below `horizon` (see
+    /// [`Store::row_horizon`]) that pass `filter`, as (key, JSON line), in
+    /// commit order.
     pub async fn rows_page(
         &self,
         filter: &RowFilter,
-        after: i64,
+        after: RowKey,
+        horizon: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+    ) -> Result<Vec<(RowKey, String)>, StoreError> {
+        let c = self.commit_column();
         // Only the filters given are in the statement, so that the
         // database can use its indexes (`$2 IS NULL OR ...` defeats them:
         // SQLite then scans every row for each page).
-        let mut sql = String::from("SELECT seq, row_json FROM rows WHERE seq > $1");
-        let mut n = 1;
+        let mut sql =
+            format!("SELECT {c}, seq, row_json FROM rows WHERE ({c}, seq) > ($1, $2) AND {c} < $3");
+        let mut n = 3;
         let mut texts: Vec<&str> = Vec::new();
         // SQLite's planner, given a range on `measured_at_us` beside
         // `ORDER BY seq`, walks the whole table in seq order (13 ms for the
@@ -295,6 +341,7 @@ impl Store {
         // (0.7 ms). PostgreSQL plans the plain form well (2 ms) and the
         // subquery badly (a semi-join over the table, 160 ms).
         let since_subquery = filter.since_us.is_some() && self.kind == Kind::Sqlite;
+        let mut device_param = None;
         for (column, value) in [
             ("device_id", &filter.device),
             ("backend", &filter.backend),
@@ -302,6 +349,9 @@ impl Store {
         ] {
             if let Some(v) = value {
                 n += 1;
+                if column == "device_id" {
+                    device_param = Some(n);
+                }
                 // In the subquery form the device is matched there.
                 if !(column == "device_id" && since_subquery) {
                     sql.push_str(&format!(" AND {column} = ${n}"));
@@ -312,11 +362,9 @@ impl Store {
         if filter.since_us.is_some() {
             n += 1;
             if since_subquery {
-                let device = if filter.device.is_some() {
-                    " AND device_id = $2"
-                } else {
-                    ""
-                };
+                let device = device_param
+                    .map(|d| format!(" AND device_id = ${d}"))
+                    .unwrap_or_default();
                 sql.push_str(&format!(
                     " AND seq IN (SELECT seq FROM rows WHERE measured_at_us >= ${n}{device})"
                 ));
@@ -324,8 +372,11 @@ impl Store {
                 sql.push_str(&format!(" AND measured_at_us >= ${n}"));
             }
         }
-        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
-        let mut query = sqlx::query(&sql).bind(after);
+        sql.push_str(&format!(" ORDER BY {c}, seq LIMIT ${}", n + 1));
+        let mut query = sqlx::query(&sql)
+            .bind(after.commit)
+            .bind(after.seq)
+            .bind(horizon);
         for t in texts {
             query = query.bind(t);
         }
@@ -334,7 +385,15 @@ impl Store {
         }
         let rows = query.bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
+            .map(|r| {
+                Ok((
+                    RowKey {
+                        commit: r.try_get::<i64, _>(0)?,
+                        seq: r.try_get::<i64, _>(1)?,
+                    },
+                    r.try_get::<String, _>(2)?,
+                ))
+            })
             .collect()
     }
 
