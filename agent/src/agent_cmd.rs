@@ -122,6 +122,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         max_jobs: args.max_jobs,
         drain_wait: Duration::from_secs(60),
         stop: Arc::new(AtomicBool::new(false)),
+        not_ready_retry: Duration::from_secs(3),
+    };
+    // Idle enough: others' CPU and CPU pressure over 2 s, under the flags.
+    let mut ready = || {
+        frontier_profiler::fingerprint::idle_enough(
+            Duration::from_secs(2),
+            args.idle_others,
+            args.idle_pressure,
+        )
     };
     eprintln!(
         "frontier agent: board {} taking jobs from {}",
@@ -173,9 +182,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         }
         Ok(outcome.rows)
     };
-    let reports = fleet::run_jobs(&board, &mut spool, &opts, &mut measure, &mut |m| {
-        eprintln!("{m}")
-    })?;
+    let reports = fleet::run_jobs(
+        &board,
+        &mut spool,
+        &opts,
+        &mut ready,
+        &mut measure,
+        &mut |m| eprintln!("{m}"),
+    )?;
     Ok(if reports.iter().all(|r| r.counted) {
         0
     } else {

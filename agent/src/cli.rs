@@ -73,11 +73,29 @@ pub struct AgentArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Tract)]
     pub backend: BackendChoice,
 
+    /// Take a job only while other processes use at most this share of
+    /// the CPUs (percent, over 2 s), so that jobs never measure through
+    /// the board's own work; 100 takes jobs whatever the load.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_percent)]
+    pub idle_others: f64,
+
+    /// ...and while CPU pressure (`/proc/pressure/cpu` some avg10, where
+    /// the kernel has it) is at most this (percent).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_percent)]
+    pub idle_pressure: f64,
+
     #[command(flatten)]
     pub ort: OrtLibArgs,
 
     #[command(flatten)]
     pub measure: MeasureArgs,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s}: a percentage from 0 to 100")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -396,6 +396,32 @@ impl LoadMonitor {
     }
 }
 
+/// Whether this device is idle enough to measure: other processes' share
+/// of all CPUs and CPU pressure (`/proc/pressure/cpu` some avg10, where the
+/// kernel has it) over `window`, against limits in percent. `Err` says
+/// which signal is over its limit, and by how much.
+pub fn idle_enough(
+    window: std::time::Duration,
+    max_others_pct: f64,
+    max_pressure_pct: f64,
+) -> Result<(), String> {
+    let monitor = LoadMonitor::start();
+    std::thread::sleep(window);
+    let load = monitor.finish();
+    let others = load.other_util_pct.unwrap_or(0.0);
+    if others > max_others_pct {
+        return Err(format!(
+            "other processes use {others:.0}% of the CPUs (limit {max_others_pct}%)"
+        ));
+    }
+    match load.cpu_pressure_avg10 {
+        Some(p) if p > max_pressure_pct => {
+            Err(format!("CPU pressure {p:.0}% (limit {max_pressure_pct}%)"))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
 //! A board in a fleet, end to end with the real binaries: `frontier agent`
-//! enrols with a device token, takes an operator's profiling jobs, uploads
-//! their rows with its own credential through the spool and reports them
-//! done; a revoked credential stops it with the fix. Loopback only; every
-//! wait bounded.
+//! enrols with a device token, takes no job while another process keeps
+//! the CPUs busy, then takes an operator's profiling jobs, uploads their
+//! rows with its own credential through the spool and reports them done;
+//! a revoked credential stops it with the fix. Loopback only; every wait
+//! bounded.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -64,12 +65,19 @@ fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
                 "--max-jobs",
                 max_jobs,
             ])
+            .args(["--idle-others", "30", "--idle-pressure", "100"])
             .args(frontier_testkit::FAST)
             .args(["--instances", "1"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         c
     };
+    // A busy process beside it (half of two cores) from the start: the
+    // board enrols, but takes no job.
+    let mut hog = std::process::Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
     let mut child = agent("2").spawn().unwrap();
 
     // Enrolled: the collector knows the board by name, and its credential
@@ -109,11 +117,24 @@ fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
         let job: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
         jobs.push(job["id"].as_str().unwrap().to_string());
     }
+    std::thread::sleep(Duration::from_secs(5));
+    let queued = get_json(
+        &format!("{}/v1/jobs?state=queued", collector.url),
+        &w.reader,
+    );
+    let while_busy = queued.as_array().unwrap().len();
+    let _ = hog.kill();
+    let _ = hog.wait();
     let status = wait_bounded(&mut child, Duration::from_secs(300));
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{err}");
     assert!(err.contains("enrolled"), "{err}");
+    assert_eq!(while_busy, 2, "no job taken while busy:\n{err}");
+    assert!(
+        err.contains("not taking jobs: other processes use"),
+        "{err}"
+    );
 
     // Both jobs done, their rows stored once, in the board's name.
     let listed = get_json(

@@ -283,6 +283,9 @@ pub struct RunOptions {
     pub drain_wait: Duration,
     /// Set (by a signal handler) to stop after the current job.
     pub stop: Arc<AtomicBool>,
+    /// How long to wait before asking again when the board is not ready
+    /// (the `ready` check of [`run_jobs`] said why).
+    pub not_ready_retry: Duration,
 }
 
 /// One job as [`run_jobs`] ran it.
@@ -343,27 +346,42 @@ fn drain(
     }
 }
 
-/// The board's job loop: send what is spooled, lease the next job (a long
-/// poll), renew its lease while `measure` runs it, spool and send its rows
-/// (exactly once, as every upload), report its outcome. A collector that
-/// cannot be reached is retried with backoff (up to a minute between
-/// tries) while rows wait in the spool; a refusal (a revoked credential)
-/// ends the loop with its fix.
+/// The board's job loop: send what is spooled; wait until `ready` says
+/// the board may measure (idle enough, by the caller's thresholds) without
+/// holding a lease meanwhile; lease the next job (a long poll), renew its
+/// lease while `measure` runs it, spool and send its rows (exactly once, as
+/// every upload), report its outcome. A collector that cannot be reached
+/// is retried with backoff (up to a minute between tries) while rows wait
+/// in the spool; a refusal (a revoked credential) ends the loop with its
+/// fix.
 pub fn run_jobs(
     board: &Board,
     spool: &mut Spool,
     opts: &RunOptions,
+    ready: &mut dyn FnMut() -> Result<(), String>,
     measure: &mut dyn FnMut(&Lease) -> Result<Vec<LatencyRow>, String>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<JobReport>, FleetError> {
     let mut done = Vec::new();
     let mut failures = 0u32;
+    let mut waiting: Option<String> = None;
     let backoff =
         |failures: u32| Duration::from_millis(500 << failures.min(7)).min(Duration::from_secs(60));
     while !opts.stop.load(Ordering::Relaxed)
         && opts.max_jobs.is_none_or(|m| (done.len() as u64) < m)
     {
         drain(board, spool, opts.drain_wait, log)?;
+        if let Err(why) = ready() {
+            if waiting.as_deref() != Some(why.as_str()) {
+                log(&format!("not taking jobs: {why}"));
+            }
+            waiting = Some(why);
+            nap(opts.not_ready_retry, &opts.stop);
+            continue;
+        }
+        if waiting.take().is_some() {
+            log("idle again: taking jobs");
+        }
         let lease = match board.next(opts.poll) {
             Ok(Some(l)) => l,
             Ok(None) => continue,

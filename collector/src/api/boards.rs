@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{read_capped, rfc3339_us, ApiError, AppState};
+use super::{json_body, rfc3339_us, ApiError, AppState};
 use crate::auth::{self, Role};
 use crate::store::{Enrolment, Fingerprint};
 
@@ -106,26 +106,14 @@ pub(super) async fn post_enrol(
     body: Body,
 ) -> Result<(StatusCode, Json<EnrolResponse>), ApiError> {
     let who = state.authorize(&headers, &[Role::Device]).await?;
-    let (raw, seen) = read_capped(body, ENROL_BYTES, ENROL_BYTES.saturating_mul(4))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body could not be read ({e}); fix: resend it"),
-            )
-        })?;
-    if seen > ENROL_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("an enrolment is at most {ENROL_BYTES} bytes"),
-        ));
-    }
-    let req: EnrolRequest = serde_json::from_slice(&raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("not an enrolment ({e}); fix: send JSON {{\"device_id\": ..., \"name\": ..., \"fingerprint\": {{...}}, \"agent_version\": ..., \"runtimes\": {{...}}}}"),
-        )
-    })?;
+    let req: EnrolRequest = json_body(
+        body,
+        ENROL_BYTES,
+        "enrolment",
+        "send the fingerprint's fields only",
+        "{\"device_id\": ..., \"name\": ..., \"fingerprint\": {...}, \"agent_version\": ..., \"runtimes\": {...}}",
+    )
+    .await?;
     check_text("device_id", &req.device_id, 256)?;
     if let Some(name) = &req.name {
         check_text("name", name, 128)?;

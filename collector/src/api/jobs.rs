@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{nonempty, read_capped, rfc3339_us, ApiError, AppState};
+use super::{json_body, nonempty, rfc3339_us, ApiError, AppState};
 use crate::auth::{Principal, Role};
 use crate::jobs::{Job, JobRequest, JobState, Lease, Outcome};
 use crate::store::{Completed, DeviceMatch};
@@ -51,27 +51,14 @@ pub(super) async fn post_job(
     body: Body,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let who = state.authorize(&headers, &[Role::Operator]).await?;
-    let limit = state.limits.body_bytes;
-    let (raw, seen) = read_capped(body, limit, limit.saturating_mul(4))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body could not be read ({e}); fix: resend it"),
-            )
-        })?;
-    if seen > limit {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a job is at most {limit} bytes; fix: split its archs over several jobs"),
-        ));
-    }
-    let req: JobRequest = serde_json::from_slice(&raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("not a job ({e}); fix: send JSON {{\"device\": ..., \"kind\": \"profile\", \"space\": ..., \"samples\": N}}"),
-        )
-    })?;
+    let req: JobRequest = json_body(
+        body,
+        state.limits.body_bytes,
+        "job",
+        "split its archs over several jobs",
+        "{\"device\": ..., \"kind\": \"profile\", \"space\": ..., \"samples\": N}",
+    )
+    .await?;
     let spec = req
         .spec()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -230,35 +217,8 @@ fn lease_lost(id: &str) -> ApiError {
     )
 }
 
-fn body_json<T: serde::de::DeserializeOwned>(raw: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(raw).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("not a {what} ({e}); fix: see docs/COLLECTOR.md"),
-        )
-    })
-}
-
 /// Largest body of a renewal or completion.
 const SMALL_BODY: usize = 16 << 10;
-
-async fn small_body(body: Body) -> Result<Vec<u8>, ApiError> {
-    let (raw, seen) = read_capped(body, SMALL_BODY, SMALL_BODY.saturating_mul(4))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body could not be read ({e}); fix: resend it"),
-            )
-        })?;
-    if seen > SMALL_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("at most {SMALL_BODY} bytes"),
-        ));
-    }
-    Ok(raw)
-}
 
 /// The answer to a renewal.
 #[derive(Debug, Serialize, Deserialize)]
@@ -273,7 +233,14 @@ pub(super) async fn renew_job(
     body: Body,
 ) -> Result<Json<Renewed>, ApiError> {
     let who = state.authorize(&headers, &[Role::Board]).await?;
-    let req: LeaseRequest = body_json(&small_body(body).await?, "lease renewal")?;
+    let req: LeaseRequest = json_body(
+        body,
+        SMALL_BODY,
+        "lease renewal",
+        "send the lease token only",
+        "{\"lease_token\": ...}",
+    )
+    .await?;
     own_job(&state, &who, &id).await?;
     let lease_us = state.limits.lease.as_micros() as i64;
     match state
@@ -296,7 +263,14 @@ pub(super) async fn complete_job(
     body: Body,
 ) -> Result<Json<Job>, ApiError> {
     let who = state.authorize(&headers, &[Role::Board]).await?;
-    let req: CompleteRequest = body_json(&small_body(body).await?, "job outcome")?;
+    let req: CompleteRequest = json_body(
+        body,
+        SMALL_BODY,
+        "job outcome",
+        "shorten the message",
+        "{\"lease_token\": ..., \"state\": \"done\"|\"failed\", \"rows\": N, \"message\": ...}",
+    )
+    .await?;
     if !matches!(req.outcome.state, JobState::Done | JobState::Failed) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -208,6 +208,37 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
 /// Read a body, keeping its first `keep` bytes; past them keep reading (up
 /// to `cap`) and discard, so that a client still sending gets the answer
 /// rather than a reset connection. Returns the bytes kept and the bytes seen.
+/// A JSON body of at most `limit` bytes: 413 past it (with `fix_large`),
+/// 400 when it is not a `what` (with `example`, the shape to send).
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
+    body: Body,
+    limit: usize,
+    what: &str,
+    fix_large: &str,
+    example: &str,
+) -> Result<T, ApiError> {
+    let (raw, seen) = read_capped(body, limit, limit.saturating_mul(4))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read ({e}); fix: resend it"),
+            )
+        })?;
+    if seen > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a {what} is at most {limit} bytes; fix: {fix_large}"),
+        ));
+    }
+    serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("not a {what} ({e}); fix: send JSON {example}"),
+        )
+    })
+}
+
 pub(crate) async fn read_capped(
     body: Body,
     keep: usize,
