@@ -1048,7 +1048,27 @@ async fn a_late_commit_is_not_missed_on_postgres() {
             (r.text().await.unwrap(), cursor)
         }
     };
+    // A transaction left open in another database of the server holds
+    // nothing back here.
+    let mut elsewhere =
+        sqlx::PgConnection::connect(&std::env::var("FRONTIER_TEST_POSTGRES").unwrap())
+            .await
+            .unwrap();
+    let mut other_tx = elsewhere.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *other_tx)
+        .await
+        .unwrap();
+    let early: Vec<LatencyRow> = (0..2)
+        .map(|i| row(300 + i, "dev-early", "tract", None))
+        .collect();
+    c.ingest(&device, jsonl(&early)).await;
     let (first, mut cursor) = read("0".into()).await;
+    assert!(
+        first.contains("dev-early"),
+        "committed rows are readable while another database's transaction is open"
+    );
+    other_tx.rollback().await.unwrap();
     let mut seen: Vec<String> = first.lines().map(String::from).collect();
     // A slow batch: its transaction begins (and takes its seq) first...
     let late = row(100, "dev-late", "tract", None);
@@ -1096,7 +1116,7 @@ async fn a_late_commit_is_not_missed_on_postgres() {
         .collect();
     let unique: std::collections::HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a row read twice");
-    assert_eq!(ids.len(), 8 + 1 + 3, "every row read");
+    assert_eq!(ids.len(), 8 + 2 + 1 + 3, "every row read");
     let pos = |id: &str| ids.iter().position(|x| x == id).unwrap();
     assert!(pos(late.row_id.as_deref().unwrap()) < pos(fast[0].row_id.as_deref().unwrap()));
     drop(conn);

@@ -2,7 +2,7 @@
 -- commit in their own order: a batch that took seq 100 may commit after
 -- one that took seq 101, and a reader that had paged past 101 would never
 -- see 100. Each row records its transaction's id; readers page by
--- (txid, seq) below the oldest transaction still running
+-- (txid, seq) below the oldest transaction of this database still running
 -- (collector/src/store/mod.rs, `row_horizon`), which no later commit can
 -- fall under. Rows stored before this migration share its id, after them
 -- in `seq` order.

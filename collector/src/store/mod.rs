@@ -118,6 +118,21 @@ pub struct RowFilter {
     pub since_us: Option<i64>,
 }
 
+/// `xmin:xmax:xip,...` of `pg_current_snapshot()`: (xmax, the running ids).
+fn parse_snapshot(text: &str) -> Option<(i64, Vec<i64>)> {
+    let mut parts = text.split(':');
+    let _xmin: i64 = parts.next()?.parse().ok()?;
+    let xmax: i64 = parts.next()?.parse().ok()?;
+    let running = match parts.next() {
+        None | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|x| x.parse().ok())
+            .collect::<Option<Vec<i64>>>()?,
+    };
+    Some((xmax, running))
+}
+
 /// A row's place in commit order: its commit key (see
 /// [`Store::row_horizon`]) and its `seq`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -304,17 +319,54 @@ impl Store {
 
     /// The reading horizon: every row whose commit key is below it is
     /// committed, and no row committed later can get a key below it. On
-    /// PostgreSQL, the oldest transaction still running (`xmin` of the
-    /// current snapshot): a batch that began before a later one but commits
-    /// after it is held back until it commits, instead of being skipped by
-    /// a reader that paged past it. On SQLite, one past the newest `seq`.
+    /// PostgreSQL, the oldest transaction of this database still running
+    /// when the snapshot was taken (else the snapshot's `xmax`): a batch
+    /// that began before a later one but commits after it is held back until
+    /// it commits, instead of being skipped by a reader that paged past it.
+    /// Transactions of other databases on the same server do not count. On
+    /// SQLite, one past the newest `seq`.
     pub async fn row_horizon(&self) -> Result<i64, StoreError> {
-        let sql = match self.kind {
-            Kind::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-            Kind::Sqlite => "SELECT COALESCE(MAX(seq), 0) + 1 FROM rows",
-        };
-        let r = sqlx::query(sql).fetch_one(&self.pool).await?;
-        Ok(r.try_get::<i64, _>(0)?)
+        match self.kind {
+            Kind::Sqlite => {
+                let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM rows")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(r.try_get::<i64, _>(0)?)
+            }
+            Kind::Postgres => {
+                // The snapshot first: a transaction that takes its id after
+                // it gets one at or above its xmax, above the horizon.
+                let snap: String = sqlx::query("SELECT pg_current_snapshot()::text")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                let (xmax, running) = parse_snapshot(&snap).ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::Decode(
+                        format!("pg_current_snapshot() = {snap:?}").into(),
+                    ))
+                })?;
+                if running.is_empty() {
+                    return Ok(xmax);
+                }
+                // Then which of those still run in this database (a
+                // transaction that ended meanwhile has committed its rows).
+                let ours = sqlx::query(
+                    "SELECT backend_xid::text FROM pg_stat_activity \
+                     WHERE datname = current_database() AND backend_xid IS NOT NULL",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let ours: Vec<i64> = ours
+                    .iter()
+                    .filter_map(|r| r.try_get::<String, _>(0).ok()?.parse().ok())
+                    .collect();
+                Ok(running
+                    .into_iter()
+                    .filter(|x| ours.contains(x))
+                    .min()
+                    .unwrap_or(xmax))
+            }
+        }
     }
 
     /// Up to `limit` rows after `after` and below `horizon` (see
@@ -594,5 +646,18 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_snapshot;
+
+    #[test]
+    fn snapshots_are_read() {
+        assert_eq!(parse_snapshot("10:20:"), Some((20, vec![])));
+        assert_eq!(parse_snapshot("10:20:12,15"), Some((20, vec![12, 15])));
+        assert_eq!(parse_snapshot("10:20"), Some((20, vec![])));
+        assert_eq!(parse_snapshot("ten:20:"), None);
     }
 }
