@@ -35,25 +35,12 @@ fn credential(args: &AgentArgs) -> anyhow::Result<Credential> {
         }
     }
     let token = match &args.token_file {
-        Some(f) => {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(f)
-                .with_context(|| format!("cannot read --token-file {}", f.display()))?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                anyhow::bail!(
-                    "--token-file {}: holds a token and is readable by others (mode {mode:o}); fix: chmod 600 {}",
-                    f.display(),
-                    f.display()
-                );
-            }
-            Some(
-                std::fs::read_to_string(f)
-                    .with_context(|| format!("cannot read --token-file {}", f.display()))?
-                    .trim()
-                    .to_string(),
-            )
-        }
+        Some(f) => Some(
+            frontier_uplink::config::private_text(f)
+                .context("--token-file")?
+                .trim()
+                .to_string(),
+        ),
         None => None,
     };
     let target = upload_cmd::target(wanted, token.as_deref())?;

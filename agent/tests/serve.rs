@@ -173,6 +173,24 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// `frontier serve` on `manifest` that must refuse to start: its stderr.
+fn serve_refused(manifest: &Path, dir: &Path) -> String {
+    let o = frontier(
+        &[
+            "serve",
+            "--frontier",
+            manifest.to_str().unwrap(),
+            "--slo-ms",
+            "10",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir,
+    );
+    assert!(!o.status.success());
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn json(b: &[u8]) -> serde_json::Value {
     serde_json::from_slice(b).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(b)))
 }
@@ -348,20 +366,7 @@ fn an_unreachable_slo_serves_the_fastest_and_missing_files_are_reported() {
     for x in models {
         let _ = std::fs::remove_file(manifest.parent().unwrap().join(x["file"].as_str().unwrap()));
     }
-    let o = frontier(
-        &[
-            "serve",
-            "--frontier",
-            manifest.to_str().unwrap(),
-            "--slo-ms",
-            "10",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &dir,
-    );
-    assert!(!o.status.success());
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = serve_refused(&manifest, &dir);
     assert!(e.contains("no model of") && e.contains("is missing"), "{e}");
     // An SLO that is not a duration: named, with the fix.
     let o = frontier(
@@ -479,20 +484,7 @@ fn a_frontier_served_from_its_supernet() {
     let n = other.len();
     other[n - 1] ^= 1;
     std::fs::write(out.join("ofa_mbv3_w1.0.safetensors"), other).unwrap();
-    let o = frontier(
-        &[
-            "serve",
-            "--frontier",
-            manifest.to_str().unwrap(),
-            "--slo-ms",
-            "10",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &dir,
-    );
-    assert!(!o.status.success());
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = serve_refused(&manifest, &dir);
     assert!(e.contains("SHA-256") && e.contains("fix:"), "{e}");
 }
 
@@ -510,20 +502,7 @@ fn stand_in_model_files_must_be_their_architecture() {
     let name = m["models"][1]["name"].as_str().unwrap().to_string();
     let file = m["models"][1]["file"].as_str().unwrap().to_string();
     std::fs::copy(&fixture, base.join(&file)).unwrap();
-    let o = frontier(
-        &[
-            "serve",
-            "--frontier",
-            manifest.to_str().unwrap(),
-            "--slo-ms",
-            "10",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &dir,
-    );
-    assert!(!o.status.success());
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = serve_refused(&manifest, &dir);
     assert!(e.contains(&name) && e.contains("fix:"), "{e}");
 
     // The entry now claims the fixture's architecture: it serves.

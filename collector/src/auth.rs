@@ -78,7 +78,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn random_hex(n_bytes: usize) -> String {
+/// `n_bytes` from the OS's random source, as hex: token ids and secrets,
+/// job ids, lease tokens.
+pub fn random_hex(n_bytes: usize) -> String {
     let mut buf = vec![0u8; n_bytes];
     getrandom::fill(&mut buf).expect("the OS random source is available");
     hex(&buf)

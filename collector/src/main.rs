@@ -390,11 +390,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         ids.join(", ")
                     ),
                 };
-                let mut id = [0u8; 8];
-                getrandom::fill(&mut id)
-                    .map_err(|e| anyhow::anyhow!("the OS random source: {e}"))?;
-                let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
-                let job = store.create_job(&id, &device, &spec, "cli").await?;
+                let job = store
+                    .create_job(&auth::random_hex(8), &device, &spec, "cli")
+                    .await?;
                 println!("{}", job.id);
                 eprintln!(
                     "queued a {} job for {device} in {}",

@@ -491,6 +491,15 @@ impl Client {
         }
     }
 
+    async fn renew(&self, credential: &str, lease: &Lease) -> reqwest::Response {
+        self.post_json(
+            credential,
+            &format!("/v1/jobs/{}/renew", lease.job.id),
+            serde_json::json!({"lease_token": lease.lease_token}),
+        )
+        .await
+    }
+
     async fn complete(&self, credential: &str, lease: &Lease, rows: u64) -> reqwest::Response {
         self.post_json(
             credential,
@@ -784,6 +793,9 @@ async fn jobs(url: &str) {
         (JobState::Queued, "ofa-mbv3")
     );
     assert!(c.next(&pi2, 0.0).await.is_none());
+    let r = c.get(Some(&pi2), "/v1/jobs/next?wait=soon").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("fix"));
     for token in [&reader, &operator, &device] {
         assert_eq!(
             c.get(Some(token), "/v1/jobs/next").await.status(),
@@ -822,22 +834,9 @@ async fn jobs(url: &str) {
         (first.job.id.as_str(), first.job.attempts),
         (a.id.as_str(), 1)
     );
-    let renew = |token: String| serde_json::json!({"lease_token": token});
-    let r = c
-        .post_json(
-            &pi2,
-            &format!("/v1/jobs/{}/renew", a.id),
-            renew(first.lease_token.clone()),
-        )
-        .await;
+    let r = c.renew(&pi2, &first).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c
-        .post_json(
-            &pi1,
-            &format!("/v1/jobs/{}/renew", a.id),
-            renew(first.lease_token.clone()),
-        )
-        .await;
+    let r = c.renew(&pi1, &first).await;
     assert_eq!(r.status(), StatusCode::OK);
     // The board dies: the lease expires and A is leased again (before B).
     tokio::time::sleep(Duration::from_millis(3300)).await;
@@ -850,13 +849,7 @@ async fn jobs(url: &str) {
     let r = c.complete(&pi1, &first, 5).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("no longer the job's"));
-    let r = c
-        .post_json(
-            &pi1,
-            &format!("/v1/jobs/{}/renew", a.id),
-            renew(first.lease_token.clone()),
-        )
-        .await;
+    let r = c.renew(&pi1, &first).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = c.complete(&pi1, &second, 5).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -902,6 +895,7 @@ async fn jobs(url: &str) {
     for bad in [
         "/v1/jobs?state=lost",
         "/v1/jobs?limit=0",
+        "/v1/jobs?limit=many",
         "/v1/jobs?device=nobody",
     ] {
         assert!(

@@ -59,7 +59,9 @@ pub fn config_path() -> Option<PathBuf> {
     Some(base.join("frontier/config.toml"))
 }
 
-fn private_text(path: &Path) -> Result<String, ConfigError> {
+/// A file that holds a secret, read only if its owner alone may read it
+/// (else [`ConfigError::Exposed`] with the `chmod` that fixes it).
+pub fn private_text(path: &Path) -> Result<String, ConfigError> {
     let meta = std::fs::metadata(path).map_err(|e| ConfigError::Unreadable {
         path: path.display().to_string(),
         detail: e.to_string(),

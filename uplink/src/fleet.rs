@@ -6,7 +6,6 @@
 //! then renamed), then speaks with that credential alone: rows of an
 //! enrolled device are accepted only with it.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -55,19 +54,13 @@ impl Credential {
             path: path.display().to_string(),
             detail,
         };
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(err(e.to_string())),
-        };
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(err(format!(
-                "holds the board's credential and is readable by others (mode {mode:o}); fix: chmod 600 {}",
-                path.display()
-            )));
+        if !path.exists() {
+            return Ok(None);
         }
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = crate::config::private_text(path).map_err(|e| FleetError::File {
+            path: path.display().to_string(),
+            detail: format!("the board's credential: {e}"),
+        })?;
         serde_json::from_str(&text).map(Some).map_err(|e| {
             err(format!(
                 "not a board credential ({e}); fix: remove it to enrol again"
@@ -120,20 +113,12 @@ struct Enrolled {
 }
 
 fn client(timeout: Duration) -> Result<reqwest::blocking::Client, FleetError> {
-    reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("frontier/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| FleetError::Retry(e.to_string()))
+    crate::sender::http_client(timeout).map_err(FleetError::Retry)
 }
 
 /// The error of a response that was not a success.
 fn refused(url: &str, status: u16, text: &str) -> FleetError {
-    let message = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
-        .unwrap_or_else(|| text.chars().take(200).collect());
+    let message = crate::sender::error_message(text);
     if matches!(status, 408 | 429 | 500..=599) {
         return FleetError::Retry(format!("{url}: {status}: {message}"));
     }
@@ -511,6 +496,7 @@ fn now_us() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_credential_is_written_private_and_read_back() {

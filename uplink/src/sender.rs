@@ -192,6 +192,24 @@ pub fn backoff(config: &SenderConfig, attempt: u32) -> Duration {
     exp / 2 + exp.mul_f64(fastrand::f64() / 2.0)
 }
 
+/// The agent's HTTP client (rustls, its user agent): `timeout` per request.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("frontier/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The collector's `{"error": ...}`, else the start of the body.
+pub(crate) fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
 /// Sends the spool's rows.
 pub struct Sender {
     config: SenderConfig,
@@ -200,12 +218,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(config: SenderConfig) -> Result<Sender, SendError> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("frontier/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SendError::Client(e.to_string()))?;
+        let client = http_client(config.request_timeout).map_err(SendError::Client)?;
         Ok(Sender { config, client })
     }
 
@@ -234,12 +247,7 @@ impl Sender {
         };
         let status = resp.status().as_u16();
         let text = resp.text().unwrap_or_default();
-        let message = || {
-            serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(String::from))
-                .unwrap_or_else(|| text.chars().take(200).collect())
-        };
+        let message = || error_message(&text);
         let refused = |fix: &'static str| SendError::Refused {
             url: url.clone(),
             status,

@@ -15,7 +15,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{json_body, nonempty, rfc3339_us, ApiError, AppState};
-use crate::auth::{Principal, Role};
+use crate::auth::{random_hex, Principal, Role};
 use crate::jobs::{Job, JobRequest, JobState, Lease, Outcome};
 use crate::store::{Completed, DeviceMatch};
 
@@ -39,12 +39,6 @@ async fn device_of(state: &AppState, key: &str) -> Result<String, ApiError> {
     }
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 pub(super) async fn post_job(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -65,7 +59,7 @@ pub(super) async fn post_job(
     let device = device_of(&state, &req.device).await?;
     let job = state
         .store
-        .create_job(&random_id(), &device, &spec, &who.token_id)
+        .create_job(&random_hex(8), &device, &spec, &who.token_id)
         .await
         .map_err(|e| state.database_error(e))?;
     state.jobs_queued.notify_waiters();
@@ -77,7 +71,8 @@ pub(super) async fn post_job(
 pub struct JobsQuery {
     pub device: Option<String>,
     pub state: Option<String>,
-    pub limit: Option<i64>,
+    /// A number, parsed here so that a bad one gets the API's JSON error.
+    pub limit: Option<String>,
 }
 
 pub(super) async fn get_jobs(
@@ -101,13 +96,19 @@ pub(super) async fn get_jobs(
         })?),
         None => None,
     };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("limit={limit}; fix: 1 to 1000"),
-        ));
-    }
+    let limit = match nonempty(q.limit) {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit={l}; fix: 1 to 1000"),
+                )
+            })?,
+    };
     let jobs = state
         .store
         .jobs(device.as_deref(), job_state, limit)
@@ -120,7 +121,7 @@ pub(super) async fn get_jobs(
 #[derive(Debug, Default, Deserialize)]
 pub struct NextQuery {
     /// Seconds to wait for a job (long poll), up to the collector's limit.
-    pub wait: Option<f64>,
+    pub wait: Option<String>,
 }
 
 /// The device a board's credential speaks for.
@@ -140,13 +141,19 @@ pub(super) async fn next_job(
 ) -> Result<Response, ApiError> {
     let who = state.authorize(&headers, &[Role::Board]).await?;
     let device = board_device(&who)?.to_string();
-    let wait = q.wait.unwrap_or(0.0);
-    if !(wait.is_finite() && wait >= 0.0) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("wait={wait}; fix: seconds, 0 or more"),
-        ));
-    }
+    let wait = match nonempty(q.wait) {
+        None => 0.0,
+        Some(w) => w
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("wait={w}; fix: seconds, 0 or more"),
+                )
+            })?,
+    };
     let wait = Duration::from_secs_f64(wait).min(state.limits.long_poll);
     let deadline = Instant::now() + wait;
     let lease_us = state.limits.lease.as_micros() as i64;
@@ -154,7 +161,7 @@ pub(super) async fn next_job(
         // Registered before looking, so that a job queued meanwhile on this
         // replica wakes the poll; other replicas' jobs are seen within 1 s.
         let queued = state.jobs_queued.notified();
-        let token = random_id() + &random_id();
+        let token = random_hex(16);
         let leased = state
             .store
             .lease_job(&device, &who.token_id, &token, lease_us)

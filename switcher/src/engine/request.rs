@@ -73,14 +73,18 @@ impl Switcher {
                 r.pop_front();
             }
         }
-        for (cell, x) in [(&v.ewma_ms, ms), (&v.overhead_ms, ms - infer_ms)] {
-            let mut e = cell.lock().unwrap_or_else(|p| p.into_inner());
-            *e = Some(match *e {
-                Some(old) => 0.8 * old + 0.2 * x,
-                None => x,
-            });
-        }
+        ewma(&v.ewma_ms, ms);
+        ewma(&v.overhead_ms, ms - infer_ms);
     }
+}
+
+/// Fold `x` into an exponentially weighted mean (weight 0.2 for the new).
+fn ewma(cell: &Mutex<Option<f64>>, x: f64) {
+    let mut e = cell.lock().unwrap_or_else(|p| p.into_inner());
+    *e = Some(match *e {
+        Some(old) => 0.8 * old + 0.2 * x,
+        None => x,
+    });
 }
 
 impl Switcher {
@@ -88,18 +92,9 @@ impl Switcher {
     /// (an HTTP server's body parsing, hand-off and response encoding), ms:
     /// the policy adds its average to every prediction.
     pub fn record_transport(&self, ms: f64) {
-        if !ms.is_finite() || ms < 0.0 {
-            return;
+        if ms.is_finite() && ms >= 0.0 {
+            ewma(&self.shared.transport_ms, ms);
         }
-        let mut e = self
-            .shared
-            .transport_ms
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *e = Some(match *e {
-            Some(old) => 0.8 * old + 0.2 * ms,
-            None => ms,
-        });
     }
 }
 
