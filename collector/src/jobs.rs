@@ -11,12 +11,17 @@
 //!
 //! Kinds: `profile` (a space with N samples, explicit architectures, or
 //! `active` with a budget and a target share within ±10%) and `canary` (the
-//! fixed reference set). `verify` (a frontier's models) comes with
+//! fixed reference set, queued by the collector itself at each agent start
+//! and every canary period, [`crate::api::Limits::canary_every`]). `verify` (a frontier's models) comes with
 //! frontiers in the collector.
 
 use serde::{Deserialize, Serialize};
 
 use frontier_spaces::{Arch, Space};
+
+/// `created_by` of the jobs the collector queues by itself (a board's
+/// canaries; the trainer's re-profiling after a shift).
+pub const COLLECTOR: &str = "collector";
 pub use frontier_table::jobs::{Active, Job, JobKind, JobSpec, JobState, Lease, Outcome};
 
 /// What an operator sends (`POST /v1/jobs`, `frontier-collector job create`).

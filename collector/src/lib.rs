@@ -18,30 +18,54 @@
 
 pub mod api;
 pub mod auth;
+pub mod drift;
 pub mod jobs;
 pub mod metrics;
 pub mod store;
+pub mod trainer;
 
 use std::sync::Arc;
 
 pub use api::{AppState, Limits};
 pub use store::Store;
+pub use trainer::TrainerConfig;
 
-/// Serve the API on `listener` until `shutdown` resolves; requests in
-/// flight finish first.
+/// How a replica serves.
+#[derive(Debug, Clone, Default)]
+pub struct ServeConfig {
+    pub limits: Limits,
+    /// Run the trainer in the background (`None`: serve the API only; the
+    /// other replicas on the same database train).
+    pub trainer: Option<TrainerConfig>,
+}
+
+/// Serve the API on `listener` (and the trainer, when configured) until
+/// `shutdown` resolves; requests in flight finish first, then the trainer
+/// stops (a training run in progress is abandoned: its claim runs out and
+/// nothing of it was stored).
 pub async fn serve(
     store: Store,
     listener: tokio::net::TcpListener,
-    limits: Limits,
+    config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = Arc::new(AppState {
         store,
         metrics: metrics::Metrics::default(),
-        limits,
+        limits: config.limits,
         jobs_queued: tokio::sync::Notify::new(),
     });
-    axum::serve(listener, api::router(state))
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let trainer = config
+        .trainer
+        .map(|cfg| tokio::spawn(trainer::run(state.clone(), cfg, stopped)));
+    let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = stop.send(true);
+    if let Some(t) = trainer {
+        t.abort();
+        let _ = t.await;
+    }
+    served
 }

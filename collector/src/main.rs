@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use frontier_collector::auth::{self, Role};
 use frontier_collector::jobs::{Active, JobRequest, JobState};
 use frontier_collector::store::DeviceMatch;
-use frontier_collector::{Limits, Store};
+use frontier_collector::{Limits, ServeConfig, Store, TrainerConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -215,6 +215,22 @@ struct ServeArgs {
     /// Seconds to produce a response (408 past it).
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
+    /// Do not train here (other replicas on the same database do).
+    #[arg(long)]
+    no_trainer: bool,
+    /// Train a cohort once no rows of it arrived for this long (e.g. 20s).
+    #[arg(long, value_parser = frontier_targets::parse_duration, default_value = "20s")]
+    train_quiet: Duration,
+    /// ... or once rows have waited this long while more kept arriving.
+    #[arg(long, value_parser = frontier_targets::parse_duration, default_value = "2m")]
+    train_max_wait: Duration,
+    /// How often each board runs its canary set (also at each agent start);
+    /// 0: only when queued by hand.
+    #[arg(long, value_parser = frontier_targets::parse_duration, default_value = "6h")]
+    canary_every: Duration,
+    /// Subnets of the profiling job queued when a board's canaries shift.
+    #[arg(long, default_value_t = 40)]
+    reprofile_samples: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -302,9 +318,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let limits = Limits {
                 body_bytes: a.max_body_mb << 20,
                 request_timeout: Duration::from_secs(a.request_timeout),
+                canary_every: (!a.canary_every.is_zero()).then_some(a.canary_every),
                 ..Limits::default()
             };
-            frontier_collector::serve(store.clone(), listener, limits, shutdown_signal()).await?;
+            let trainer = (!a.no_trainer).then(|| TrainerConfig {
+                quiet: a.train_quiet,
+                max_wait: a.train_max_wait,
+                reprofile_samples: a.reprofile_samples,
+                ..TrainerConfig::default()
+            });
+            let config = ServeConfig { limits, trainer };
+            frontier_collector::serve(store.clone(), listener, config, shutdown_signal()).await?;
             store.close().await;
         }
         Command::Token { command } => match command {

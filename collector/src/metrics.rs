@@ -36,6 +36,8 @@ pub struct Metrics {
     pub rows_duplicate: AtomicU64,
     pub rows_rejected: AtomicU64,
     pub db_errors: AtomicU64,
+    /// Training runs by outcome: trained, unchanged, not_trained, claim_lost.
+    pub trainings: [AtomicU64; 4],
     /// (route, status) → count.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     /// route → latency histogram.
@@ -71,6 +73,17 @@ impl Metrics {
         }
     }
 
+    pub fn observe_training(&self, outcome: &crate::trainer::RunOutcome) {
+        use crate::trainer::RunOutcome as O;
+        let i = match outcome {
+            O::Trained { .. } => 0,
+            O::Unchanged { .. } => 1,
+            O::NotTrained(_) => 2,
+            O::ClaimLost => 3,
+        };
+        Self::add(&self.trainings[i], 1);
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -103,6 +116,20 @@ impl Metrics {
             "Requests that failed because the database did not answer.",
             &self.db_errors,
         );
+        let _ = writeln!(
+            out,
+            "# HELP frontier_collector_trainings_total Training runs of the trainer, by outcome.\n# TYPE frontier_collector_trainings_total counter"
+        );
+        for (outcome, v) in ["trained", "unchanged", "not_trained", "claim_lost"]
+            .iter()
+            .zip(&self.trainings)
+        {
+            let _ = writeln!(
+                out,
+                "frontier_collector_trainings_total{{outcome=\"{outcome}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP frontier_collector_requests_total HTTP requests, by route and status.\n# TYPE frontier_collector_requests_total counter"

@@ -4,139 +4,19 @@
 //! the user may create databases), which `scripts/test.sh` sets after
 //! starting one. Without it the PostgreSQL test fails, it is never skipped.
 
-use std::io::Write;
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{drop_postgres, fresh_postgres, gzip, jsonl, row, Client, Server};
 use frontier_collector::api::{DeviceView, EnrolResponse, IngestReport, CURSOR_HEADER};
 use frontier_collector::auth::{self, Role};
 use frontier_collector::jobs::{Job, JobState, Lease};
 use frontier_collector::{Limits, Store};
-use frontier_table::{self as table, LatencyRow, SCHEMA_VERSION};
+use frontier_table::{self as table, LatencyRow};
 use reqwest::StatusCode;
-
-fn row(i: usize, device: &str, backend: &str, space: Option<&str>) -> LatencyRow {
-    let mut r = LatencyRow {
-        schema_version: SCHEMA_VERSION.into(),
-        device_id: device.into(),
-        backend: backend.into(),
-        backend_version: "0.23.9".into(),
-        model_path: format!("m/{i}.onnx"),
-        model_sha256: format!("{i:064x}"),
-        inputs: "input=1,3,160,160:f32".into(),
-        threads: 1,
-        n_runs: 40,
-        mean_ms: 10.0 + i as f64,
-        median_ms: 9.5 + i as f64,
-        median_ms_corrected: 9.4 + i as f64,
-        probe_ratio: 1.01,
-        measured_at: table::rfc3339(Duration::from_secs(1_795_000_000 + i as u64 * 60)),
-        frontier_version: "0.1.0".into(),
-        arch: Some(format!("{{\"r\":{}}}", 128 + 4 * (i % 25))),
-        space: space.map(String::from),
-        hostname: Some(format!("board-{device}")),
-        cpu_arch: Some("aarch64".into()),
-        logical_cores: Some(4),
-        ..LatencyRow::default()
-    };
-    table::ensure_row_id(&mut r);
-    r
-}
-
-fn jsonl(rows: &[LatencyRow]) -> Vec<u8> {
-    table::to_jsonl(rows)
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
-struct Server {
-    base: String,
-    store: Store,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(url: &str, limits: Limits) -> Server {
-        let store = Store::open(url).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let s = store.clone();
-        let task = tokio::spawn(async move {
-            frontier_collector::serve(s, listener, limits, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Server {
-            base,
-            store,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        let _ = self.task.await;
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    async fn post(
-        &self,
-        token: Option<&str>,
-        body: Vec<u8>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let mut req = self.http.post(format!("{}/v1/rows", self.base));
-        if !headers.iter().any(|(k, _)| *k == "content-type") {
-            req = req.header("content-type", "application/x-ndjson");
-        }
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let len = body.len();
-        req.body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST of {len} bytes with {headers:?}: {e:?}"))
-    }
-
-    async fn ingest(&self, token: &str, body: Vec<u8>) -> IngestReport {
-        let r = self.post(Some(token), body, &[]).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        r.json().await.unwrap()
-    }
-
-    async fn get(&self, token: Option<&str>, path: &str) -> reqwest::Response {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn text(&self, token: &str, path: &str) -> String {
-        let r = self.get(Some(token), path).await;
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-        r.text().await.unwrap()
-    }
-}
 
 async fn suite(url: &str) {
     let limits = Limits {
@@ -693,6 +573,8 @@ async fn jobs(url: &str) {
     let limits = Limits {
         lease: Duration::from_secs(3),
         long_poll: Duration::from_secs(5),
+        // Canaries queued by the collector itself are the trainer suite's.
+        canary_every: None,
         ..Limits::default()
     };
     let server = Server::start(url, limits).await;
@@ -908,6 +790,7 @@ async fn jobs(url: &str) {
     // Racing leases on two replicas: each job leased once.
     let long = Limits {
         lease: Duration::from_secs(600),
+        canary_every: None,
         ..Limits::default()
     };
     let one = Server::start(url, long.clone()).await;
@@ -1118,66 +1001,8 @@ async fn a_late_commit_is_not_missed_on_postgres() {
     drop_postgres(&db).await;
 }
 
-/// Each suite against a fresh SQLite file and a fresh PostgreSQL database.
-macro_rules! on_both_databases {
-    ($($suite:ident),* $(,)?) => {$(
-        mod $suite {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_sqlite() {
-                let dir = super::scratch(concat!("sqlite-", stringify!($suite)));
-                super::$suite(&format!("sqlite://{}", dir.join("collector.db").display())).await;
-                std::fs::remove_dir_all(&dir).unwrap();
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn on_postgres() {
-                let (url, db) = super::fresh_postgres(stringify!($suite)).await;
-                super::$suite(&url).await;
-                super::drop_postgres(&db).await;
-            }
-        }
-    )*};
-}
-
+// Each suite against a fresh SQLite file and a fresh PostgreSQL database.
 on_both_databases!(suite, boards, jobs);
-
-/// A fresh database on the test server; dropped by the caller.
-pub async fn fresh_postgres(name: &str) -> (String, String) {
-    use sqlx::Connection;
-    let base = std::env::var("FRONTIER_TEST_POSTGRES").expect(
-        "FRONTIER_TEST_POSTGRES is not set: the PostgreSQL tests need a server; \
-         fix: run ./scripts/test.sh (it installs and starts one), or set it to postgres://USER@HOST:PORT/postgres",
-    );
-    let db = format!("frontier_{name}_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to FRONTIER_TEST_POSTGRES={base}: {e}"));
-    sqlx::Executor::execute(&mut conn, format!("DROP DATABASE IF EXISTS {db}").as_str())
-        .await
-        .unwrap();
-    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {db}").as_str())
-        .await
-        .unwrap();
-    let url = match base.rfind('/') {
-        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => {
-            format!("{}/{db}", &base[..i])
-        }
-        _ => panic!("FRONTIER_TEST_POSTGRES={base} has no database part"),
-    };
-    (url, db)
-}
-
-async fn drop_postgres(db: &str) {
-    use sqlx::Connection;
-    let base = std::env::var("FRONTIER_TEST_POSTGRES").unwrap();
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::Executor::execute(
-        &mut conn,
-        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str(),
-    )
-    .await
-    .unwrap();
-}
 
 #[tokio::test]
 async fn unknown_database_urls_name_the_fix() {

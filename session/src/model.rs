@@ -5,11 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::discover;
 
-/// Subnets in a canary job: few enough to run every few hours.
-pub const CANARY_SUBNETS: usize = 5;
-/// The canary set's seed: the same subnets, with the same weights, on every
-/// board and every run, so their rows can be compared over time.
-pub const CANARY_SEED: u64 = 0xCA_0A_21;
+pub use frontier_spaces::{CANARY_SEED, CANARY_SUBNETS};
 
 /// A job whose subnets cannot be made here.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

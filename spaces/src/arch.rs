@@ -155,6 +155,21 @@ pub struct SampleSpec {
     pub n_positions: u32,
 }
 
+/// Subnets in the canary set: few enough to run every few hours.
+pub const CANARY_SUBNETS: usize = 5;
+/// The canary set's seed: the same subnets, with the same weights, on every
+/// board and every run, so that their rows can be compared over time (the
+/// agent measures them; the collector finds them among a board's rows).
+pub const CANARY_SEED: u64 = 0xCA_0A_21;
+
+/// The canary set of `space`: [`CANARY_SUBNETS`] uniform samples of seed
+/// [`CANARY_SEED`].
+pub fn canary_archs(space: Space) -> Vec<Arch> {
+    SampleSpec::new(space, CANARY_SEED)
+        .sample(CANARY_SUBNETS)
+        .expect("uniform samples of a space's default sizes are valid")
+}
+
 impl SampleSpec {
     /// Uniform samples of `space` with its default sizes.
     pub fn new(space: Space, seed: u64) -> SampleSpec {

@@ -31,7 +31,7 @@ pub mod rng;
 pub mod sampler;
 pub mod supernet;
 
-pub use arch::{Arch, SampleSpec, SpaceError};
+pub use arch::{canary_archs, Arch, SampleSpec, SpaceError, CANARY_SEED, CANARY_SUBNETS};
 pub use genome::Genome;
 pub use onnx::{ArchError, Generated};
 

@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use frontier_collector::auth::{self, Role};
-use frontier_collector::{Limits, Store};
+use frontier_collector::Store;
 use frontier_table::{self as table, LatencyRow};
 use frontier_uplink::{Sender, SenderConfig, Spool};
 
@@ -56,7 +56,7 @@ fn start(db_url: &str) -> Collector {
     });
     let s = store.clone();
     rt.spawn(async move {
-        frontier_collector::serve(s, listener, Limits::default(), std::future::pending())
+        frontier_collector::serve(s, listener, Default::default(), std::future::pending())
             .await
             .unwrap();
     });

@@ -143,3 +143,99 @@ pub(super) async fn post_enrol(
         Err(auth::EnrolError::Store(e)) => Err(state.database_error(e)),
     }
 }
+
+/// The body of `POST /v1/heartbeat`: what a board's agent says of itself
+/// every minute or so. Fields a newer agent adds are kept as sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// When this agent process started (µs since the epoch): a new value
+    /// is a restart, after which the board's canaries run again.
+    pub started_at_us: i64,
+    #[serde(default)]
+    pub agent_version: Option<String>,
+    #[serde(default)]
+    pub runtimes: std::collections::BTreeMap<String, String>,
+    /// Whether it would take a job now, and why not.
+    #[serde(default)]
+    pub idle: Option<bool>,
+    #[serde(default)]
+    pub busy_reason: Option<String>,
+    #[serde(default)]
+    pub spool_pending: Option<u64>,
+    /// The job it is running.
+    #[serde(default)]
+    pub job_id: Option<String>,
+}
+
+/// What the collector answers a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    /// A canary job queued by this heartbeat.
+    pub canary_job: Option<String>,
+}
+
+pub(super) async fn post_heartbeat(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<HeartbeatReply>, ApiError> {
+    let who = state.authorize(&headers, &[Role::Board]).await?;
+    let device = super::jobs::board_device(&who)?.to_string();
+    let beat: Heartbeat = json_body(
+        body,
+        ENROL_BYTES,
+        "heartbeat",
+        "send the heartbeat's fields only",
+        "{\"started_at_us\": ..., \"agent_version\": ..., \"runtimes\": {...}, \"idle\": true}",
+    )
+    .await?;
+    let json = serde_json::to_string(&beat).expect("plain data");
+    let before = state
+        .store
+        .heartbeat(&device, &json, crate::store::now_us())
+        .await
+        .map_err(|e| state.database_error(e))?;
+    let restarted = before
+        .and_then(|b| serde_json::from_str::<Heartbeat>(&b).ok())
+        .is_none_or(|b| b.started_at_us != beat.started_at_us);
+    let canary_job = ensure_canary(&state, &device, restarted).await?;
+    Ok(Json(HeartbeatReply { canary_job }))
+}
+
+/// Queue a canary job for `device` when none is waiting or running and
+/// the agent `restarted` or the newest is older than the canary period.
+pub(super) async fn ensure_canary(
+    state: &AppState,
+    device: &str,
+    restarted: bool,
+) -> Result<Option<String>, ApiError> {
+    let Some(every) = state.limits.canary_every else {
+        return Ok(None);
+    };
+    let db = |e| state.database_error(e);
+    let (newest, open) = state.store.canary_jobs(device).await.map_err(db)?;
+    let now = crate::store::now_us();
+    let due = restarted || newest.is_none_or(|t| now - t >= every.as_micros() as i64);
+    if open || !due {
+        return Ok(None);
+    }
+    let spec = frontier_table::jobs::JobSpec {
+        kind: frontier_table::jobs::JobKind::Canary,
+        space: frontier_spaces::Space::OfaMbv3.name().to_string(),
+        samples: None,
+        archs: None,
+        active: None,
+        backend: None,
+        threads: None,
+    };
+    let id = auth::random_hex(12);
+    let queued = state
+        .store
+        .create_job_once(&id, device, &spec, crate::jobs::COLLECTOR)
+        .await
+        .map_err(db)?;
+    if queued {
+        state.jobs_queued.notify_waiters();
+    }
+    Ok(queued.then_some(id))
+}

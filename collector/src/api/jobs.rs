@@ -20,7 +20,7 @@ use crate::jobs::{Job, JobRequest, JobState, Lease, Outcome};
 use crate::store::{Completed, DeviceMatch};
 
 /// The device a request names, or the error that says why not.
-async fn device_of(state: &AppState, key: &str) -> Result<String, ApiError> {
+pub(super) async fn device_of(state: &AppState, key: &str) -> Result<String, ApiError> {
     match state
         .store
         .find_device(key)
@@ -125,7 +125,7 @@ pub struct NextQuery {
 }
 
 /// The device a board's credential speaks for.
-fn board_device(who: &Principal) -> Result<&str, ApiError> {
+pub(super) fn board_device(who: &Principal) -> Result<&str, ApiError> {
     who.device_id.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -155,6 +155,9 @@ pub(super) async fn next_job(
             })?,
     };
     let wait = Duration::from_secs_f64(wait).min(state.limits.long_poll);
+    // A board that sends no heartbeat (an older agent) still gets its
+    // canaries every period.
+    super::boards::ensure_canary(&state, &device, false).await?;
     let deadline = Instant::now() + wait;
     let lease_us = state.limits.lease.as_micros() as i64;
     loop {

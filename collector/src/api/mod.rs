@@ -8,7 +8,8 @@
 //! Rooms: [`rows`] (ingest, line by line: a line that is not a row is
 //! rejected with its number and reason, the other lines of the batch are
 //! stored; and reading back, a page at a time), [`boards`] (the fleet's
-//! devices and enrolment), [`jobs`] (the profiling queue).
+//! devices, enrolment and heartbeats), [`jobs`] (the profiling queue),
+//! [`predictors`] (the trainer's predictor versions and cohorts).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +30,15 @@ use crate::store::{Store, StoreError};
 
 mod boards;
 mod jobs;
+mod predictors;
 mod rows;
 
-use boards::{get_devices, post_enrol};
-pub use boards::{DeviceView, EnrolRequest, EnrolResponse};
+use boards::{get_devices, post_enrol, post_heartbeat};
+pub use boards::{DeviceView, EnrolRequest, EnrolResponse, Heartbeat, HeartbeatReply};
 use jobs::{complete_job, get_jobs, next_job, post_job, renew_job};
 pub use jobs::{CompleteRequest, LeaseRequest};
+use predictors::{get_cohorts, get_predictor, get_predictors};
+pub use predictors::{CohortView, PredictorView};
 use rows::{get_rows, post_rows};
 pub use rows::{IngestReport, LineRejection, RowsQuery, CURSOR_HEADER};
 
@@ -53,6 +57,10 @@ pub struct Limits {
     pub lease: Duration,
     /// The longest a board's `GET /v1/jobs/next?wait=` is held open.
     pub long_poll: Duration,
+    /// How often each board runs its canaries (a canary job is queued when
+    /// its agent starts and when the newest is older than this); `None`:
+    /// never by itself.
+    pub canary_every: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -64,6 +72,7 @@ impl Default for Limits {
             page_rows: 1000,
             lease: Duration::from_secs(600),
             long_poll: Duration::from_secs(60),
+            canary_every: Some(Duration::from_secs(6 * 3600)),
         }
     }
 }
@@ -175,6 +184,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rows", post(post_rows).get(get_rows))
         .route("/v1/devices", get(get_devices))
         .route("/v1/enrol", post(post_enrol))
+        .route("/v1/heartbeat", post(post_heartbeat))
+        .route("/v1/predictors", get(get_predictors))
+        .route("/v1/predictors/{id}", get(get_predictor))
+        .route("/v1/cohorts", get(get_cohorts))
         .route("/v1/jobs", post(post_job).get(get_jobs))
         .route("/v1/jobs/next", get(next_job))
         .route("/v1/jobs/{id}/renew", post(renew_job))

@@ -110,6 +110,30 @@ impl Store {
         Ok(self.job(id).await?.expect("just inserted"))
     }
 
+    /// Queue a job unless a unique index says one like it is open (the
+    /// collector's own canaries, `jobs_one_open_canary`); true if queued.
+    pub async fn create_job_once(
+        &self,
+        id: &str,
+        device_id: &str,
+        spec: &JobSpec,
+        created_by: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO jobs (id, device_id, kind, spec_json, state, created_at_us, created_by) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(device_id)
+        .bind(spec.kind.as_str())
+        .bind(serde_json::to_string(spec).expect("plain data"))
+        .bind(now_us())
+        .bind(created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         let r = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"))
             .bind(id)

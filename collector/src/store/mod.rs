@@ -20,8 +20,12 @@
 //!   ([`Store::row_horizon`]).
 
 mod jobs;
+mod trainer;
 
 pub use jobs::{Completed, DeviceMatch};
+pub use trainer::{
+    CanaryRow, Claim, Cohort, CohortKey, NewPredictor, PredictorFilter, PredictorRecord, Shift,
+};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -63,6 +67,11 @@ pub struct NewRow {
     pub backend: String,
     pub space: Option<String>,
     pub measured_at_us: Option<i64>,
+    /// The rest of the row's cohort (see [`crate::trainer`]) and its arch.
+    pub threads: u32,
+    pub backend_version: String,
+    pub agent_version: String,
+    pub arch: Option<String>,
     /// The JSON line as the agent sent it (one object, no newline).
     pub row_json: String,
 }
@@ -268,8 +277,9 @@ impl Store {
         let mut out = Inserted::default();
         for r in rows {
             let done = sqlx::query(
-                "INSERT INTO rows (row_id, device_id, backend, space, measured_at_us, received_at_us, row_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (row_id) DO NOTHING",
+                "INSERT INTO rows (row_id, device_id, backend, space, measured_at_us, received_at_us, row_json, \
+                 threads, backend_version, agent_version, arch) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (row_id) DO NOTHING",
             )
             .bind(&r.row_id)
             .bind(&r.device_id)
@@ -278,6 +288,10 @@ impl Store {
             .bind(r.measured_at_us)
             .bind(seen_us)
             .bind(&r.row_json)
+            .bind(r.threads as i32)
+            .bind(&r.backend_version)
+            .bind(&r.agent_version)
+            .bind(&r.arch)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 1 {
@@ -310,7 +324,7 @@ impl Store {
     /// The column rows are read in commit order by: on PostgreSQL the
     /// inserting transaction's id (`txid`), on SQLite `seq` (one writer at
     /// a time: the order of `seq` is the order of commits).
-    fn commit_column(&self) -> &'static str {
+    pub(crate) fn commit_column(&self) -> &'static str {
         match self.kind {
             Kind::Postgres => "txid",
             Kind::Sqlite => "seq",
