@@ -1,10 +1,17 @@
 //! `frontier agent`: this board in a fleet. It enrols once (the credential
 //! is kept in `$FRONTIER_STATE_DIR/board.json`, mode 600), then runs the
 //! collector's profiling jobs with the profiling session and uploads their
-//! rows through the spool; `frontier_uplink::fleet::run_jobs` is the loop.
+//! rows through the spool; `frontier_uplink::fleet::run_jobs` is the loop
+//! (it also sends a heartbeat every minute: idle or busy and why, the job,
+//! the spool; a new process start makes the collector queue the canaries).
+//!
+//! A job's models are measured a few at a time ([`MODELS_PER_BATCH`]);
+//! between batches the agent waits while the board is busy (others' CPU or
+//! CPU pressure over the thresholds: it never measures through production
+//! load) and stops on SIGTERM or SIGINT: the rows measured so far are
+//! uploaded and the job goes back to the collector's queue.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,7 +20,7 @@ use frontier_session::{self as session, Model, Stderr};
 use frontier_spaces::{SampleSpec, Space};
 use frontier_table::jobs::Lease;
 use frontier_table::LatencyRow;
-use frontier_uplink::fleet::{self, Board, Credential, Enrolment, RunOptions};
+use frontier_uplink::fleet::{self, Board, Credential, Enrolment, Measured, RunOptions};
 use frontier_uplink::Spool;
 
 use crate::backends;
@@ -89,6 +96,11 @@ fn credential(args: &AgentArgs) -> anyhow::Result<Credential> {
     Ok(c)
 }
 
+/// Models measured in one session between two checks of the board's load
+/// and of SIGTERM: a few, so that a stop or a pause comes soon, and more
+/// than one, so that the session still interleaves models against drift.
+const MODELS_PER_BATCH: usize = 4;
+
 /// A job's seed: from its id, so that a job run again draws the same subnets.
 fn job_seed(lease: &Lease) -> u64 {
     u64::from_str_radix(&lease.job.id.chars().take(16).collect::<String>(), 16).unwrap_or(0)
@@ -102,29 +114,70 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
     } = settings::resolve(&args.measure, 0, Vec::new(), false)?;
     // Fail now on a backend this board cannot run, not at the first job.
     backends::selected(args.backend, &args.ort, memory_budget)?;
+    let stop = fleet::stop_on_signals();
     let board = Board::new(credential, args.poll)?;
     let mut spool = Spool::open(&upload_cmd::spool_dir()?)?;
+    let runtimes: std::collections::BTreeMap<String, String> = backends::compiled(&args.ort, None)
+        .iter()
+        .map(|b| (b.name().to_string(), b.version()))
+        .collect();
+    let started_at_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
     let opts = RunOptions {
         poll: args.poll,
         max_jobs: args.max_jobs,
         drain_wait: Duration::from_secs(60),
-        stop: Arc::new(AtomicBool::new(false)),
+        stop,
         not_ready_retry: Duration::from_secs(3),
+        heartbeat: Duration::from_secs(60),
+        hello: serde_json::json!({
+            "started_at_us": started_at_us,
+            "agent_version": env!("CARGO_PKG_VERSION"),
+            "runtimes": runtimes,
+        }),
     };
     // Idle enough: others' CPU and CPU pressure over 2 s, under the flags.
-    let mut ready = || {
+    let ready_check = || {
         frontier_profiler::fingerprint::idle_enough(
             Duration::from_secs(2),
             args.idle_others,
             args.idle_pressure,
         )
     };
+    let mut ready = ready_check;
     eprintln!(
         "frontier agent: board {} taking jobs from {}",
         board.credential().device_id,
         board.credential().collector
     );
-    let mut measure = |lease: &Lease| -> Result<Vec<LatencyRow>, String> {
+    // Between batches of models: wait while the board is busy (never
+    // measure through production load), stop on SIGTERM.
+    let gate = || -> Result<(), String> {
+        let mut said: Option<String> = None;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err("stopped by a signal".into());
+            }
+            match ready_check() {
+                Ok(()) => {
+                    if said.is_some() {
+                        eprintln!("idle again: resuming");
+                    }
+                    return Ok(());
+                }
+                Err(why) => {
+                    if said.as_deref() != Some(why.as_str()) {
+                        eprintln!("pausing between models: {why}");
+                    }
+                    said = Some(why);
+                    std::thread::sleep(Duration::from_secs(3));
+                }
+            }
+        }
+    };
+    let mut measure = |lease: &Lease| -> Result<Measured, String> {
         let spec = &lease.job.spec;
         let choice = match spec.backend.as_deref() {
             Some("ort") => BackendChoice::Ort,
@@ -140,34 +193,68 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         }
         let seed = job_seed(lease);
         let mut observer = Stderr { warnings: true };
-        let outcome = match &spec.active {
-            // This board's own planner picks each batch within the budget.
+        let mut rows: Vec<LatencyRow> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let mut interrupted: Option<String> = None;
+        match &spec.active {
+            // This board's own planner picks each batch within the budget;
+            // the gate runs between its batches.
             Some(active) => {
                 let space = Space::parse(&spec.space).ok_or("unknown space")?;
-                crate::active::run(
+                if let Err(why) = gate() {
+                    return Ok(Measured {
+                        rows,
+                        interrupted: Some(why),
+                    });
+                }
+                let result = crate::active::run(
                     SampleSpec::new(space, seed),
                     Duration::from_secs(active.budget_s),
                     &config,
                     &backends,
                     &mut observer,
-                    &mut |_| Ok(()),
-                )
-                .map_err(|e| format!("{e:#}"))?
-                .outcome
+                    &mut |outcome| {
+                        rows.extend(outcome.rows.iter().cloned());
+                        failures.extend(outcome.failures.iter().cloned());
+                        gate().map_err(|why| {
+                            interrupted = Some(why.clone());
+                            anyhow::anyhow!(why)
+                        })
+                    },
+                );
+                if let (Err(e), None) = (result, &interrupted) {
+                    return Err(format!("{e:#}"));
+                }
             }
             None => {
                 let models = Model::for_job(spec, seed).map_err(|e| e.to_string())?;
-                session::run(config, &backends, &models, &mut observer)
-                    .map_err(|e| format!("{e:#}"))?
+                for (i, batch) in models.chunks(MODELS_PER_BATCH).enumerate() {
+                    if let Err(why) = gate() {
+                        interrupted = Some(why);
+                        break;
+                    }
+                    let first = i * MODELS_PER_BATCH;
+                    eprintln!(
+                        "job {}: measuring models {}-{} of {}",
+                        lease.job.id,
+                        first + 1,
+                        first + batch.len(),
+                        models.len()
+                    );
+                    let outcome = session::run(config.clone(), &backends, batch, &mut observer)
+                        .map_err(|e| format!("{e:#}"))?;
+                    rows.extend(outcome.rows);
+                    failures.extend(outcome.failures);
+                }
             }
-        };
-        if outcome.rows.is_empty() {
+        }
+        if rows.is_empty() && interrupted.is_none() {
             return Err(format!(
                 "nothing could be profiled: {}",
-                outcome.failures.join("; ")
+                failures.join("; ")
             ));
         }
-        Ok(outcome.rows)
+        Ok(Measured { rows, interrupted })
     };
     let reports = fleet::run_jobs(
         &board,
@@ -177,9 +264,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         &mut measure,
         &mut |m| eprintln!("{m}"),
     )?;
-    Ok(if reports.iter().all(|r| r.counted) {
-        0
-    } else {
-        1
-    })
+    // A job given back on SIGTERM (queued again) is a clean stop.
+    Ok(
+        if reports
+            .iter()
+            .all(|r| r.counted || r.state == frontier_table::jobs::JobState::Queued)
+        {
+            0
+        } else {
+            1
+        },
+    )
 }

@@ -173,9 +173,12 @@ pub struct SearchArgs {
     #[arg(long)]
     pub space: String,
 
-    /// A predictor per device (`frontier train --out`); repeat for several.
-    #[arg(long, required = true, value_name = "FILE")]
-    pub predictor: Vec<PathBuf>,
+    /// A predictor per device: a file (`frontier train --out`), or the
+    /// newest fresh one a collector trained,
+    /// collector:URL?device=NAME[&backend=B][&threads=T] (or ?id=PID; reader
+    /// token in FRONTIER_TOKEN); repeat for several.
+    #[arg(long, required = true, value_name = "FILE|collector:URL?device=NAME")]
+    pub predictor: Vec<String>,
 
     /// Where accuracy comes from: onnx:FILE (a model from the space's
     /// encoding [batch, N] to accuracy), table:FILE.jsonl ({"arch",
@@ -300,8 +303,9 @@ pub struct TrainArgs {
 
     /// Few-shot transfer: adapt this predictor of another device (backend,
     /// thread count) with the rows given, instead of training from scratch.
+    /// A file, or collector:URL?device=NAME (as `search --predictor`).
     #[arg(long, value_name = "PREDICTOR")]
-    pub from: Option<PathBuf>,
+    pub from: Option<String>,
 
     /// Use only N of the rows (a seeded choice) and report accuracy on the
     /// others: how well N rows of a new device do.
@@ -311,9 +315,11 @@ pub struct TrainArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PredictArgs {
-    /// A predictor written by `frontier train`.
-    #[arg(long)]
-    pub predictor: PathBuf,
+    /// A predictor written by `frontier train`, or
+    /// collector:URL?device=NAME[&backend=B][&threads=T] (the newest fresh one
+    /// the collector trained; reader token in FRONTIER_TOKEN).
+    #[arg(long, value_name = "FILE|collector:URL?device=NAME")]
+    pub predictor: String,
 
     /// One architecture as JSON.
     #[arg(long, conflicts_with = "archs")]

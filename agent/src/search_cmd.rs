@@ -62,16 +62,15 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
     let genome = Genome::of(space);
     let mut files = Vec::new();
     for p in &args.predictor {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("{}: cannot read the predictor", p.display()))?;
-        let f =
-            PredictorFile::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let (f, origin) = crate::train_cmd::read_predictor(p)?;
         if f.space != space.name() {
             bail!(
-                "{}: a predictor of {}, not {space}; fix: train one with `frontier train ... --space {space}`",
-                p.display(),
+                "{origin}: a predictor of {}, not {space}; fix: train one with `frontier train ... --space {space}`",
                 f.space
             );
+        }
+        if p.starts_with("collector:") {
+            eprintln!("using {origin}");
         }
         files.push(f);
     }

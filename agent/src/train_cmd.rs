@@ -22,6 +22,23 @@ fn read_rows(source: &str, token: Option<&str>) -> anyhow::Result<Vec<LatencyRow
     Ok(table::read::<LatencyRow>(Path::new(source))?)
 }
 
+/// A predictor from a file, or the one a collector keeps fresh
+/// (`collector:URL?device=NAME[&backend=B][&threads=T]`, or `?id=PID`);
+/// with a line that says where it came from.
+pub fn read_predictor(source: &str) -> anyhow::Result<(PredictorFile, String)> {
+    let (text, origin) = match source.strip_prefix("collector:") {
+        Some(rest) => crate::upload_cmd::fetch_predictor(rest)
+            .with_context(|| format!("{source}: cannot fetch the predictor"))?,
+        None => (
+            std::fs::read_to_string(source)
+                .with_context(|| format!("{source}: cannot read the predictor"))?,
+            source.to_string(),
+        ),
+    };
+    let file = PredictorFile::from_json(&text).with_context(|| origin.clone())?;
+    Ok((file, origin))
+}
+
 fn write(path: &Path, bytes: impl AsRef<[u8]>) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }
@@ -33,13 +50,12 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
     for t in &args.tables {
         all.extend(read_rows(t, args.token.as_deref())?);
     }
-    let source = match &args.from {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{}: cannot read", path.display()))?;
-            Some(PredictorFile::from_json(&text).with_context(|| path.display().to_string())?)
+    let (source, source_origin) = match &args.from {
+        Some(from) => {
+            let (file, origin) = read_predictor(from)?;
+            (Some(file), origin)
         }
-        None => None,
+        None => (None, String::new()),
     };
     let req = Request {
         space: Some(space),
@@ -50,11 +66,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         },
         kind: args.kind,
         source,
-        source_origin: args
-            .from
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
+        source_origin,
         shots: args.shots,
         seed: args.seed,
         origin: args.tables.join(", "),
@@ -68,7 +80,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
         write(path, predictor::onnx::to_onnx(&file.fitted, &meta)?)?;
     }
     if let Some(report) = &args.report {
-        let from = args.from.as_ref().map(|p| p.display().to_string());
+        let from = args.from.clone();
         write(
             report,
             serde_json::to_vec_pretty(&t.report(from, args.shots))?,
@@ -94,10 +106,10 @@ fn archs_of(path: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 pub fn predict(args: PredictArgs) -> anyhow::Result<i32> {
-    let text = std::fs::read_to_string(&args.predictor)
-        .with_context(|| format!("{}: cannot read", args.predictor.display()))?;
-    let p =
-        PredictorFile::from_json(&text).with_context(|| format!("{}", args.predictor.display()))?;
+    let (p, origin) = read_predictor(&args.predictor)?;
+    if args.predictor.starts_with("collector:") {
+        eprintln!("using {origin}");
+    }
     let archs = match (&args.arch, &args.archs) {
         (Some(a), None) => vec![a.clone()],
         (None, Some(f)) => archs_of(f)?,

@@ -52,6 +52,17 @@ pub fn fetch(url: &str, token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>> 
     )?)
 }
 
+/// The predictor a `collector:URL?device=NAME...` source names (what
+/// follows `collector:`), with a reader token from FRONTIER_TOKEN or the
+/// config file; and one line that says which it is.
+pub fn fetch_predictor(rest: &str) -> anyhow::Result<(String, String)> {
+    use frontier_uplink::predictors::{self, Source};
+    let source = Source::parse(rest)?;
+    let target = target(Some(&source.url), None)?;
+    let got = predictors::fetch(&source, &target.token)?;
+    Ok((got.json, got.describe))
+}
+
 /// The spool directory: `$FRONTIER_STATE_DIR/spool`.
 pub fn spool_dir() -> anyhow::Result<PathBuf> {
     frontier_session::probe_ref::state_dir()

@@ -1,4 +1,5 @@
-//! `frontier upload`, `profile --upload` and `collector:` tables in a build
+//! `frontier upload`, `profile --upload`, `collector:` tables and
+//! predictors in a build
 //! without the `upload` feature (the HTTP client and TLS left out to make
 //! the binary smaller): each says so, with the fix.
 
@@ -24,6 +25,10 @@ impl Upload {
 }
 
 pub fn fetch(_url: &str, _token: Option<&str>) -> anyhow::Result<Vec<LatencyRow>> {
+    bail!(NOT_BUILT)
+}
+
+pub fn fetch_predictor(_rest: &str) -> anyhow::Result<(String, String)> {
     bail!(NOT_BUILT)
 }
 

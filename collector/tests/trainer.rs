@@ -240,7 +240,10 @@ async fn training(url: &str) {
         threads: 1,
         agent_version: "0.9.0".into(),
     };
-    store.touch_cohorts(std::slice::from_ref(&key), now_us()).await.unwrap();
+    store
+        .touch_cohorts(std::slice::from_ref(&key), now_us())
+        .await
+        .unwrap();
     let r = trainer::step(&st, &eager("r1")).await.unwrap();
     assert_eq!(
         r.runs,
@@ -513,6 +516,37 @@ async fn canary_jobs(url: &str) {
     let second: frontier_collector::jobs::Lease = r.json().await.unwrap();
     assert_ne!(second.job.id, first);
     assert_eq!(second.job.spec.kind.as_str(), "canary");
+    // A board stopping mid-job gives it back: queued again at once, and the
+    // old lease can complete nothing.
+    let post = |path: String, body: serde_json::Value| {
+        let (c, board) = (&c, &board);
+        async move {
+            c.http
+                .post(format!("{}{path}", c.base))
+                .bearer_auth(board)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let token = serde_json::json!({"lease_token": second.lease_token});
+    let r = post(format!("/v1/jobs/{}/release", second.job.id), token.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let job: Job = r.json().await.unwrap();
+    assert_eq!(job.state, JobState::Queued);
+    let r = post(format!("/v1/jobs/{}/release", second.job.id), token).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let late = serde_json::json!({"lease_token": second.lease_token, "state": "done", "rows": 5});
+    let r = post(format!("/v1/jobs/{}/complete", second.job.id), late).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // The heartbeat is what GET /v1/devices shows of the board.
+    let reader = auth::create(store, Role::Reader, None).await.unwrap();
+    let devices: Vec<frontier_collector::api::DeviceView> =
+        serde_json::from_str(&c.text(&reader, "/v1/devices").await).unwrap();
+    let d = devices.iter().find(|d| d.device_id == "dev-c").unwrap();
+    assert!(d.heartbeat_at.is_some());
+    assert_eq!(d.heartbeat.as_ref().unwrap()["idle"], true);
     // Heartbeats are for boards only; the heartbeat is kept.
     let r = c
         .http

@@ -100,6 +100,11 @@ impl Collector {
     /// Start on `listen` (`127.0.0.1:0` for any free port); waits until it
     /// prints its address (at most 30 s).
     pub fn start(data: &Path, listen: &str) -> Collector {
+        Collector::start_with(data, listen, &[])
+    }
+
+    /// [`Collector::start`] with more `serve` flags.
+    pub fn start_with(data: &Path, listen: &str, flags: &[&str]) -> Collector {
         let mut child = Command::new(bin("frontier-collector"))
             .args([
                 "serve",
@@ -108,6 +113,7 @@ impl Collector {
                 "--data-dir",
                 data.to_str().unwrap(),
             ])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

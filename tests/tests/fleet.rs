@@ -40,7 +40,8 @@ fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
 fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
     let w = World::new("fleet-agent");
     let operator = token(&w.data, "operator");
-    let collector = Collector::start(&w.data, "127.0.0.1:0");
+    // Only the operator's jobs here; the canaries are the next test's.
+    let collector = Collector::start_with(&w.data, "127.0.0.1:0", &["--canary-every", "0"]);
     let token_file = w.dir.join("device.token");
     std::fs::write(&token_file, format!("{}\n", w.device)).unwrap();
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -203,4 +204,214 @@ fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.is_some_and(|s| !s.success()), "{status:?}\n{err}");
     assert!(err.contains("401") && err.contains("enrol again"), "{err}");
+}
+
+fn post_job(url: &str, operator: &str, body: serde_json::Value) -> String {
+    let r = http()
+        .post(format!("{url}/v1/jobs"))
+        .bearer_auth(operator)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());
+    let job: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    job["id"].as_str().unwrap().to_string()
+}
+
+/// Lines of a child's stderr as they come, kept for the failure message.
+fn follow(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(err)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The fleet loop without a person: the agent's start queues its canaries,
+/// it runs them and an operator's job, the collector's trainer makes a
+/// predictor from the rows by itself, and `frontier predict --predictor
+/// collector:URL?device=NAME` uses it. Then SIGTERM mid-job: the agent
+/// finishes the models it is measuring, uploads them, gives the job back
+/// and exits cleanly.
+#[test]
+fn the_collector_trains_a_boards_predictor_and_a_stopped_agent_gives_its_job_back() {
+    let w = World::new("fleet-trainer");
+    let operator = token(&w.data, "operator");
+    let collector = Collector::start_with(
+        &w.data,
+        "127.0.0.1:0",
+        &["--train-quiet", "1s", "--train-max-wait", "10s"],
+    );
+    let token_file = w.dir.join("device.token");
+    std::fs::write(&token_file, &w.device).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let agent = |max_jobs: &str| {
+        let mut c = frontier(&w.state);
+        c.args(["agent", "--collector", &collector.url, "--token-file"])
+            .arg(&token_file)
+            .args([
+                "--device-name",
+                "shelf-2",
+                "--poll",
+                "2s",
+                "--max-jobs",
+                max_jobs,
+            ])
+            .args(["--idle-others", "100", "--idle-pressure", "100"])
+            .args(["--backend", "tract"])
+            .args(frontier_testkit::FAST)
+            .args(["--instances", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut child = agent("2").spawn().unwrap();
+    let devices = format!("{}/v1/devices", collector.url);
+    let device_id = eventually(Duration::from_secs(60), "the board enrolled", || {
+        get_json(&devices, &w.reader)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "shelf-2" && d["heartbeat_at"].is_string())
+            .map(|d| d["device_id"].as_str().unwrap().to_string())
+    });
+    post_job(
+        &collector.url,
+        &operator,
+        serde_json::json!({"device": "shelf-2", "kind": "profile", "space": "ofa-mbv3", "samples": 12}),
+    );
+    let status = wait_bounded(&mut child, Duration::from_secs(400));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{err}");
+    // The canaries first (queued at the agent's start), then the job.
+    let jobs = get_json(
+        &format!("{}/v1/jobs?device={device_id}", collector.url),
+        &w.reader,
+    );
+    let kinds: Vec<(String, String)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["spec"]["kind"].as_str().unwrap().to_string(),
+                j["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("profile".to_string(), "done".to_string()),
+            ("canary".to_string(), "done".to_string())
+        ],
+        "{err}"
+    );
+    // A predictor of the 17 rows, trained by the collector itself.
+    let listed = eventually(Duration::from_secs(90), "a predictor trained", || {
+        let l = get_json(
+            &format!("{}/v1/predictors?device=shelf-2", collector.url),
+            &w.reader,
+        );
+        l.as_array()
+            .unwrap()
+            .first()
+            .filter(|p| p["rows"] == 17)
+            .cloned()
+    });
+    assert_eq!(listed["stale"], false);
+    assert_eq!(listed["cohort"]["backend"], "tract");
+    assert!(listed["metrics"]["within_10pct"].is_number(), "{listed}");
+    let arch = frontier_spaces::SampleSpec::new(frontier_spaces::Space::OfaMbv3, 5)
+        .sample(1)
+        .unwrap()
+        .remove(0)
+        .json();
+    let source = format!("collector:{}?device=shelf-2&backend=tract", collector.url);
+    let out = frontier(&w.state)
+        .args(["predict", "--predictor", &source, "--arch", &arch, "--json"])
+        .env("FRONTIER_TOKEN", &w.reader)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(listed["id"].as_str().unwrap()),
+        "says which predictor: {stderr}"
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(line["predicted_ms"].as_f64().unwrap() > 0.0, "{stdout}");
+    // An unknown device: the collector's refusal, with its fix.
+    let out = frontier(&w.state)
+        .args(["predict", "--predictor"])
+        .arg(format!("collector:{}?device=nobody", collector.url))
+        .args(["--arch", &arch])
+        .env("FRONTIER_TOKEN", &w.reader)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("unknown") && stderr.contains("fix:"),
+        "{stderr}"
+    );
+
+    // SIGTERM mid-job: the running batch finishes, its rows are uploaded,
+    // the job goes back to the queue, the agent exits 0.
+    let rows_before = collector.rows(&w.reader).len();
+    let job = post_job(
+        &collector.url,
+        &operator,
+        serde_json::json!({"device": "shelf-2", "kind": "profile", "space": "ofa-mbv3", "samples": 12}),
+    );
+    let mut child = agent("1").spawn().unwrap();
+    let lines = follow(&mut child);
+    let mut seen = Vec::new();
+    let end = Instant::now() + Duration::from_secs(120);
+    // Once the first batch is being measured.
+    let started = format!("job {job}: measuring models 1-4 of 12");
+    while !seen.iter().any(|l: &String| l.contains(&started)) {
+        assert!(Instant::now() < end, "the job did not start: {seen:?}");
+        if let Ok(l) = lines.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_bounded(&mut child, Duration::from_secs(180));
+    while let Ok(l) = lines.recv_timeout(Duration::from_millis(500)) {
+        seen.push(l);
+    }
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{seen:#?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("stopped by a signal")
+                && l.contains("back in the collector's queue")),
+        "{seen:#?}"
+    );
+    let j = get_json(
+        &format!("{}/v1/jobs?device={device_id}", collector.url),
+        &w.reader,
+    );
+    let this = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == job.as_str())
+        .unwrap();
+    assert_eq!(this["state"], "queued", "{this}");
+    let uploaded = collector.rows(&w.reader).len() - rows_before;
+    assert_eq!(uploaded, 4, "the finished batch's rows only\n{seen:#?}");
 }

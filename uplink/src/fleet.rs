@@ -8,7 +8,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use frontier_table::jobs::{JobState, Lease, Outcome};
@@ -245,6 +244,37 @@ impl Board {
             .is_some())
     }
 
+    /// Give a job back to the queue (this board stops mid-job); `false`
+    /// when the lease was no longer this board's.
+    pub fn release(&self, lease: &Lease) -> Result<bool, FleetError> {
+        Ok(self
+            .post(
+                &format!("/v1/jobs/{}/release", lease.job.id),
+                serde_json::json!({"lease_token": lease.lease_token}),
+            )?
+            .is_some())
+    }
+
+    /// Tell the collector this board is alive and what it is doing
+    /// (`POST /v1/heartbeat`). A collector too old to know heartbeats
+    /// (404) is not an error: the board runs without them.
+    pub fn heartbeat(&self, body: &serde_json::Value) -> Result<(), FleetError> {
+        let url = self.url("/v1/heartbeat");
+        let r = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.credential.credential)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .map_err(|e| send_error(&url, e))?;
+        let status = r.status().as_u16();
+        match status {
+            200 | 404 => Ok(()),
+            _ => Err(refused(&url, status, &r.text().unwrap_or_default())),
+        }
+    }
+
     /// Report how a job ended; `false` when the lease was lost meanwhile
     /// (the job was given to another lease and this outcome does not count).
     pub fn complete(&self, lease: &Lease, outcome: &Outcome) -> Result<bool, FleetError> {
@@ -266,11 +296,99 @@ pub struct RunOptions {
     /// How long to keep sending a job's rows before reporting it; what is
     /// left stays spooled and goes before the next job.
     pub drain_wait: Duration,
-    /// Set (by a signal handler) to stop after the current job.
-    pub stop: Arc<AtomicBool>,
+    /// Set (by [`stop_on_signals`]'s handler) to stop: the measuring
+    /// closure sees it between models, the loop before the next job.
+    pub stop: &'static AtomicBool,
     /// How long to wait before asking again when the board is not ready
     /// (the `ready` check of [`run_jobs`] said why).
     pub not_ready_retry: Duration,
+    /// Between heartbeats (also sent while a job runs).
+    pub heartbeat: Duration,
+    /// What every heartbeat says of this agent: `started_at_us` (this
+    /// process's start: a new value tells the collector to run the
+    /// canaries), `agent_version`, `runtimes`.
+    pub hello: serde_json::Value,
+}
+
+/// What the loop is doing, as heartbeats say it.
+struct Pulse<'a> {
+    board: &'a Board,
+    opts: &'a RunOptions,
+    next_at: Instant,
+    /// The last heartbeat error, said once.
+    failing: Option<String>,
+}
+
+impl Pulse<'_> {
+    /// Send a heartbeat if one is due (or `force`).
+    fn beat(
+        &mut self,
+        force: bool,
+        busy: Option<&str>,
+        job: Option<&str>,
+        spool: Option<&Spool>,
+        log: &mut dyn FnMut(&str),
+    ) {
+        if !force && Instant::now() < self.next_at {
+            return;
+        }
+        self.next_at = Instant::now() + self.opts.heartbeat;
+        let mut body = self.opts.hello.clone();
+        if !body.is_object() {
+            body = serde_json::json!({});
+        }
+        body["idle"] = (busy.is_none() && job.is_none()).into();
+        body["busy_reason"] = busy.into();
+        body["job_id"] = job.into();
+        if let Some(p) = spool.and_then(|s| s.pending().ok()) {
+            body["spool_pending"] = p.records.into();
+        }
+        match self.board.heartbeat(&body) {
+            Ok(()) => self.failing = None,
+            Err(e) => {
+                let e = e.to_string();
+                if self.failing.as_deref() != Some(&e) {
+                    log(&format!("heartbeat: {e}"));
+                }
+                self.failing = Some(e);
+            }
+        }
+    }
+}
+
+/// What a job's measuring gave.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub rows: Vec<LatencyRow>,
+    /// Why it stopped before the end (SIGTERM): its rows are uploaded and
+    /// the job goes back to the queue to run again.
+    pub interrupted: Option<String>,
+}
+
+/// Set by SIGTERM and SIGINT once [`stop_on_signals`] ran.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    // Async-signal-safe: one atomic store.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGTERM and SIGINT set [`STOP`] instead of killing the process, so that
+/// the agent finishes the model it is measuring, uploads, gives its job
+/// back and exits.
+pub fn stop_on_signals() -> &'static AtomicBool {
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+    }
+    &STOP
 }
 
 /// One job as [`run_jobs`] ran it.
@@ -344,24 +462,38 @@ pub fn run_jobs(
     spool: &mut Spool,
     opts: &RunOptions,
     ready: &mut dyn FnMut() -> Result<(), String>,
-    measure: &mut dyn FnMut(&Lease) -> Result<Vec<LatencyRow>, String>,
+    measure: &mut dyn FnMut(&Lease) -> Result<Measured, String>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<JobReport>, FleetError> {
     let mut done = Vec::new();
     let mut failures = 0u32;
     let mut waiting: Option<String> = None;
+    let mut pulse = Pulse {
+        board,
+        opts,
+        next_at: Instant::now(),
+        failing: None,
+    };
     let backoff =
         |failures: u32| Duration::from_millis(500 << failures.min(7)).min(Duration::from_secs(60));
     while !opts.stop.load(Ordering::Relaxed)
         && opts.max_jobs.is_none_or(|m| (done.len() as u64) < m)
     {
         drain(board, spool, opts.drain_wait, log)?;
-        if let Err(why) = ready() {
+        let readiness = ready();
+        pulse.beat(
+            false,
+            readiness.as_ref().err().map(String::as_str),
+            None,
+            Some(spool),
+            log,
+        );
+        if let Err(why) = readiness {
             if waiting.as_deref() != Some(why.as_str()) {
                 log(&format!("not taking jobs: {why}"));
             }
             waiting = Some(why);
-            nap(opts.not_ready_retry, &opts.stop);
+            nap(opts.not_ready_retry, opts.stop);
             continue;
         }
         if waiting.take().is_some() {
@@ -376,12 +508,17 @@ pub fn run_jobs(
                     "collector: {e}; retrying in {:?}",
                     backoff(failures)
                 ));
-                nap(backoff(failures), &opts.stop);
+                nap(backoff(failures), opts.stop);
                 continue;
             }
             Err(e) => return Err(e),
         };
         failures = 0;
+        if opts.stop.load(Ordering::Relaxed) {
+            // Stopped during the poll: give the job straight back.
+            let _ = board.release(&lease);
+            break;
+        }
         log(&format!(
             "job {}: {} on {} (attempt {})",
             lease.job.id,
@@ -399,17 +536,27 @@ pub fn run_jobs(
             .max(3_000_000);
         let every = Duration::from_micros(left_us as u64 / 3);
         let finished = AtomicBool::new(false);
+        let job_id = lease.job.id.clone();
         let measured = std::thread::scope(|scope| {
+            // Renews the lease and keeps the heartbeats going meanwhile.
+            let pulse = &mut pulse;
             let renewer = scope.spawn(|| {
                 let mut lost = false;
+                let mut renew_at = Instant::now() + every;
+                pulse.beat(true, None, Some(&job_id), None, &mut |_| {});
                 while !finished.load(Ordering::Relaxed) {
-                    nap(every, &finished);
+                    let next = renew_at.min(pulse.next_at);
+                    nap(next.saturating_duration_since(Instant::now()), &finished);
                     if finished.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Ok(false) = board.renew(&lease) {
-                        lost = true;
-                        break;
+                    pulse.beat(false, None, Some(&job_id), None, &mut |_| {});
+                    if Instant::now() >= renew_at {
+                        renew_at = Instant::now() + every;
+                        if let Ok(false) = board.renew(&lease) {
+                            lost = true;
+                            break;
+                        }
                     }
                 }
                 lost
@@ -425,6 +572,42 @@ pub fn run_jobs(
                 lease.job.id
             ));
         }
+        let result = match result {
+            Ok(Measured {
+                mut rows,
+                interrupted: Some(why),
+            }) => {
+                // Keep what was measured, give the job back, stop.
+                let kept = spool.append_rows(&mut rows);
+                if kept.is_ok() {
+                    drain(board, spool, opts.drain_wait, log)?;
+                }
+                let released = board.release(&lease).unwrap_or(false);
+                log(&format!(
+                    "job {}: {why} after {} rows ({}); {}",
+                    lease.job.id,
+                    rows.len(),
+                    match kept {
+                        Ok(()) => "spooled for upload".to_string(),
+                        Err(e) => format!("cannot spool them: {e}"),
+                    },
+                    if released {
+                        "the job is back in the collector's queue"
+                    } else {
+                        "the job goes back to the queue when its lease runs out"
+                    }
+                ));
+                done.push(JobReport {
+                    job_id: lease.job.id.clone(),
+                    state: JobState::Queued,
+                    rows: rows.len() as u64,
+                    counted: false,
+                });
+                break;
+            }
+            Ok(m) => Ok(m.rows),
+            Err(e) => Err(e),
+        };
         let outcome = match result {
             Ok(mut rows) => match spool.append_rows(&mut rows) {
                 Ok(()) => {
@@ -460,7 +643,7 @@ pub fn run_jobs(
                 }
                 Err(FleetError::Retry(e)) => {
                     log(&format!("job {}: reporting: {e}", lease.job.id));
-                    nap(backoff(attempt + 1), &opts.stop);
+                    nap(backoff(attempt + 1), opts.stop);
                 }
                 Err(e) => return Err(e),
             }

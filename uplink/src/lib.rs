@@ -6,7 +6,10 @@
 //!   spool only after the collector's 2xx; backoff with jitter.
 //! - [`config`]: the collector URL and token from flags, environment or the
 //!   config file (which must not expose a token).
-//! - [`fleet`]: enrolment and the job lease protocol, for `frontier agent`.
+//! - [`fleet`]: enrolment, heartbeats and the job lease protocol, for
+//!   `frontier agent`.
+//! - [`predictors`]: a predictor the collector trained
+//!   (`collector:URL?device=NAME`), for `search`, `predict` and `train --from`.
 //!
 //! Delivery is exactly once end to end: at least once from here (nothing is
 //! deleted before it is acknowledged), and the collector stores each
@@ -14,6 +17,7 @@
 
 pub mod config;
 pub mod fleet;
+pub mod predictors;
 pub mod sender;
 pub mod spool;
 

@@ -29,6 +29,12 @@ pub struct DeviceView {
     pub enrolled_at: Option<String>,
     #[serde(default)]
     pub agent: Option<serde_json::Value>,
+    /// The board's last heartbeat: when, and what it said (idle or busy
+    /// and why, the job it runs, rows waiting in its spool, versions).
+    #[serde(default)]
+    pub heartbeat_at: Option<String>,
+    #[serde(default)]
+    pub heartbeat: Option<serde_json::Value>,
 }
 
 pub(super) async fn get_devices(
@@ -55,6 +61,8 @@ pub(super) async fn get_devices(
                 name: d.name,
                 enrolled_at: d.enrolled_at_us.map(rfc3339_us),
                 agent: d.agent_json.and_then(|a| serde_json::from_str(&a).ok()),
+                heartbeat_at: d.heartbeat_us.map(rfc3339_us),
+                heartbeat: d.heartbeat_json.and_then(|h| serde_json::from_str(&h).ok()),
             })
             .collect(),
     ))

@@ -266,6 +266,39 @@ pub(super) async fn renew_job(
     }
 }
 
+/// `POST /v1/jobs/{id}/release`: a board that stops mid-job (SIGTERM)
+/// gives the job back to the queue at once, instead of holding it until
+/// its lease runs out. The rows it uploaded are kept (once, by row id).
+pub(super) async fn release_job(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Job>, ApiError> {
+    let who = state.authorize(&headers, &[Role::Board]).await?;
+    let req: LeaseRequest = json_body(
+        body,
+        SMALL_BODY,
+        "lease release",
+        "send the lease token only",
+        "{\"lease_token\": ...}",
+    )
+    .await?;
+    own_job(&state, &who, &id).await?;
+    let db = |e| state.database_error(e);
+    if !state
+        .store
+        .release_job(&id, &req.lease_token)
+        .await
+        .map_err(db)?
+    {
+        return Err(lease_lost(&id));
+    }
+    state.jobs_queued.notify_waiters();
+    let job = state.store.job(&id).await.map_err(db)?;
+    Ok(Json(job.expect("released above")))
+}
+
 pub(super) async fn complete_job(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -35,7 +35,7 @@ mod rows;
 
 use boards::{get_devices, post_enrol, post_heartbeat};
 pub use boards::{DeviceView, EnrolRequest, EnrolResponse, Heartbeat, HeartbeatReply};
-use jobs::{complete_job, get_jobs, next_job, post_job, renew_job};
+use jobs::{complete_job, get_jobs, next_job, post_job, release_job, renew_job};
 pub use jobs::{CompleteRequest, LeaseRequest};
 use predictors::{get_cohorts, get_predictor, get_predictors};
 pub use predictors::{CohortView, PredictorView};
@@ -192,6 +192,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/next", get(next_job))
         .route("/v1/jobs/{id}/renew", post(renew_job))
         .route("/v1/jobs/{id}/complete", post(complete_job))
+        .route("/v1/jobs/{id}/release", post(release_job))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

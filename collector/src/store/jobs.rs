@@ -242,6 +242,20 @@ impl Store {
         Ok((done.rows_affected() == 1).then_some(until))
     }
 
+    /// Give a leased job back to the queue; false when `lease_token` no
+    /// longer holds it.
+    pub async fn release_job(&self, job_id: &str, lease_token: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_expires_us = NULL \
+             WHERE id = $1 AND lease_token = $2 AND state = 'leased'",
+        )
+        .bind(job_id)
+        .bind(lease_token)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Record how a leased job ended. Late is fine as long as no one else
     /// has leased the job since; the same completion twice is recorded once.
     pub async fn complete_job(

@@ -115,6 +115,9 @@ pub struct Device {
     pub name: Option<String>,
     pub enrolled_at_us: Option<i64>,
     pub agent_json: Option<String>,
+    /// The board's last heartbeat: when, and what it said (JSON text).
+    pub heartbeat_us: Option<i64>,
+    pub heartbeat_json: Option<String>,
 }
 
 /// Filters of `GET /v1/rows`.
@@ -466,8 +469,8 @@ impl Store {
     /// Every device with its row counts per backend.
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let devices = sqlx::query(
-            "SELECT device_id, fingerprint_json, first_seen_us, last_seen_us, name, enrolled_at_us, agent_json \
-             FROM devices ORDER BY device_id",
+            "SELECT device_id, fingerprint_json, first_seen_us, last_seen_us, name, enrolled_at_us, agent_json, \
+             heartbeat_us, heartbeat_json FROM devices ORDER BY device_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -494,6 +497,8 @@ impl Store {
                 name: d.try_get(4)?,
                 enrolled_at_us: d.try_get(5)?,
                 agent_json: d.try_get(6)?,
+                heartbeat_us: d.try_get(7)?,
+                heartbeat_json: d.try_get(8)?,
             });
         }
         Ok(out)
