@@ -17,10 +17,10 @@ use std::time::Duration;
 use anyhow::Context;
 use frontier_profiler::fingerprint::Fingerprint;
 use frontier_session::{self as session, Model, Stderr};
-use frontier_spaces::{SampleSpec, Space};
-use frontier_table::jobs::Lease;
+use frontier_spaces::{Arch, SampleSpec, Space};
+use frontier_table::jobs::{BatchRequest, Lease};
 use frontier_table::LatencyRow;
-use frontier_uplink::fleet::{self, Board, Credential, Enrolment, Measured, RunOptions};
+use frontier_uplink::fleet::{self, Board, Credential, Enrolment, JobIo, Measured, RunOptions};
 use frontier_uplink::Spool;
 
 use crate::backends;
@@ -177,7 +177,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
             }
         }
     };
-    let mut measure = |lease: &Lease| -> Result<Measured, String> {
+    let mut measure = |lease: &Lease, io: &mut dyn JobIo| -> Result<Measured, String> {
         let spec = &lease.job.spec;
         let choice = match spec.backend.as_deref() {
             Some("ort") => BackendChoice::Ort,
@@ -197,33 +197,43 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         let mut failures: Vec<String> = Vec::new();
         let mut interrupted: Option<String> = None;
         match &spec.active {
-            // This board's own planner picks each batch within the budget;
-            // the gate runs between its batches.
             Some(active) => {
                 let space = Space::parse(&spec.space).ok_or("unknown space")?;
-                if let Err(why) = gate() {
-                    return Ok(Measured {
-                        rows,
-                        interrupted: Some(why),
-                    });
+                let job = ActiveJob {
+                    lease,
+                    space,
+                    seed,
+                    budget: Duration::from_secs(active.budget_s),
+                };
+                let planned = run_active(&job, &config, &backends, &gate, io, &mut observer)?;
+                match planned {
+                    Planned::ByCollector(stop) => interrupted = stop,
+                    // An older collector plans no batches: this board's
+                    // own planner picks them within the budget.
+                    Planned::Here => {
+                        let result = crate::active::run(
+                            SampleSpec::new(space, seed),
+                            job.budget,
+                            &config,
+                            &backends,
+                            &mut observer,
+                            &mut |outcome| {
+                                rows.extend(outcome.rows.iter().cloned());
+                                failures.extend(outcome.failures.iter().cloned());
+                                gate().map_err(|why| {
+                                    interrupted = Some(why.clone());
+                                    anyhow::anyhow!(why)
+                                })
+                            },
+                        );
+                        if let (Err(e), None) = (result, &interrupted) {
+                            return Err(format!("{e:#}"));
+                        }
+                    }
                 }
-                let result = crate::active::run(
-                    SampleSpec::new(space, seed),
-                    Duration::from_secs(active.budget_s),
-                    &config,
-                    &backends,
-                    &mut observer,
-                    &mut |outcome| {
-                        rows.extend(outcome.rows.iter().cloned());
-                        failures.extend(outcome.failures.iter().cloned());
-                        gate().map_err(|why| {
-                            interrupted = Some(why.clone());
-                            anyhow::anyhow!(why)
-                        })
-                    },
-                );
-                if let (Err(e), None) = (result, &interrupted) {
-                    return Err(format!("{e:#}"));
+                if rows.is_empty() && interrupted.is_none() {
+                    // Everything went up batch by batch.
+                    return Ok(Measured::default());
                 }
             }
             None => {
@@ -275,4 +285,105 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
             1
         },
     )
+}
+
+/// An `active` job as the board runs it.
+struct ActiveJob<'a> {
+    lease: &'a Lease,
+    space: Space,
+    seed: u64,
+    budget: Duration,
+}
+
+/// Who planned an active job's batches.
+enum Planned {
+    /// The collector; `Some(why)` when a stop signal ended it early.
+    ByCollector(Option<String>),
+    /// Nobody yet: the collector plans no batches.
+    Here,
+}
+
+/// An active job with the collector choosing each batch: ask, measure it
+/// (the gate between sessions), upload it at once (the next plan needs
+/// it), until the collector says done or the budget is spent.
+fn run_active(
+    job: &ActiveJob,
+    config: &frontier_session::SessionConfig,
+    backends: &[Box<dyn frontier_profiler::Backend>],
+    gate: &dyn Fn() -> Result<(), String>,
+    io: &mut dyn JobIo,
+    observer: &mut Stderr,
+) -> Result<Planned, String> {
+    let backend = backends.first().ok_or("no backend")?;
+    let request = BatchRequest {
+        lease_token: job.lease.lease_token.clone(),
+        backend: backend.name().to_string(),
+        backend_version: backend.version(),
+        threads: config.threads,
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let id = &job.lease.job.id;
+    let started = std::time::Instant::now();
+    let mut index = 0usize;
+    let mut batches = 0u32;
+    loop {
+        let spent = started.elapsed();
+        if batches > 0 && spent + spent / batches >= job.budget {
+            eprintln!(
+                "job {id}: budget spent ({:.0} s of {:.0} s)",
+                spent.as_secs_f64(),
+                job.budget.as_secs_f64()
+            );
+            return Ok(Planned::ByCollector(None));
+        }
+        if let Err(why) = gate() {
+            return Ok(Planned::ByCollector(Some(why)));
+        }
+        let Some(reply) = io.batch(&request)? else {
+            return Ok(Planned::Here);
+        };
+        let fit = reply
+            .within_10pct
+            .map(|w| format!(", cross-validated {:.1}% within ±10%", w * 100.0))
+            .unwrap_or_default();
+        let from = reply
+            .source
+            .as_deref()
+            .map(|s| format!(", transferred from predictor {s}"))
+            .unwrap_or_default();
+        if let Some(done) = reply.done {
+            eprintln!("job {id}: {done} ({} rows{fit}{from})", reply.rows);
+            return Ok(Planned::ByCollector(None));
+        }
+        eprintln!(
+            "job {id}: the collector planned {} subnets from {} rows{fit}{from}",
+            reply.archs.len(),
+            reply.rows
+        );
+        let models = reply
+            .archs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let arch = Arch::parse(job.space, &a.to_string()).map_err(|e| e.to_string())?;
+                let n = index + i;
+                Model::generated(&arch, n, job.seed.wrapping_add(n as u64))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        index += models.len();
+        batches += 1;
+        for chunk in models.chunks(MODELS_PER_BATCH) {
+            if let Err(why) = gate() {
+                return Ok(Planned::ByCollector(Some(why)));
+            }
+            let outcome = session::run(config.clone(), backends, chunk, observer)
+                .map_err(|e| format!("{e:#}"))?;
+            for f in &outcome.failures {
+                eprintln!("job {id}: {f}");
+            }
+            let mut rows = outcome.rows;
+            io.upload(&mut rows)?;
+        }
+    }
 }

@@ -310,11 +310,20 @@ async fn train_cohort(
         .filter_map(|r| table::parse_rfc3339(&r.measured_at))
         .map(|d| d.as_micros() as i64)
         .max();
+    let whole = rows
+        .iter()
+        .filter(|r| r.space.as_deref() == Some(key.space.as_str()) && r.arch.is_some())
+        .count();
+    let source = if whole < TRANSFER_BELOW {
+        transfer_source(state, key).await?
+    } else {
+        None
+    };
     let started = Instant::now();
-    let trained = train_niced(rows, key.clone(), cfg.seed).await;
+    let trained = train_niced(rows, key.clone(), cfg.seed, source).await;
     let train_ms = started.elapsed().as_millis() as i64;
     let (predictor, error) = match trained {
-        Ok(t) => (
+        Ok((t, from)) => (
             Some(NewPredictor {
                 id: format!("p{}", crate::auth::random_hex(12)),
                 rows_used: t.samples as i64,
@@ -322,7 +331,7 @@ async fn train_cohort(
                 rows_from_us: rows_from,
                 newest_row_us,
                 kind: t.file.kind.name().to_string(),
-                metrics_json: t.report(None, None).to_string(),
+                metrics_json: t.report(from, None).to_string(),
                 file_json: t.file.to_json(),
                 trained_by: cfg.replica.clone(),
                 train_ms,
@@ -382,7 +391,8 @@ async fn train_niced(
     rows: Vec<LatencyRow>,
     key: CohortKey,
     seed: u64,
-) -> Result<frontier_train::Trained, String> {
+    source: Option<(String, frontier_predictor::PredictorFile)>,
+) -> Result<(frontier_train::Trained, Option<String>), String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("frontier-trainer".into())
@@ -404,12 +414,108 @@ async fn train_niced(
                 origin: format!("the collector's rows of cohort {}", key.id()),
                 ..Default::default()
             };
-            let out = frontier_train::train(&rows, &req, &mut |_| {}).map_err(|e| e.to_string());
+            let own = frontier_train::train(&rows, &req, &mut |_| {}).map_err(|e| e.to_string());
+            // With few rows, also a transfer of the most similar board's
+            // predictor; the lower cross-validated MAPE wins.
+            let out = match source {
+                None => own.map(|t| (t, None)),
+                Some((id, file)) => {
+                    let transfer = frontier_train::train(
+                        &rows,
+                        &frontier_train::Request {
+                            source_origin: format!("predictor {id}"),
+                            source: Some(file),
+                            ..req.clone()
+                        },
+                        &mut |_| {},
+                    );
+                    match (own, transfer) {
+                        (Ok(a), Ok(b)) if b.trained.metrics.mape < a.trained.metrics.mape => {
+                            Ok((b, Some(id)))
+                        }
+                        (Ok(a), _) => Ok((a, None)),
+                        (Err(_), Ok(b)) => Ok((b, Some(id))),
+                        (Err(e), Err(_)) => Err(e),
+                    }
+                }
+            };
             let _ = tx.send(out);
         })
         .map_err(|e| format!("cannot start a training thread: {e}"))?;
     rx.await
         .map_err(|_| "the training thread ended without a result".to_string())?
+}
+
+/// Below this many rows a cohort's predictor is also fitted as a transfer
+/// of the most similar board's fresh predictor (few-shot), and the fit
+/// that cross-validates better is kept.
+pub const TRANSFER_BELOW: usize = 30;
+
+/// How alike two boards are, for choosing a transfer source: the same CPU
+/// model counts most, then the same device class, CPU architecture, core
+/// count and top frequency.
+fn similarity(a: &crate::store::Fingerprint, b: &crate::store::Fingerprint) -> u32 {
+    let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
+    4 * u32::from(same(&a.cpu_model, &b.cpu_model))
+        + 2 * u32::from(same(&a.device_class_id, &b.device_class_id))
+        + 2 * u32::from(same(&a.cpu_arch, &b.cpu_arch))
+        + u32::from(a.logical_cores.is_some() && a.logical_cores == b.logical_cores)
+        + u32::from(a.cpu_max_freq_mhz.is_some() && a.cpu_max_freq_mhz == b.cpu_max_freq_mhz)
+}
+
+/// The fresh predictor of another board, of the same space and backend,
+/// whose board is most like this one (ties: more training rows), to
+/// transfer from while this cohort's rows are few.
+pub async fn transfer_source(
+    state: &AppState,
+    key: &CohortKey,
+) -> Result<Option<(String, frontier_predictor::PredictorFile)>, StoreError> {
+    let store = &state.store;
+    let filter = crate::store::PredictorFilter {
+        space: Some(key.space.clone()),
+        backend: Some(key.backend.clone()),
+        ..Default::default()
+    };
+    let listed = store.predictors(&filter, 500).await?;
+    let others: Vec<&PredictorRecord> = listed
+        .iter()
+        .filter(|p| p.cohort.key.device_id != key.device_id)
+        .collect();
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let (shifts, cohorts) = (store.shifts(None).await?, store.cohorts(None).await?);
+    let here = store.fingerprint(&key.device_id).await?.unwrap_or_default();
+    let mut best: Option<(u32, i64, &PredictorRecord)> = None;
+    let mut seen = std::collections::HashSet::new();
+    // Newest first: the first fresh one of each device is its newest.
+    for p in others {
+        if !seen.insert(p.cohort.key.device_id.clone())
+            || stale_reason(p, &shifts, &cohorts).is_some()
+        {
+            continue;
+        }
+        let there = store
+            .fingerprint(&p.cohort.key.device_id)
+            .await?
+            .unwrap_or_default();
+        let score = similarity(&here, &there) + u32::from(p.cohort.key.threads == key.threads);
+        if best
+            .as_ref()
+            .is_none_or(|(s, rows, _)| (score, p.rows_used) > (*s, *rows))
+        {
+            best = Some((score, p.rows_used, p));
+        }
+    }
+    let Some((_, _, p)) = best else {
+        return Ok(None);
+    };
+    let Some((_, json)) = store.predictor(&p.id).await? else {
+        return Ok(None);
+    };
+    Ok(frontier_predictor::PredictorFile::from_json(&json)
+        .ok()
+        .map(|f| (p.id.clone(), f)))
 }
 
 /// Why a predictor is not fresh, if it is not: a canary shift after its

@@ -61,6 +61,8 @@ fn row_of(b: &Board, arch: &ofa_mbv3::Arch, at_s: u64, rng: &mut SplitMix64) -> 
         arch: Some(Arch::Ofa(arch.clone()).row_json()),
         space: Some("ofa-mbv3".into()),
         median_ci95_rel: Some(0.02),
+        cpu_model: Some("Cortex-A72".into()),
+        cpu_arch: Some("aarch64".into()),
         ..LatencyRow::default()
     };
     table::ensure_row_id(&mut r);
@@ -602,4 +604,235 @@ async fn replicas(url: &str) {
     server.stop().await;
 }
 
-on_both_databases!(training, canaries_and_drift, canary_jobs, replicas);
+/// Rows of `b` for the given architectures (the space's JSON), measured
+/// from `T0 + at_s`.
+fn measured(b: &Board, archs: &[serde_json::Value], at_s: u64, seed: u64) -> Vec<LatencyRow> {
+    let mut rng = SplitMix64::new(seed);
+    archs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let arch = ofa_mbv3::Arch::from_json(&a.to_string()).unwrap();
+            row_of(b, &arch, at_s + 30 * i as u64, &mut rng)
+        })
+        .collect()
+}
+
+/// An active job run as a board runs it: ask for a batch, measure it,
+/// upload it, until done. Returns every batch's size and the last reply.
+async fn run_active(
+    c: &Client,
+    board_token: &str,
+    b: &Board,
+    lease: &frontier_collector::jobs::Lease,
+) -> (Vec<usize>, Vec<frontier_table::jobs::BatchReply>) {
+    let request = frontier_table::jobs::BatchRequest {
+        lease_token: lease.lease_token.clone(),
+        backend: "ort".into(),
+        backend_version: b.backend_version.into(),
+        threads: 1,
+        agent_version: "0.9.0".into(),
+    };
+    let mut sizes = Vec::new();
+    let mut replies = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for k in 0..20u64 {
+        let r = c
+            .http
+            .post(format!("{}/v1/jobs/{}/batch", c.base, lease.job.id))
+            .bearer_auth(board_token)
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let reply: frontier_table::jobs::BatchReply = r.json().await.unwrap();
+        replies.push(reply.clone());
+        if reply.done.is_some() {
+            return (sizes, replies);
+        }
+        for a in &reply.archs {
+            assert!(seen.insert(a.to_string()), "planned twice: {a}");
+        }
+        sizes.push(reply.archs.len());
+        let rows = measured(b, &reply.archs, 20_000 + k * 600, 500 + k);
+        c.ingest(board_token, table::to_jsonl(&rows)).await;
+    }
+    panic!("not done in 20 batches");
+}
+
+async fn enrol(c: &Client, device_token: &str, id: &str) -> String {
+    let r: EnrolResponse = c
+        .http
+        .post(format!("{}/v1/enrol", c.base))
+        .bearer_auth(device_token)
+        .json(&serde_json::json!({"device_id": id, "name": id,
+            "fingerprint": {"cpu_model": "Cortex-A72", "cpu_arch": "aarch64"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r.credential
+}
+
+async fn lease_next(c: &Client, board: &str) -> frontier_collector::jobs::Lease {
+    c.http
+        .get(format!("{}/v1/jobs/next?wait=0", c.base))
+        .bearer_auth(board)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The collector plans an active job's batches: never the same subnet
+/// twice, done once the cross-validated ±10% share reaches the target; a
+/// second board like the first starts from the first one's predictor
+/// (few-shot) and is done in fewer rows.
+async fn active_jobs(url: &str) {
+    let limits = Limits {
+        canary_every: None,
+        ..Limits::default()
+    };
+    let server = Server::start(url, limits).await;
+    let store = &server.store;
+    let device = auth::create(store, Role::Device, None).await.unwrap();
+    let operator = auth::create(store, Role::Operator, None).await.unwrap();
+    let reader = auth::create(store, Role::Reader, None).await.unwrap();
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+    };
+    let queue = |device: &str, body: serde_json::Value| {
+        let (c, operator) = (&c, &operator);
+        let mut body = body;
+        body["device"] = device.into();
+        async move {
+            let r = c
+                .http
+                .post(format!("{}/v1/jobs", c.base))
+                .bearer_auth(operator)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    };
+    let active = serde_json::json!({"kind": "profile", "space": "ofa-mbv3",
+        "active": {"budget_s": 900, "target": 0.95}, "backend": "ort"});
+    let first = Board {
+        device: "dev-e",
+        backend_version: "1.32.0",
+        scale: 1.0,
+    };
+    let board_e = enrol(&c, &device, "dev-e").await;
+    queue("dev-e", active.clone()).await;
+    let lease = lease_next(&c, &board_e).await;
+    let (sizes, replies) = run_active(&c, &board_e, &first, &lease).await;
+    let done = replies.last().unwrap();
+    assert_eq!(sizes[0], 8, "the first batch: the ends and MACs strata");
+    assert_eq!(replies[1].within_10pct, None, "8 rows fit nothing alone");
+    let rows_e: usize = sizes.iter().sum();
+    assert!(
+        done.done.as_deref().unwrap().contains("target reached"),
+        "{done:?}"
+    );
+    assert!(done.within_10pct.unwrap() >= 0.95);
+    assert!((16..=48).contains(&rows_e), "{sizes:?}");
+    // The trainer makes dev-e's predictor of those rows.
+    let st = state(store);
+    trainer::step(&st, &eager("r1")).await.unwrap();
+    let e = predictors(&c, &reader, "?device=dev-e").await;
+    assert_eq!(e[0].rows as usize, rows_e);
+
+    // dev-f: the same CPU, 10% slower. After its first batch (8 rows, too
+    // few to fit alone) the plan transfers dev-e's predictor.
+    let second = Board {
+        device: "dev-f",
+        backend_version: "1.32.0",
+        scale: 1.1,
+    };
+    let board_f = enrol(&c, &device, "dev-f").await;
+    queue("dev-f", active).await;
+    let lease = lease_next(&c, &board_f).await;
+    let (sizes_f, replies_f) = run_active(&c, &board_f, &second, &lease).await;
+    let rows_f: usize = sizes_f.iter().sum();
+    assert_eq!(
+        replies_f[1].source.as_deref(),
+        Some(e[0].id.as_str()),
+        "after 8 rows the plan is a transfer: {replies_f:?}"
+    );
+    assert!(replies_f[1].within_10pct.is_some());
+    assert!(replies_f.last().unwrap().done.is_some());
+    assert!(rows_f <= rows_e, "{sizes_f:?} vs {sizes:?}");
+    // The trainer, too, starts a board with few rows from the most similar
+    // board's predictor, and says so: 8 rows of dev-g.
+    let third = Board {
+        device: "dev-g",
+        backend_version: "1.32.0",
+        scale: 0.8,
+    };
+    let board_g = enrol(&c, &device, "dev-g").await;
+    c.ingest(&board_g, table::to_jsonl(&profiled(&third, 8, 77, 0)))
+        .await;
+    trainer::step(&st, &eager("r1")).await.unwrap();
+    let g = predictors(&c, &reader, "?device=dev-g").await;
+    assert_eq!(g.len(), 1, "8 rows train only as a transfer");
+    assert_eq!(g[0].kind, "transfer", "{g:?}");
+    assert!(g[0].from.is_some(), "{g:?}");
+    assert!(
+        g[0].metrics["within_10pct"].as_f64().unwrap() >= 0.9,
+        "{g:?}"
+    );
+
+    // A lease that is not the job's, and a job that is not active.
+    let bad = frontier_table::jobs::BatchRequest {
+        lease_token: "nope".into(),
+        backend: "ort".into(),
+        backend_version: "1.32.0".into(),
+        threads: 1,
+        agent_version: "0.9.0".into(),
+    };
+    let r = c
+        .http
+        .post(format!("{}/v1/jobs/{}/batch", c.base, lease.job.id))
+        .bearer_auth(&board_f)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    queue(
+        "dev-f",
+        serde_json::json!({"kind": "profile", "space": "ofa-mbv3", "samples": 3}),
+    )
+    .await;
+    let plain = lease_next(&c, &board_f).await;
+    let r = c
+        .http
+        .post(format!("{}/v1/jobs/{}/batch", c.base, plain.job.id))
+        .bearer_auth(&board_f)
+        .json(&frontier_table::jobs::BatchRequest {
+            lease_token: plain.lease_token.clone(),
+            ..bad
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("not an active job"));
+    server.stop().await;
+}
+
+on_both_databases!(
+    training,
+    canaries_and_drift,
+    canary_jobs,
+    replicas,
+    active_jobs
+);

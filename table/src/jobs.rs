@@ -125,3 +125,36 @@ pub struct Lease {
     pub job: Job,
     pub lease_token: String,
 }
+
+/// A board's request for the next batch of an `active` job
+/// (`POST /v1/jobs/{id}/batch`): its lease, and the cohort it measures in
+/// (the rows of that cohort are what the collector plans from).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    pub lease_token: String,
+    pub backend: String,
+    pub backend_version: String,
+    pub threads: u32,
+    /// The agent's (`frontier`'s) version, as its rows record it.
+    pub agent_version: String,
+}
+
+/// The collector's answer: the next architectures to measure (the space's
+/// JSON), or why the job is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct BatchReply {
+    #[serde(default)]
+    pub archs: Vec<serde_json::Value>,
+    /// Set when the job is done: the target reached, or no candidate left.
+    #[serde(default)]
+    pub done: Option<String>,
+    /// Rows of the cohort planned from.
+    #[serde(default)]
+    pub rows: u64,
+    /// The plan's predictor: cross-validated share within ±10%, if fitted.
+    #[serde(default)]
+    pub within_10pct: Option<f64>,
+    /// The other board's predictor a few-shot fit transferred from.
+    #[serde(default)]
+    pub source: Option<String>,
+}

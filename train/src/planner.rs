@@ -27,6 +27,10 @@ pub const PATIENCE: usize = 3;
 /// Subnets measured before a plateau may stop the loop: cross-validation
 /// on fewer rows is too noisy to call a plateau.
 pub const MIN_FOR_PLATEAU: usize = 48;
+/// Rows before a target share within ±10% may stop the loop: a
+/// cross-validated share of fewer rows is too coarse to trust (one row is
+/// more than 6 points).
+pub const MIN_FOR_TARGET: usize = 16;
 
 /// The state of an active-profiling run.
 pub struct Planner {
@@ -36,6 +40,8 @@ pub struct Planner {
     samples: Vec<Sample>,
     history: Vec<f64>,
     trained: Option<predictor::Trained>,
+    /// Another device's predictor to transfer from while rows are few.
+    source: Option<predictor::Fitted>,
 }
 
 impl Planner {
@@ -55,6 +61,42 @@ impl Planner {
             samples: Vec::new(),
             history: Vec::new(),
             trained: None,
+            source: None,
+        })
+    }
+
+    /// Few-shot: also fit a transfer of `source` (another device's
+    /// predictor of the space) to the rows, and keep whichever fit
+    /// cross-validates better; a transfer needs only 3 rows.
+    pub fn with_source(mut self, source: predictor::Fitted) -> Planner {
+        self.source = Some(source);
+        self
+    }
+
+    /// A planner that goes on from rows measured before (a stateless
+    /// server rebuilds it for each batch it chooses): their architectures
+    /// count as measured and the predictor is fitted to them. Returns the
+    /// fit's cross-validated metrics, if it fitted.
+    pub fn resume(
+        &mut self,
+        rows: &[LatencyRow],
+    ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
+        self.measured
+            .extend(rows.iter().filter_map(|r| r.arch.clone()));
+        self.observe(rows)
+    }
+
+    /// Whether the cross-validated share within ±10% reached `target` on
+    /// enough rows ([`MIN_FOR_TARGET`]).
+    pub fn reached(&self, target: f64) -> Option<String> {
+        let t = self.trained.as_ref()?;
+        (self.samples.len() >= MIN_FOR_TARGET && t.metrics.within_10pct >= target).then(|| {
+            format!(
+                "target reached: {:.1}% within ±10% (cross-validated, {} rows, {})",
+                t.metrics.within_10pct * 100.0,
+                self.samples.len(),
+                t.kind.name()
+            )
         })
     }
 
@@ -85,16 +127,38 @@ impl Planner {
         rows: &[LatencyRow],
     ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
         self.samples.extend(rows.iter().filter_map(sample_of));
-        if self.samples.len() < Kind::Learned.min_rows() {
+        let mut kinds = Vec::new();
+        if self.source.is_some() && self.samples.len() >= Kind::Transfer.min_rows() {
+            kinds.push(Kind::Transfer);
+        }
+        if self.samples.len() >= Kind::Learned.min_rows() {
+            kinds.push(Kind::Learned);
+        }
+        if kinds.is_empty() {
             return Ok(None);
         }
-        let t = predictor::train(
-            self.spec.space,
-            &[Kind::Learned],
-            &self.samples,
-            &predictor::Context::default(),
-            self.spec.seed,
-        )?;
+        // The fit with the lowest cross-validated MAPE among the kinds.
+        let mut best: Option<predictor::Trained> = None;
+        for kind in kinds {
+            let ctx = predictor::Context {
+                source: self.source.as_ref().filter(|_| kind == Kind::Transfer),
+                ..Default::default()
+            };
+            let t = predictor::train(
+                self.spec.space,
+                &[kind],
+                &self.samples,
+                &ctx,
+                self.spec.seed,
+            )?;
+            if best
+                .as_ref()
+                .is_none_or(|b| t.metrics.mape < b.metrics.mape)
+            {
+                best = Some(t);
+            }
+        }
+        let t = best.expect("at least one kind");
         self.history.push(t.metrics.within_10pct);
         let metrics = t.metrics.clone();
         self.trained = Some(t);

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use frontier_table::jobs::{JobState, Lease, Outcome};
+use frontier_table::jobs::{BatchReply, BatchRequest, JobState, Lease, Outcome};
 use frontier_table::LatencyRow;
 use serde::{Deserialize, Serialize};
 
@@ -244,6 +244,34 @@ impl Board {
             .is_some())
     }
 
+    /// The next batch of an active job, chosen by the collector; `None`
+    /// when the collector does not plan batches (an older one: the route
+    /// is missing), so the board plans its own.
+    pub fn batch(
+        &self,
+        lease: &Lease,
+        req: &BatchRequest,
+    ) -> Result<Option<BatchReply>, FleetError> {
+        let url = self.url(&format!("/v1/jobs/{}/batch", lease.job.id));
+        let r = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.credential.credential)
+            .header("content-type", "application/json")
+            .body(serde_json::to_string(req).expect("plain data"))
+            .send()
+            .map_err(|e| send_error(&url, e))?;
+        let status = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        match status {
+            200 => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| refused(&url, status, &format!("not a batch: {e}"))),
+            404 if text.trim().is_empty() => Ok(None),
+            _ => Err(refused(&url, status, &text)),
+        }
+    }
+
     /// Give a job back to the queue (this board stops mid-job); `false`
     /// when the lease was no longer this board's.
     pub fn release(&self, lease: &Lease) -> Result<bool, FleetError> {
@@ -356,6 +384,57 @@ impl Pulse<'_> {
     }
 }
 
+/// What a job's measuring may ask of the collector while it runs.
+pub trait JobIo {
+    /// Spool and send rows now (an active job's batches, so that the
+    /// collector plans the next batch from them). Spooled rows count for
+    /// the job's outcome; sending is bounded, what is left goes later.
+    fn upload(&mut self, rows: &mut [LatencyRow]) -> Result<(), String>;
+    /// The next batch of an active job ([`Board::batch`]).
+    fn batch(&mut self, req: &BatchRequest) -> Result<Option<BatchReply>, String>;
+}
+
+struct Io<'a> {
+    board: &'a Board,
+    lease: &'a Lease,
+    spool: &'a mut Spool,
+    drain_wait: Duration,
+    uploaded: u64,
+}
+
+impl JobIo for Io<'_> {
+    fn upload(&mut self, rows: &mut [LatencyRow]) -> Result<(), String> {
+        self.spool.append_rows(rows).map_err(|e| {
+            format!(
+                "cannot spool the rows in {}: {e}",
+                self.spool.dir().display()
+            )
+        })?;
+        self.uploaded += rows.len() as u64;
+        drain(self.board, self.spool, self.drain_wait, &mut |_| {}).map_err(|e| e.to_string())
+    }
+
+    fn batch(&mut self, req: &BatchRequest) -> Result<Option<BatchReply>, String> {
+        // A network error is retried a few times: the rows wait in the
+        // spool meanwhile, and the plan needs them.
+        let mut last = String::new();
+        for attempt in 0..5u32 {
+            match self.board.batch(self.lease, req) {
+                Ok(r) => return Ok(r),
+                Err(FleetError::Retry(e)) => {
+                    last = e;
+                    std::thread::sleep(Duration::from_millis(500 << attempt));
+                    let _ = drain(self.board, self.spool, self.drain_wait, &mut |_| {});
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err(format!(
+            "the collector did not answer for the next batch: {last}"
+        ))
+    }
+}
+
 /// What a job's measuring gave.
 #[derive(Debug, Clone, Default)]
 pub struct Measured {
@@ -462,7 +541,7 @@ pub fn run_jobs(
     spool: &mut Spool,
     opts: &RunOptions,
     ready: &mut dyn FnMut() -> Result<(), String>,
-    measure: &mut dyn FnMut(&Lease) -> Result<Measured, String>,
+    measure: &mut dyn FnMut(&Lease, &mut dyn JobIo) -> Result<Measured, String>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<JobReport>, FleetError> {
     let mut done = Vec::new();
@@ -561,11 +640,18 @@ pub fn run_jobs(
                 }
                 lost
             });
-            let m = measure(&lease);
+            let mut io = Io {
+                board,
+                lease: &lease,
+                spool,
+                drain_wait: opts.drain_wait,
+                uploaded: 0,
+            };
+            let m = measure(&lease, &mut io);
             finished.store(true, Ordering::Relaxed);
-            (m, renewer.join().unwrap_or(false))
+            (m, io.uploaded, renewer.join().unwrap_or(false))
         });
-        let (result, lost) = measured;
+        let (result, uploaded, lost) = measured;
         if lost {
             log(&format!(
                 "job {}: the lease was lost while measuring (the collector gave the job to another lease); its rows are still uploaded",
@@ -586,7 +672,7 @@ pub fn run_jobs(
                 log(&format!(
                     "job {}: {why} after {} rows ({}); {}",
                     lease.job.id,
-                    rows.len(),
+                    rows.len() as u64 + uploaded,
                     match kept {
                         Ok(()) => "spooled for upload".to_string(),
                         Err(e) => format!("cannot spool them: {e}"),
@@ -600,7 +686,7 @@ pub fn run_jobs(
                 done.push(JobReport {
                     job_id: lease.job.id.clone(),
                     state: JobState::Queued,
-                    rows: rows.len() as u64,
+                    rows: rows.len() as u64 + uploaded,
                     counted: false,
                 });
                 break;
@@ -614,7 +700,7 @@ pub fn run_jobs(
                     drain(board, spool, opts.drain_wait, log)?;
                     Outcome {
                         state: JobState::Done,
-                        rows: rows.len() as u64,
+                        rows: rows.len() as u64 + uploaded,
                         message: None,
                     }
                 }
@@ -629,7 +715,7 @@ pub fn run_jobs(
             },
             Err(message) => Outcome {
                 state: JobState::Failed,
-                rows: 0,
+                rows: uploaded,
                 message: Some(message),
             },
         };

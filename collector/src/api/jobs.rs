@@ -200,7 +200,7 @@ pub struct CompleteRequest {
 }
 
 /// The job `id` if it is this board's.
-async fn own_job(state: &AppState, who: &Principal, id: &str) -> Result<Job, ApiError> {
+pub(super) async fn own_job(state: &AppState, who: &Principal, id: &str) -> Result<Job, ApiError> {
     let device = board_device(who)?;
     let job = state
         .store
@@ -220,7 +220,7 @@ async fn own_job(state: &AppState, who: &Principal, id: &str) -> Result<Job, Api
     Ok(job)
 }
 
-fn lease_lost(id: &str) -> ApiError {
+pub(super) fn lease_lost(id: &str) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         format!("job {id}: this lease is no longer the job's (it expired and the job was leased again, or another lease finished it); fix: stop working on it: its rows are kept, the job is not counted twice"),

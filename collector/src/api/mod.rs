@@ -9,7 +9,8 @@
 //! rejected with its number and reason, the other lines of the batch are
 //! stored; and reading back, a page at a time), [`boards`] (the fleet's
 //! devices, enrolment and heartbeats), [`jobs`] (the profiling queue),
-//! [`predictors`] (the trainer's predictor versions and cohorts).
+//! [`predictors`] (the trainer's predictor versions and cohorts),
+//! [`active`] (the batches of a board's active job).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use crate::auth::{self, Principal, Role};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
+mod active;
 mod boards;
 mod jobs;
 mod predictors;
@@ -193,6 +195,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{id}/renew", post(renew_job))
         .route("/v1/jobs/{id}/complete", post(complete_job))
         .route("/v1/jobs/{id}/release", post(release_job))
+        .route("/v1/jobs/{id}/batch", post(active::post_batch))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -53,6 +53,10 @@ pub struct PredictorView {
     pub stale_reason: Option<String>,
     pub trained_by: Option<String>,
     pub train_ms: Option<i64>,
+    /// The other board's predictor this one was transferred from (a
+    /// cohort with few rows).
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 fn parse_u32(field: &str, v: Option<String>) -> Result<Option<u32>, ApiError> {
@@ -86,6 +90,10 @@ fn view(p: &PredictorRecord, shifts: &[Shift], cohorts: &[crate::store::Cohort])
         stale_reason: reason,
         trained_by: p.trained_by.clone(),
         train_ms: p.train_ms,
+        from: report
+            .get("from")
+            .and_then(|f| f.as_str())
+            .map(String::from),
     }
 }
 

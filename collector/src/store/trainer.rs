@@ -625,6 +625,19 @@ impl Store {
             .collect()
     }
 
+    /// A device's latest fingerprint.
+    pub async fn fingerprint(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<super::Fingerprint>, StoreError> {
+        let r = sqlx::query("SELECT fingerprint_json FROM devices WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.and_then(|r| r.try_get::<String, _>(0).ok())
+            .and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// Record a board's heartbeat.
     pub async fn heartbeat(
         &self,
