@@ -39,6 +39,10 @@ pub struct Fingerprint {
     pub os: String,
     pub kernel: String,
     pub temperature_c: Option<f32>,
+    /// Whether external power is on: any mains or USB supply in
+    /// `/sys/class/power_supply` online (`None` where there is none to ask:
+    /// most servers and VMs).
+    pub power_online: Option<bool>,
     /// SIMD features relevant to inference kernels (neon, avx2, avx512f, fma, ...).
     pub cpu_features: Vec<String>,
 }
@@ -68,6 +72,24 @@ fn cpuinfo_field(cpuinfo: &str, key: &str) -> Option<String> {
         .and_then(|l| l.split_once(':'))
         .map(|(_, v)| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// Any mains or USB power supply online (a board on a weak USB supply or
+/// on battery throttles); `None` without such a supply.
+fn power_online() -> Option<bool> {
+    let dir = std::fs::read_dir("/sys/class/power_supply").ok()?;
+    let online: Vec<bool> = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            matches!(
+                read_trim(e.path().join("type")).as_deref(),
+                Some("Mains" | "USB" | "USB_C" | "USB_PD")
+            )
+        })
+        .filter_map(|e| read_trim(e.path().join("online")))
+        .map(|v| v == "1")
+        .collect();
+    (!online.is_empty()).then(|| online.iter().any(|o| *o))
 }
 
 fn thermal_zone_max_c() -> Option<f32> {
@@ -244,6 +266,7 @@ impl Fingerprint {
                 .unwrap_or_else(|| std::env::consts::OS.into()),
             kernel: sysinfo::System::kernel_version().unwrap_or_else(|| "unknown".into()),
             temperature_c,
+            power_online: power_online(),
             cpu_features: cpu_features(),
         }
     }

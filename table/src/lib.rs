@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.5";
+pub const SCHEMA_VERSION: &str = "1.6";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
@@ -201,6 +201,14 @@ pub struct LatencyRow {
     /// (or has fewer than three rounds).
     #[serde(default)]
     pub median_ci95_rel: Option<f64>,
+    /// The device's highest temperature when the session started, °C
+    /// (`temperature_c` is the one when this row's measurement ended) (1.6).
+    #[serde(default)]
+    pub temperature_start_c: Option<f64>,
+    /// Whether external power (a mains or USB supply) was on; empty where
+    /// the device has none to ask (1.6).
+    #[serde(default)]
+    pub power_online: Option<bool>,
 }
 
 impl LatencyRow {
@@ -215,7 +223,13 @@ impl LatencyRow {
 
 /// Columns added after 1.3, in order: those empty at the end of a row are
 /// left out of its content id, so rows made before them keep their ids.
-const AFTER_1_3: [&str; 3] = ["contention", "contention_kind", "median_ci95_rel"];
+const AFTER_1_3: [&str; 5] = [
+    "contention",
+    "contention_kind",
+    "median_ci95_rel",
+    "temperature_start_c",
+    "power_online",
+];
 
 /// Hex digits of a row id (128 bits of SHA-256).
 pub const ROW_ID_HEX: usize = 32;
