@@ -140,6 +140,7 @@ def join(bins, coll, state, name, log, budget, target):
     job = coll.cmd("job", "create", "--device", device, "--space", "ofa-mbv3", "--active",
                    "--budget", budget, "--target", str(target), "--backend", "ort").strip()
     reached = None
+    ended = None
     limit = 60 * 30
     while time.time() - t0 < limit:
         for p in coll.predictors(device):
@@ -155,10 +156,12 @@ def join(bins, coll, state, name, log, budget, target):
         active = [j for j in jobs if j["id"] == job][0]
         if reached and active["state"] in ("done", "failed"):
             break
-        if active["state"] in ("done", "failed") and time.time() - t0 > 60 and not reached:
-            # The job ended; give the trainer its quiet period.
-            time.sleep(15)
-            if not any(p["rows"] >= 16 for p in coll.predictors(device)):
+        if active["state"] in ("done", "failed") and not reached:
+            # The job ended short of the target by the trainer's figures:
+            # give the trainer its quiet period once more, then stop.
+            if ended is None:
+                ended = time.time()
+            elif time.time() - ended > 40:
                 break
         time.sleep(3)
     jobs = jget(f"{coll.url}/v1/jobs?device={device}", coll.tokens["reader"])

@@ -18,7 +18,8 @@
 //!    job for the board.
 //! 4. **Trains** with `frontier-train` (`auto` kind) on the cohort's rows
 //!    measured since the last shift, on a thread of its own at a lower
-//!    CPU priority (ingest is never waited on: it only wrote the rows), and
+//!    CPU priority (nice 19; ingest is never waited on: it only wrote the
+//!    rows), and
 //!    stores the predictor version with its metrics and training-data hash
 //!    in the transaction that releases the claim. The same data (same row
 //!    ids) is never trained twice for a cohort.
@@ -385,8 +386,9 @@ fn data_hash(rows: &[LatencyRow]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Train on a thread of its own at nice 10, so that on a board-sized
-/// server the request handlers keep the CPU when both want it.
+/// Train on a thread of its own at nice 19, so that on a small server the
+/// request handlers keep the CPU when both want it (training is background
+/// work: a predictor a few seconds later costs nothing).
 async fn train_niced(
     rows: Vec<LatencyRow>,
     key: CohortKey,
@@ -400,7 +402,7 @@ async fn train_niced(
             // Linux: the nice value is per thread; 0 names the caller.
             // SAFETY: setpriority has no memory effects.
             unsafe {
-                libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
             }
             let req = frontier_train::Request {
                 space: Space::parse(&key.space),
@@ -485,7 +487,9 @@ pub async fn transfer_source(
         return Ok(None);
     }
     let (shifts, cohorts) = (store.shifts(None).await?, store.cohorts(None).await?);
-    let here = store.fingerprint(&key.device_id).await?.unwrap_or_default();
+    let fingerprints = store.fingerprints().await?;
+    let none = crate::store::Fingerprint::default();
+    let here = fingerprints.get(&key.device_id).unwrap_or(&none);
     let mut best: Option<(u32, i64, &PredictorRecord)> = None;
     let mut seen = std::collections::HashSet::new();
     // Newest first: the first fresh one of each device is its newest.
@@ -495,11 +499,8 @@ pub async fn transfer_source(
         {
             continue;
         }
-        let there = store
-            .fingerprint(&p.cohort.key.device_id)
-            .await?
-            .unwrap_or_default();
-        let score = similarity(&here, &there) + u32::from(p.cohort.key.threads == key.threads);
+        let there = fingerprints.get(&p.cohort.key.device_id).unwrap_or(&none);
+        let score = similarity(here, there) + u32::from(p.cohort.key.threads == key.threads);
         if best
             .as_ref()
             .is_none_or(|(s, rows, _)| (score, p.rows_used) > (*s, *rows))

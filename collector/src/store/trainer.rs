@@ -625,17 +625,21 @@ impl Store {
             .collect()
     }
 
-    /// A device's latest fingerprint.
-    pub async fn fingerprint(
+    /// Every device's latest fingerprint, in one query.
+    pub async fn fingerprints(
         &self,
-        device_id: &str,
-    ) -> Result<Option<super::Fingerprint>, StoreError> {
-        let r = sqlx::query("SELECT fingerprint_json FROM devices WHERE device_id = $1")
-            .bind(device_id)
-            .fetch_optional(&self.pool)
+    ) -> Result<std::collections::HashMap<String, super::Fingerprint>, StoreError> {
+        let rows = sqlx::query("SELECT device_id, fingerprint_json FROM devices")
+            .fetch_all(&self.pool)
             .await?;
-        Ok(r.and_then(|r| r.try_get::<String, _>(0).ok())
-            .and_then(|t| serde_json::from_str(&t).ok()))
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id: String = r.try_get(0).ok()?;
+                let fp: String = r.try_get(1).ok()?;
+                Some((id, serde_json::from_str(&fp).ok()?))
+            })
+            .collect())
     }
 
     /// Record a board's heartbeat.

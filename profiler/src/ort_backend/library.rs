@@ -22,9 +22,12 @@
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
-/// ONNX Runtime API level this build uses (`ort`'s `api-22` feature): the
-/// library must be 1.22 or newer.
-pub const REQUIRED_MINOR: u32 = 22;
+/// The oldest ONNX Runtime this build runs with. `ort`'s `api-22` feature
+/// would accept 1.22, but 1.22.0 and 1.22.1 abort the process when a
+/// session is created through it (an assertion on an empty list of
+/// execution-provider devices, measured 2026-12-06; 1.23.2, 1.24.1 and
+/// 1.32.0 work), so 1.22 is refused here with the fix instead.
+pub const REQUIRED_MINOR: u32 = 23;
 
 /// The version `scripts/fetch-onnxruntime.sh` installs and the tests use.
 pub const FETCHED_VERSION: &str = "1.32.0";
