@@ -40,7 +40,7 @@ use frontier_table::{self as table, LatencyRow};
 use crate::api::AppState;
 use crate::drift;
 use crate::store::{
-    now_us, Claim, Cohort, CohortKey, NewPredictor, PredictorRecord, Shift, StoreError,
+    last_shift, now_us, Claim, Cohort, CohortKey, NewPredictor, PredictorRecord, Shift, StoreError,
 };
 
 /// How the trainer runs.
@@ -221,27 +221,6 @@ async fn canary_points(
             })
             .collect(),
     ))
-}
-
-/// The newest shift of a cohort's canary group.
-fn last_shift(shifts: &[Shift], key: &CohortKey) -> Option<i64> {
-    shifts
-        .iter()
-        .filter(|s| {
-            (
-                s.device_id.as_str(),
-                s.space.as_str(),
-                s.backend.as_str(),
-                s.threads,
-            ) == (
-                key.device_id.as_str(),
-                key.space.as_str(),
-                key.backend.as_str(),
-                key.threads,
-            )
-        })
-        .map(|s| s.at_us)
-        .max()
 }
 
 /// Check the canaries, then train one claimed cohort.
@@ -526,19 +505,7 @@ pub fn stale_reason(p: &PredictorRecord, shifts: &[Shift], cohorts: &[Cohort]) -
     let key = &p.cohort.key;
     if let Some(s) = shifts
         .iter()
-        .filter(|s| {
-            (
-                s.device_id.as_str(),
-                s.space.as_str(),
-                s.backend.as_str(),
-                s.threads,
-            ) == (
-                key.device_id.as_str(),
-                key.space.as_str(),
-                key.backend.as_str(),
-                key.threads,
-            ) && p.rows_from_us.is_none_or(|from| s.at_us > from)
-        })
+        .filter(|s| s.is_of(key) && p.rows_from_us.is_none_or(|from| s.at_us > from))
         .max_by_key(|s| s.at_us)
     {
         return Some(format!(

@@ -36,7 +36,45 @@ pub fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("frontier-{name}-{}-{thread}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+    remove_at_exit(&d);
     d
+}
+
+/// Scratch directories of this process, removed when it exits (tests that
+/// forgot to, or failed before they could, left hundreds of MB each in the
+/// temporary directory per run; a full disk then broke every build).
+/// `FRONTIER_KEEP_SCRATCH=1` keeps them, to look at what a failing test
+/// left.
+static SCRATCH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" {
+    // C's atexit (std only: no libc crate): runs when the test binary exits,
+    // after every test, passed or failed.
+    fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+}
+
+extern "C" fn remove_scratch() {
+    if std::env::var_os("FRONTIER_KEEP_SCRATCH").is_some() {
+        return;
+    }
+    if let Ok(dirs) = SCRATCH.lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn remove_at_exit(d: &Path) {
+    let mut dirs = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    if dirs.is_empty() {
+        // SAFETY: registers a plain function; it only touches a static.
+        unsafe {
+            atexit(remove_scratch);
+        }
+    }
+    if !dirs.iter().any(|x| x == d) {
+        dirs.push(d.to_path_buf());
+    }
 }
 
 /// Fast measurement flags for `frontier profile`: a few runs per model,

@@ -214,18 +214,25 @@ impl Board {
         }
     }
 
-    fn post(&self, path: &str, body: serde_json::Value) -> Result<Option<String>, FleetError> {
+    /// POST `body` as JSON with the board's credential: the URL, status
+    /// and text of the answer.
+    fn send_json(&self, path: &str, body: String) -> Result<(String, u16, String), FleetError> {
         let url = self.url(path);
         let r = self
             .client
             .post(&url)
             .bearer_auth(&self.credential.credential)
             .header("content-type", "application/json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .map_err(|e| send_error(&url, e))?;
         let status = r.status().as_u16();
         let text = r.text().unwrap_or_default();
+        Ok((url, status, text))
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> Result<Option<String>, FleetError> {
+        let (url, status, text) = self.send_json(path, body.to_string())?;
         match status {
             200 => Ok(Some(text)),
             // The lease is no longer ours.
@@ -252,17 +259,10 @@ impl Board {
         lease: &Lease,
         req: &BatchRequest,
     ) -> Result<Option<BatchReply>, FleetError> {
-        let url = self.url(&format!("/v1/jobs/{}/batch", lease.job.id));
-        let r = self
-            .client
-            .post(&url)
-            .bearer_auth(&self.credential.credential)
-            .header("content-type", "application/json")
-            .body(serde_json::to_string(req).expect("plain data"))
-            .send()
-            .map_err(|e| send_error(&url, e))?;
-        let status = r.status().as_u16();
-        let text = r.text().unwrap_or_default();
+        let (url, status, text) = self.send_json(
+            &format!("/v1/jobs/{}/batch", lease.job.id),
+            serde_json::to_string(req).expect("plain data"),
+        )?;
         match status {
             200 => serde_json::from_str(&text)
                 .map(Some)
@@ -287,19 +287,10 @@ impl Board {
     /// (`POST /v1/heartbeat`). A collector too old to know heartbeats
     /// (404) is not an error: the board runs without them.
     pub fn heartbeat(&self, body: &serde_json::Value) -> Result<(), FleetError> {
-        let url = self.url("/v1/heartbeat");
-        let r = self
-            .client
-            .post(&url)
-            .bearer_auth(&self.credential.credential)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .map_err(|e| send_error(&url, e))?;
-        let status = r.status().as_u16();
+        let (url, status, text) = self.send_json("/v1/heartbeat", body.to_string())?;
         match status {
             200 | 404 => Ok(()),
-            _ => Err(refused(&url, status, &r.text().unwrap_or_default())),
+            _ => Err(refused(&url, status, &text)),
         }
     }
 

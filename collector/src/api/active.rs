@@ -83,14 +83,7 @@ pub(super) async fn post_batch(
         agent_version: req.agent_version.clone(),
     };
     let shifts = state.store.shifts(Some(&key.device_id)).await.map_err(db)?;
-    let from = shifts
-        .iter()
-        .filter(|s| {
-            (s.space.as_str(), s.backend.as_str(), s.threads)
-                == (key.space.as_str(), key.backend.as_str(), key.threads)
-        })
-        .map(|s| s.at_us)
-        .max();
+    let from = crate::store::last_shift(&shifts, &key);
     let lines = state
         .store
         .cohort_rows(&key, BLOCK_SPACE, from)

@@ -39,6 +39,17 @@ pub(super) async fn device_of(state: &AppState, key: &str) -> Result<String, Api
     }
 }
 
+/// The device a reader's `?device=` names, if any.
+pub(super) async fn device_filter(
+    state: &AppState,
+    key: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match nonempty(key) {
+        Some(d) => Ok(Some(device_of(state, &d).await?)),
+        None => Ok(None),
+    }
+}
+
 pub(super) async fn post_job(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -83,10 +94,7 @@ pub(super) async fn get_jobs(
     state
         .authorize(&headers, &[Role::Reader, Role::Operator])
         .await?;
-    let device = match nonempty(q.device) {
-        Some(d) => Some(device_of(&state, &d).await?),
-        None => None,
-    };
+    let device = device_filter(&state, q.device).await?;
     let job_state = match nonempty(q.state) {
         Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
             ApiError::new(
@@ -236,22 +244,35 @@ pub struct Renewed {
     pub lease_expires: String,
 }
 
+/// A board's `{"lease_token"}` for its own job `id` (`what` names the
+/// request in errors).
+async fn lease_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    body: Body,
+    what: &str,
+) -> Result<LeaseRequest, ApiError> {
+    let who = state.authorize(headers, &[Role::Board]).await?;
+    let req: LeaseRequest = json_body(
+        body,
+        SMALL_BODY,
+        what,
+        "send the lease token only",
+        "{\"lease_token\": ...}",
+    )
+    .await?;
+    own_job(state, &who, id).await?;
+    Ok(req)
+}
+
 pub(super) async fn renew_job(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Renewed>, ApiError> {
-    let who = state.authorize(&headers, &[Role::Board]).await?;
-    let req: LeaseRequest = json_body(
-        body,
-        SMALL_BODY,
-        "lease renewal",
-        "send the lease token only",
-        "{\"lease_token\": ...}",
-    )
-    .await?;
-    own_job(&state, &who, &id).await?;
+    let req = lease_request(&state, &headers, &id, body, "lease renewal").await?;
     let lease_us = state.limits.lease.as_micros() as i64;
     match state
         .store
@@ -275,16 +296,7 @@ pub(super) async fn release_job(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Job>, ApiError> {
-    let who = state.authorize(&headers, &[Role::Board]).await?;
-    let req: LeaseRequest = json_body(
-        body,
-        SMALL_BODY,
-        "lease release",
-        "send the lease token only",
-        "{\"lease_token\": ...}",
-    )
-    .await?;
-    own_job(&state, &who, &id).await?;
+    let req = lease_request(&state, &headers, &id, body, "lease release").await?;
     let db = |e| state.database_error(e);
     if !state
         .store

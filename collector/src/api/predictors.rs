@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::jobs::device_of;
+use super::jobs::device_filter;
 use super::{nonempty, rfc3339_us, ApiError, AppState};
 use crate::auth::Role;
 use crate::store::{CohortKey, PredictorFilter, PredictorRecord, Shift};
@@ -109,10 +109,7 @@ pub(super) async fn get_predictors(
     state
         .authorize(&headers, &[Role::Reader, Role::Operator])
         .await?;
-    let device = match nonempty(q.device.clone()) {
-        Some(d) => Some(device_of(&state, &d).await?),
-        None => None,
-    };
+    let device = device_filter(&state, q.device.clone()).await?;
     let limit = parse_u32("limit", q.limit)?.unwrap_or(100).clamp(1, 1000) as i64;
     let fresh = match nonempty(q.fresh).as_deref() {
         None | Some("false") => false,
@@ -254,10 +251,7 @@ pub(super) async fn get_cohorts(
     state
         .authorize(&headers, &[Role::Reader, Role::Operator])
         .await?;
-    let device = match nonempty(q.device) {
-        Some(d) => Some(device_of(&state, &d).await?),
-        None => None,
-    };
+    let device = device_filter(&state, q.device).await?;
     let db = |e| state.database_error(e);
     let cohorts = state.store.cohorts(device.as_deref()).await.map_err(db)?;
     let shifts = state.store.shifts(device.as_deref()).await.map_err(db)?;
@@ -265,16 +259,7 @@ pub(super) async fn get_cohorts(
         cohorts
             .into_iter()
             .map(|c| CohortView {
-                shifts: shifts
-                    .iter()
-                    .filter(|s| {
-                        s.device_id == c.key.device_id
-                            && s.space == c.key.space
-                            && s.backend == c.key.backend
-                            && s.threads == c.key.threads
-                    })
-                    .cloned()
-                    .collect(),
+                shifts: shifts.iter().filter(|s| s.is_of(&c.key)).cloned().collect(),
                 id: c.id,
                 key: cohort_json(&c.key),
                 first_seen: rfc3339_us(c.first_seen_us),

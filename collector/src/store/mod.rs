@@ -24,7 +24,8 @@ mod trainer;
 
 pub use jobs::{Completed, DeviceMatch};
 pub use trainer::{
-    CanaryRow, Claim, Cohort, CohortKey, NewPredictor, PredictorFilter, PredictorRecord, Shift,
+    last_shift, CanaryRow, Claim, Cohort, CohortKey, NewPredictor, PredictorFilter,
+    PredictorRecord, Shift,
 };
 
 use std::path::Path;

@@ -129,6 +129,26 @@ pub struct Shift {
     pub job_id: Option<String>,
 }
 
+impl Shift {
+    /// Whether this shift is of `key`'s canary group (its device, space,
+    /// backend and threads, whatever the versions).
+    pub fn is_of(&self, key: &CohortKey) -> bool {
+        self.device_id == key.device_id
+            && self.space == key.space
+            && self.backend == key.backend
+            && self.threads == key.threads
+    }
+}
+
+/// The newest shift among `shifts` of `key`'s canary group.
+pub fn last_shift(shifts: &[Shift], key: &CohortKey) -> Option<i64> {
+    shifts
+        .iter()
+        .filter(|s| s.is_of(key))
+        .map(|s| s.at_us)
+        .max()
+}
+
 /// One canary row: its arch, when it was measured, the row.
 #[derive(Debug, Clone)]
 pub struct CanaryRow {
