@@ -131,7 +131,9 @@ const OrtApiBase* OrtGetApiBase(void) { return &base; }
     let e = library::check(&lib, Source::Flag).unwrap_err();
     assert!(matches!(e, LibraryError::TooOld { .. }), "{e}");
     assert!(
-        e.to_string().contains("1.16.3") && e.to_string().contains("1.22"),
+        e.to_string().contains("1.16.3")
+            && e.to_string()
+                .contains(&format!("1.{}", library::REQUIRED_MINOR)),
         "{e}"
     );
 

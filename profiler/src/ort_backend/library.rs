@@ -11,7 +11,8 @@
 //!    rather than as a `dlopen` message);
 //! 3. it loads and exports `OrtGetApiBase` (otherwise it is not ONNX Runtime);
 //! 4. its version string (`OrtApiBase::GetVersionString`) is at least
-//!    1.[`REQUIRED_MINOR`], the API level this build was compiled against.
+//!    1.[`REQUIRED_MINOR`], the oldest this build runs with (its API level,
+//!    and 1.22 aborts on session creation).
 //!
 //! Search order ([`locate`]): `--ort-lib`, then `ORT_DYLIB_PATH`, then the
 //! directory of the running binary (and its `lib/`), `~/.local/lib/frontier`
@@ -56,7 +57,7 @@ pub enum LibraryError {
     #[error("{path}: loads, but is not ONNX Runtime (no OrtGetApiBase symbol); fix: point --ort-lib at libonnxruntime.so.*")]
     NotOnnxRuntime { path: PathBuf },
 
-    #[error("{path}: ONNX Runtime {found} is older than 1.{required}, the API level this build needs; fix: {FETCH_HINT}")]
+    #[error("{path}: ONNX Runtime {found} is older than 1.{required}, the oldest this build runs with; fix: {FETCH_HINT}")]
     TooOld {
         path: PathBuf,
         found: String,
