@@ -260,6 +260,7 @@ def main():
             result["runtime"]["shifts"] = [s for c in cohorts for s in c.get("shifts", [])][:1]
             print(json.dumps(result["runtime"], indent=1), flush=True)
         rows = http(f"{c1.url}/v1/rows?device={d1}", c1.tokens["reader"])
+        first_version = result["join"]["final"]["cohort"]["backend_version"]
         c1.stop()
 
         # 2. A board with a similar board's predictor in the collector.
@@ -268,7 +269,8 @@ def main():
         with open(neighbour, "w") as f:
             for line in rows.splitlines():
                 r = json.loads(line)
-                if r.get("backend_version") != "1.32.0" and other:
+                # The neighbour is the board before its runtime change.
+                if r.get("backend_version") != first_version:
                     continue
                 r["device_id"] = "neighbour-0001"
                 r["hostname"] = "neighbour"

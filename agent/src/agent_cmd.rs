@@ -101,11 +101,6 @@ fn credential(args: &AgentArgs) -> anyhow::Result<Credential> {
 /// than one, so that the session still interleaves models against drift.
 const MODELS_PER_BATCH: usize = 4;
 
-/// A job's seed: from its id, so that a job run again draws the same subnets.
-fn job_seed(lease: &Lease) -> u64 {
-    u64::from_str_radix(&lease.job.id.chars().take(16).collect::<String>(), 16).unwrap_or(0)
-}
-
 pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
     let credential = credential(&args)?;
     let Settings {
@@ -191,7 +186,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
             config.threads = t;
             config.options.threads = t as usize;
         }
-        let seed = job_seed(lease);
+        let seed = lease.job.seed();
         let mut observer = Stderr { warnings: true };
         let mut rows: Vec<LatencyRow> = Vec::new();
         let mut failures: Vec<String> = Vec::new();

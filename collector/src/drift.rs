@@ -89,26 +89,23 @@ pub fn detect(points: &[Point], last_shift_us: Option<i64>) -> Option<Finding> {
     if baseline.is_empty() {
         return None;
     }
-    let mut per_arch: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
-    for p in newest {
-        per_arch.entry(&p.arch).or_default();
-    }
+    let archs: std::collections::BTreeSet<&str> = newest.iter().map(|p| p.arch.as_str()).collect();
     let mut compared = Vec::new();
-    for (arch, _) in per_arch.iter_mut() {
+    for arch in archs {
         let mut now: Vec<f64> = newest
             .iter()
-            .filter(|p| p.arch == *arch)
+            .filter(|p| p.arch == arch)
             .map(|p| p.ms)
             .collect();
         let mut now_ci: Vec<f64> = newest
             .iter()
-            .filter(|p| p.arch == *arch)
+            .filter(|p| p.arch == arch)
             .map(|p| p.rel_ci)
             .collect();
         let base: Vec<&Point> = baseline
             .iter()
             .flat_map(|r| r.iter())
-            .filter(|p| p.arch == *arch)
+            .filter(|p| p.arch == arch)
             .collect();
         if base.is_empty() {
             continue;

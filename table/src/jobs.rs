@@ -118,6 +118,15 @@ pub struct Job {
     pub outcome: Option<Outcome>,
 }
 
+impl Job {
+    /// The job's seed, from its id: a job that runs again draws the same
+    /// subnets, and the collector plans an active job's pool with the same
+    /// seed on every replica.
+    pub fn seed(&self) -> u64 {
+        u64::from_str_radix(&self.id.chars().take(16).collect::<String>(), 16).unwrap_or(0)
+    }
+}
+
 /// A lease as the board receives it: the job and the token that renews
 /// and completes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -293,7 +293,7 @@ fn phase(base: &str, name: &str, trainer: bool, boards: usize, seconds: u64) -> 
         let _ = t.join();
     }
     let elapsed = started.elapsed().as_secs_f64();
-    // Let the trainers finish what is claimed, then read the metrics.
+    // The trainers' runs so far (a run in progress is not counted).
     let metrics: String = urls
         .iter()
         .map(|u| {

@@ -258,7 +258,6 @@ pub fn choose<'a>(listed: &'a [Listed], device: &str, url: &str) -> Result<&'a L
     };
     let fresh: Vec<&Listed> = listed.iter().filter(|p| !p.stale).collect();
     let mut cohorts: Vec<&str> = fresh.iter().map(|p| p.cohort_id.as_str()).collect();
-    cohorts.dedup();
     cohorts.sort();
     cohorts.dedup();
     match (fresh.first(), cohorts.len()) {

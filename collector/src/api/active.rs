@@ -29,11 +29,6 @@ use super::{json_body, ApiError, AppState};
 use crate::auth::Role;
 use crate::store::CohortKey;
 
-/// A job's seed, from its id (as the board seeds its sampled jobs).
-fn job_seed(id: &str) -> u64 {
-    u64::from_str_radix(&id.chars().take(16).collect::<String>(), 16).unwrap_or(0)
-}
-
 pub(super) async fn post_batch(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -101,7 +96,7 @@ pub(super) async fn post_batch(
     } else {
         None
     };
-    let seed = job_seed(&id);
+    let seed = job.seed();
     let target = active.target;
     // Fitting is CPU work: off the async threads.
     let plan = tokio::task::spawn_blocking(move || -> Result<BatchReply, String> {

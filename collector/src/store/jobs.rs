@@ -95,18 +95,14 @@ impl Store {
         spec: &JobSpec,
         created_by: &str,
     ) -> Result<Job, StoreError> {
-        sqlx::query(
-            "INSERT INTO jobs (id, device_id, kind, spec_json, state, created_at_us, created_by) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
-        )
-        .bind(id)
-        .bind(device_id)
-        .bind(spec.kind.as_str())
-        .bind(serde_json::to_string(spec).expect("plain data"))
-        .bind(now_us())
-        .bind(created_by)
-        .execute(&self.pool)
-        .await?;
+        if !self
+            .create_job_once(id, device_id, spec, created_by)
+            .await?
+        {
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "job {id}: not queued (an id or an open collector canary of device {device_id} exists)"
+            ))));
+        }
         Ok(self.job(id).await?.expect("just inserted"))
     }
 

@@ -556,6 +556,9 @@ impl Store {
         (device_id, space, backend, threads): &(String, String, String, u32),
         archs: &[String],
     ) -> Result<Vec<CanaryRow>, StoreError> {
+        if archs.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut sql = String::from(
             "SELECT arch, measured_at_us, row_json FROM rows WHERE device_id = $1 AND backend = $2 \
              AND space = $3 AND threads = $4 AND arch IN (",
@@ -564,9 +567,6 @@ impl Store {
             sql.push_str(&format!("{}${}", if i > 0 { ", " } else { "" }, i + 5));
         }
         sql.push_str(") ORDER BY measured_at_us, seq");
-        if archs.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut q = sqlx::query(&sql)
             .bind(device_id)
             .bind(backend)
