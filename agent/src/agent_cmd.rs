@@ -14,13 +14,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context;
-use frontier_profiler::fingerprint::Fingerprint;
 use frontier_session::{self as session, Model, Stderr};
 use frontier_spaces::{Arch, SampleSpec, Space};
 use frontier_table::jobs::{BatchRequest, Lease};
 use frontier_table::LatencyRow;
-use frontier_uplink::fleet::{self, Board, Credential, Enrolment, JobIo, Measured, RunOptions};
+use frontier_uplink::fleet::{self, Board, JobIo, Measured, RunOptions};
 use frontier_uplink::Spool;
 
 use crate::backends;
@@ -28,81 +26,18 @@ use crate::cli::{AgentArgs, BackendChoice};
 use crate::settings::{self, Settings};
 use crate::upload_cmd;
 
-/// The board's credential: the one kept, else a new enrolment with the
-/// device token.
-fn credential(args: &AgentArgs) -> anyhow::Result<Credential> {
-    let path = frontier_session::probe_ref::state_dir()
-        .context("no state directory for the board's credential; fix: set FRONTIER_STATE_DIR")?
-        .join("board.json");
-    let wanted = args.collector.as_deref().map(|u| u.trim_end_matches('/'));
-    let kept = Credential::load(&path)?;
-    if let Some(c) = &kept {
-        if wanted.is_none_or(|u| u == c.collector) {
-            return Ok(c.clone());
-        }
-    }
-    let token = match &args.token_file {
-        Some(f) => Some(
-            frontier_uplink::config::private_text(f)
-                .context("--token-file")?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
-    let target = upload_cmd::target(wanted, token.as_deref())?;
-    if let Some(c) = kept {
-        anyhow::bail!(
-            "{}: this board is enrolled at {}, not {}; fix: remove that file to enrol at the new collector",
-            path.display(),
-            c.collector,
-            target.url
-        );
-    }
-    let fp = Fingerprint::collect();
-    let runtimes = backends::compiled(&args.ort, None)
-        .iter()
-        .map(|b| (b.name().to_string(), b.version()))
-        .collect();
-    let board = Enrolment {
-        device_id: fp.device_id.clone(),
-        name: args.device_name.clone().or(fp.hostname.clone()),
-        fingerprint: serde_json::json!({
-            "hostname": fp.hostname,
-            "cpu_model": fp.cpu_model,
-            "cpu_arch": fp.cpu_arch,
-            "target_triple": fp.target_triple,
-            "os": fp.os,
-            "kernel": fp.kernel,
-            "logical_cores": fp.logical_cores,
-            "physical_cores": fp.physical_cores,
-            "cpu_max_freq_mhz": fp.cpu_max_freq_mhz,
-            "governor": fp.governor,
-            "mem_total_mb": fp.mem_total_mb,
-            "cpu_features": fp.cpu_features.join(" "),
-        }),
-        agent_version: Some(env!("CARGO_PKG_VERSION").to_string()),
-        runtimes,
-    };
-    let c = fleet::enrol(&target.url, &target.token, &board)?;
-    c.save(&path)?;
-    eprintln!(
-        "enrolled {} at {} (credential {}, kept in {})",
-        c.device_id,
-        c.collector,
-        c.credential_id,
-        path.display()
-    );
-    Ok(c)
-}
-
 /// Models measured in one session between two checks of the board's load
 /// and of SIGTERM: a few, so that a stop or a pause comes soon, and more
 /// than one, so that the session still interleaves models against drift.
 const MODELS_PER_BATCH: usize = 4;
 
 pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
-    let credential = credential(&args)?;
+    let credential = crate::board::credential(&crate::board::Enrol {
+        collector: args.collector.as_deref(),
+        token_file: args.token_file.as_deref(),
+        device_name: args.device_name.clone(),
+        ort: &args.ort,
+    })?;
     let Settings {
         config,
         memory_budget,

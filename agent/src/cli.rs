@@ -100,9 +100,27 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// The frontier manifest (`frontier search --out DIR` writes DIR/frontier.json).
+    /// The frontier manifest (`frontier search --out DIR` writes
+    /// DIR/frontier.json), or collector:URL/NAME: the version of NAME the
+    /// collector assigns this board, followed as new versions are rolled
+    /// out, with field latency reported back.
+    #[arg(long, value_name = "FILE|collector:URL/NAME")]
+    pub frontier: String,
+
+    /// With collector:...: a file with the device token that enrols this
+    /// board when it has no credential yet (else FRONTIER_TOKEN or the
+    /// config file).
     #[arg(long, value_name = "FILE")]
-    pub frontier: PathBuf,
+    pub token_file: Option<PathBuf>,
+
+    /// With collector:...: a name for people, when the board enrols.
+    #[arg(long)]
+    pub device_name: Option<String>,
+
+    /// With collector:...: the length of a field-latency window (one row
+    /// per model served in it).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub field_every: Duration,
 
     /// The latency target per request, ms (p95).
     #[arg(long, value_name = "MS")]
@@ -212,6 +230,43 @@ pub struct SearchArgs {
     /// Output directory: frontier.json, models/*.onnx, search.json, frontier.svg.
     #[arg(long)]
     pub out: PathBuf,
+
+    /// Publish the frontier to a collector as a new version of --name
+    /// (collector:URL; operator token in FRONTIER_TOKEN): its models (or,
+    /// with --weights, the supernet) as blobs, rolled out to the boards
+    /// that serve the name in stages.
+    #[arg(long, value_name = "collector:URL", requires = "name")]
+    pub publish: Option<String>,
+
+    /// The frontier's name at the collector (boards serve
+    /// collector:URL/NAME).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// With --publish: the share of serving boards that get the version
+    /// first, percent.
+    #[arg(long, default_value_t = 20.0)]
+    pub canary_percent: f64,
+
+    /// With --publish: these boards first instead (device ids or names,
+    /// comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub canary_boards: Vec<String>,
+
+    /// With --publish: how far a canary board's field p90 may exceed the
+    /// predicted interval's upper end (0.25: 25%).
+    #[arg(long, default_value_t = 0.25)]
+    pub tolerance: f64,
+
+    /// With --publish: how long every canary board serves the version
+    /// inside that bound before it goes to all.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub hold: Duration,
+
+    /// With --publish: requests a model needs on a board before its field
+    /// p90 counts.
+    #[arg(long, default_value_t = 50)]
+    pub min_requests: u64,
 
     /// Write the frontier's models with real weights from this supernet
     /// (safetensors) and record it in the manifest, so that `serve` can

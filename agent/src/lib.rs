@@ -8,6 +8,8 @@ pub mod active;
 #[cfg(feature = "upload")]
 pub mod agent_cmd;
 pub mod backends;
+#[cfg(feature = "upload")]
+pub mod board;
 pub mod check_cmd;
 pub mod cli;
 pub mod doctor;

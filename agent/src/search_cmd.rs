@@ -151,7 +151,64 @@ pub fn run(args: SearchArgs) -> anyhow::Result<i32> {
     }
     write_outputs(&args.out, &manifest, &outcome.evaluated, &acc.source)?;
     print!("{}", assembly::render(&manifest));
+    if let Some(target) = &args.publish {
+        publish(&args, target)?;
+    }
     Ok(0)
+}
+
+/// `--publish collector:URL --name NAME`: the written directory as a new
+/// version at the collector.
+#[cfg(feature = "upload")]
+fn publish(args: &SearchArgs, target: &str) -> anyhow::Result<()> {
+    let url = target.strip_prefix("collector:").with_context(|| {
+        format!("--publish {target}: not collector:URL; fix: e.g. --publish collector:http://collector:8787")
+    })?;
+    let name = args
+        .name
+        .as_deref()
+        .context("--publish needs --name NAME")?;
+    let t = crate::upload_cmd::target(Some(url), None)?;
+    let policy = frontier_table::rollout::RolloutPolicy {
+        canary_percent: args.canary_percent,
+        canary_boards: args.canary_boards.clone(),
+        tolerance: args.tolerance,
+        hold_s: args.hold.as_secs_f64(),
+        min_requests: args.min_requests,
+    };
+    policy
+        .check()
+        .map_err(|e| anyhow::anyhow!("--publish: {e}"))?;
+    let p = frontier_uplink::frontiers::publish(
+        &t.url,
+        &t.token,
+        &args.out,
+        name,
+        args.weights.as_deref(),
+        Some(policy),
+    )
+    .with_context(|| format!("--publish {target} --name {name}"))?;
+    eprintln!(
+        "published {} version {} to {} ({} blobs uploaded, {:.1} MB): {}",
+        p.name,
+        p.version,
+        t.url,
+        p.uploaded.len(),
+        p.bytes_uploaded as f64 / 1e6,
+        if p.state == "canary" {
+            format!("canary on {}", p.canary.join(", "))
+        } else {
+            "promoted to every board".to_string()
+        }
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "upload"))]
+fn publish(_args: &SearchArgs, _target: &str) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "--publish: this frontier was built without the `upload` feature; fix: use a build with it"
+    )
 }
 
 fn write_outputs(

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod drift;
 pub mod jobs;
 pub mod metrics;
+pub mod rollout;
 pub mod store;
 pub mod trainer;
 
@@ -37,6 +38,8 @@ pub struct ServeConfig {
     /// Run the trainer in the background (`None`: serve the API only; the
     /// other replicas on the same database train).
     pub trainer: Option<TrainerConfig>,
+    /// The rollout evaluator's settings (it runs on every replica).
+    pub rollout: rollout::RolloutConfig,
 }
 
 /// Serve the API on `listener` (and the trainer, when configured) until
@@ -49,20 +52,21 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = Arc::new(AppState {
-        store,
-        metrics: metrics::Metrics::default(),
-        limits: config.limits,
-        jobs_queued: tokio::sync::Notify::new(),
-    });
+    let state = Arc::new(AppState::new(store, config.limits, config.rollout.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let trainer = config
         .trainer
         .map(|cfg| tokio::spawn(trainer::run(state.clone(), cfg, stopped)));
+    let evaluator = tokio::spawn(rollout::run(
+        state.clone(),
+        config.rollout,
+        stop.subscribe(),
+    ));
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop.send(true);
+    let _ = evaluator.await;
     if let Some(t) = trainer {
         t.abort();
         let _ = t.await;

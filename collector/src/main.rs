@@ -36,6 +36,32 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// Promote or roll back a published frontier's version by hand.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Promote VERSION (default: the version in its canary stage) to every board.
+    Promote(RolloutArgs),
+    /// Roll VERSION back (default: the canary version, else the current
+    /// one): its boards return to the highest promoted version before it.
+    Rollback(RolloutArgs),
+}
+
+#[derive(Debug, Args)]
+struct RolloutArgs {
+    /// The frontier's name.
+    name: String,
+    version: Option<u32>,
+    /// Why (kept with the decision).
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +257,12 @@ struct ServeArgs {
     /// Subnets of the profiling job queued when a board's canaries shift.
     #[arg(long, default_value_t = 40)]
     reprofile_samples: u32,
+    /// Largest blob (model or supernet) an operator may upload, MB.
+    #[arg(long, default_value_t = 512)]
+    blob_limit_mb: usize,
+    /// How often canary versions of frontiers are judged from field rows.
+    #[arg(long, value_parser = frontier_targets::parse_duration, default_value = "5s")]
+    rollout_check: Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -327,7 +359,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reprofile_samples: a.reprofile_samples,
                 ..TrainerConfig::default()
             });
-            let config = ServeConfig { limits, trainer };
+            let config = ServeConfig {
+                limits: Limits {
+                    blob_bytes: a.blob_limit_mb << 20,
+                    ..limits
+                },
+                trainer,
+                rollout: frontier_collector::rollout::RolloutConfig {
+                    check_every: a.rollout_check,
+                    ..Default::default()
+                },
+            };
             frontier_collector::serve(store.clone(), listener, config, shutdown_signal()).await?;
             store.close().await;
         }
@@ -383,6 +425,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("revoked {id}");
             }
         },
+        Command::Rollout { command } => {
+            let (a, promote) = match command {
+                RolloutCommand::Promote(a) => (a, true),
+                RolloutCommand::Rollback(a) => (a, false),
+            };
+            let store = a.storage.open().await?;
+            let by = format!("operator:cli:{}", whoami());
+            let d = frontier_collector::rollout::by_hand(
+                &store, &a.name, a.version, promote, &by, a.reason,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{} version {}: {}", d.name, d.version, d.action);
+        }
         Command::Job { command } => match command {
             JobCommand::Create(a) => {
                 let req = JobRequest {
@@ -495,6 +551,13 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Who runs the CLI, for the decisions it records.
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
 }
 
 #[cfg(test)]

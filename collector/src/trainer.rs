@@ -435,7 +435,7 @@ pub const TRANSFER_BELOW: usize = 30;
 /// How alike two boards are, for choosing a transfer source: the same CPU
 /// model counts most, then the same device class, CPU architecture, core
 /// count and top frequency.
-fn similarity(a: &crate::store::Fingerprint, b: &crate::store::Fingerprint) -> u32 {
+pub(crate) fn similarity(a: &crate::store::Fingerprint, b: &crate::store::Fingerprint) -> u32 {
     let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
     4 * u32::from(same(&a.cpu_model, &b.cpu_model))
         + 2 * u32::from(same(&a.device_class_id, &b.device_class_id))

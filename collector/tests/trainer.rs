@@ -94,12 +94,7 @@ fn canaries(b: &Board, at_s: u64, seed: u64) -> Vec<LatencyRow> {
 }
 
 fn state(store: &Store) -> AppState {
-    AppState {
-        store: store.clone(),
-        metrics: Default::default(),
-        limits: Limits::default(),
-        jobs_queued: tokio::sync::Notify::new(),
-    }
+    AppState::new(store.clone(), Limits::default(), Default::default())
 }
 
 /// Train whatever is ready, at once.

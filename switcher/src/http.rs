@@ -149,6 +149,8 @@ async fn infer(
             let server_ms = t0.elapsed().as_secs_f64() * 1e3;
             app.switcher
                 .record_transport((server_ms - resp.latency_ms).max(0.0));
+            app.switcher
+                .record_end_to_end(&resp.model, resp.threads, server_ms);
             if let Ok(v) = HeaderValue::from_str(&format!("{server_ms:.3}")) {
                 res.headers_mut().insert("x-frontier-server-ms", v);
             }

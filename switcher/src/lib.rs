@@ -25,7 +25,7 @@ pub mod policy;
 mod resize;
 
 pub use engine::{
-    InferError, ObservationStatus, Request, Response, ServeConfig, StartError, Status, SwitchEvent,
-    SwitchMode, Switcher, VariantCorrection, VariantStatus,
+    FieldStats, FieldWindow, InferError, ObservationStatus, Request, Response, ServeConfig,
+    StartError, Status, SwitchEvent, SwitchMode, Switcher, VariantCorrection, VariantStatus,
 };
 pub use resize::resize_bilinear_nchw;

@@ -18,6 +18,7 @@
 
 pub mod frontier;
 pub mod jobs;
+pub mod rollout;
 
 use std::path::{Path, PathBuf};
 

@@ -111,12 +111,12 @@ struct Enrolled {
     credential_id: String,
 }
 
-fn client(timeout: Duration) -> Result<reqwest::blocking::Client, FleetError> {
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::blocking::Client, FleetError> {
     crate::sender::http_client(timeout).map_err(FleetError::Retry)
 }
 
 /// The error of a response that was not a success.
-fn refused(url: &str, status: u16, text: &str) -> FleetError {
+pub(crate) fn refused(url: &str, status: u16, text: &str) -> FleetError {
     let message = crate::sender::error_message(text);
     if matches!(status, 408 | 429 | 500..=599) {
         return FleetError::Retry(format!("{url}: {status}: {message}"));
@@ -136,7 +136,7 @@ fn refused(url: &str, status: u16, text: &str) -> FleetError {
     }
 }
 
-fn send_error(url: &str, e: reqwest::Error) -> FleetError {
+pub(crate) fn send_error(url: &str, e: reqwest::Error) -> FleetError {
     FleetError::Retry(format!("{url}: {e}"))
 }
 

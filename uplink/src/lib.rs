@@ -8,6 +8,8 @@
 //!   config file (which must not expose a token).
 //! - [`fleet`]: enrolment, heartbeats and the job lease protocol, for
 //!   `frontier agent`.
+//! - [`frontiers`]: publishing a search to the collector, and a board's
+//!   pull of the version assigned to it (resumable, verified downloads).
 //! - [`predictors`]: a predictor the collector trained
 //!   (`collector:URL?device=NAME`), for `search`, `predict` and `train --from`.
 //!
@@ -17,6 +19,7 @@
 
 pub mod config;
 pub mod fleet;
+pub mod frontiers;
 pub mod predictors;
 pub mod sender;
 pub mod spool;

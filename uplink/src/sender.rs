@@ -22,8 +22,11 @@ use crate::spool::{Position, Spool, SpoolError};
 pub struct SenderConfig {
     /// The collector's base URL (`http://host:8787`).
     pub url: String,
-    /// A `device` token.
+    /// A `device` token (or a board's credential).
     pub token: String,
+    /// The route rows go to: `/v1/rows` (latency rows) or `/v1/field`
+    /// (`frontier serve`'s field rows).
+    pub path: &'static str,
     /// Rows per request.
     pub batch_rows: usize,
     /// Payload bytes per request (before gzip).
@@ -40,6 +43,7 @@ impl SenderConfig {
         SenderConfig {
             url: url.trim_end_matches('/').to_string(),
             token: token.to_string(),
+            path: "/v1/rows",
             batch_rows: 500,
             batch_bytes: 4 << 20,
             request_timeout: Duration::from_secs(30),
@@ -230,7 +234,7 @@ impl Sender {
                 .expect("writes to memory");
         }
         let body = gz.finish().expect("writes to memory");
-        let url = format!("{}/v1/rows", self.config.url);
+        let url = format!("{}{}", self.config.url, self.config.path);
         let mut req = self
             .client
             .post(&url)

@@ -10,7 +10,8 @@
 //! stored; and reading back, a page at a time), [`boards`] (the fleet's
 //! devices, enrolment and heartbeats), [`jobs`] (the profiling queue),
 //! [`predictors`] (the trainer's predictor versions and cohorts),
-//! [`active`] (the batches of a board's active job).
+//! [`active`] (the batches of a board's active job), [`frontiers`] (blobs,
+//! published frontiers, boards' assignments and field rows, rollout).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,12 +32,17 @@ use crate::store::{Store, StoreError};
 
 mod active;
 mod boards;
+mod frontiers;
 mod jobs;
 mod predictors;
 mod rows;
 
 use boards::{get_devices, post_enrol, post_heartbeat};
 pub use boards::{DeviceView, EnrolRequest, EnrolResponse, Heartbeat, HeartbeatReply};
+pub use frontiers::{
+    BoardLatency, BoardView, DecisionView, FrontierView, LatencyView, ModelLatency, Published,
+    VersionView,
+};
 use jobs::{complete_job, get_jobs, next_job, post_job, release_job, renew_job};
 pub use jobs::{CompleteRequest, LeaseRequest};
 use predictors::{get_cohorts, get_predictor, get_predictors};
@@ -63,6 +69,8 @@ pub struct Limits {
     /// its agent starts and when the newest is older than this); `None`:
     /// never by itself.
     pub canary_every: Option<Duration>,
+    /// Largest blob (`PUT /v1/blobs/...`): models and supernets.
+    pub blob_bytes: usize,
 }
 
 impl Default for Limits {
@@ -75,6 +83,7 @@ impl Default for Limits {
             lease: Duration::from_secs(600),
             long_poll: Duration::from_secs(60),
             canary_every: Some(Duration::from_secs(6 * 3600)),
+            blob_bytes: 512 << 20,
         }
     }
 }
@@ -87,6 +96,23 @@ pub struct AppState {
     /// Wakes this replica's long polls when a job is queued here (other
     /// replicas' jobs are found by polling the database).
     pub jobs_queued: tokio::sync::Notify,
+    /// Wakes this replica's held assignment requests when a frontier's
+    /// versions change here (other replicas' changes are found by polling).
+    pub frontiers_changed: tokio::sync::Notify,
+    pub rollout: crate::rollout::RolloutConfig,
+}
+
+impl AppState {
+    pub fn new(store: Store, limits: Limits, rollout: crate::rollout::RolloutConfig) -> AppState {
+        AppState {
+            store,
+            metrics: Metrics::default(),
+            limits,
+            jobs_queued: tokio::sync::Notify::new(),
+            frontiers_changed: tokio::sync::Notify::new(),
+            rollout,
+        }
+    }
 }
 
 /// An error response: status and a message that names the fix.
@@ -196,6 +222,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{id}/complete", post(complete_job))
         .route("/v1/jobs/{id}/release", post(release_job))
         .route("/v1/jobs/{id}/batch", post(active::post_batch))
+        .route(
+            "/v1/blobs/{sha256}",
+            get(frontiers::get_blob)
+                .put(frontiers::put_blob)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/v1/frontiers", get(frontiers::get_frontiers))
+        .route(
+            "/v1/frontiers/{name}",
+            get(frontiers::get_frontier).post(frontiers::publish),
+        )
+        .route(
+            "/v1/frontiers/{name}/assignment",
+            get(frontiers::get_assignment),
+        )
+        .route("/v1/frontiers/{name}/status", post(frontiers::post_status))
+        .route("/v1/frontiers/{name}/promote", post(frontiers::promote))
+        .route("/v1/frontiers/{name}/rollback", post(frontiers::rollback))
+        .route("/v1/frontiers/{name}/latency", get(frontiers::get_latency))
+        .route("/v1/field", post(frontiers::post_field))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

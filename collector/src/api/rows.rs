@@ -42,7 +42,11 @@ pub struct LineRejection {
     pub reason: String,
 }
 
-async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn read_body(
+    limits: &Limits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, ApiError> {
     let too_large = |what: &str| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -19,9 +19,14 @@
 //!   reader that pages while rows arrive misses none
 //!   ([`Store::row_horizon`]).
 
+mod frontiers;
 mod jobs;
 mod trainer;
 
+pub use frontiers::{
+    BoardRecord, Decision, NewFieldRow, NewVersion, PublishError, Staging, VersionRecord,
+    CHUNK_BYTES,
+};
 pub use jobs::{Completed, DeviceMatch};
 pub use trainer::{
     last_shift, CanaryRow, Claim, Cohort, CohortKey, NewPredictor, PredictorFilter,

@@ -82,16 +82,23 @@ pub struct Server {
 
 impl Server {
     pub async fn start(url: &str, limits: Limits) -> Server {
+        Server::start_with(
+            url,
+            frontier_collector::ServeConfig {
+                limits,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(url: &str, config: frontier_collector::ServeConfig) -> Server {
         let store = Store::open(url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = store.clone();
         let task = tokio::spawn(async move {
-            let config = frontier_collector::ServeConfig {
-                limits,
-                trainer: None,
-            };
             frontier_collector::serve(s, listener, config, async {
                 let _ = rx.await;
             })

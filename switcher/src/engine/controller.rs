@@ -120,6 +120,10 @@ pub(super) fn control_step(s: &Shared) {
         }
     }
     s.switch_count.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut acc = s.field.lock().unwrap_or_else(|p| p.into_inner());
+        acc.switched_to(&g.variants[target].variant);
+    }
     let mut sw = s.switches.lock().unwrap_or_else(|p| p.into_inner());
     sw.push_back(SwitchEvent {
         at_s: s.start.elapsed().as_secs_f64(),

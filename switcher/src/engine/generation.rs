@@ -243,6 +243,8 @@ pub(super) fn load_generation(
         Generation {
             manifest,
             device: key,
+            source: config.manifest.clone(),
+            wanted_device: config.device.clone(),
             canonical,
             variants,
             _built: built,

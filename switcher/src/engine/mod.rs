@@ -25,11 +25,14 @@ use crate::policy::{Observation, Policy, PolicyConfig, Prediction, Remembered, V
 use crate::resize::resize_bilinear_nchw;
 
 mod controller;
+mod field;
 mod generation;
 mod request;
 mod telemetry;
 
 use controller::*;
+use field::FieldAcc;
+pub use field::{FieldStats, FieldWindow};
 use generation::*;
 use request::*;
 
@@ -280,7 +283,12 @@ struct Loaded {
 
 struct Generation {
     manifest: Manifest,
+    /// The manifest's latency key served by.
     device: String,
+    /// The manifest file, and the device asked for (`--device`, or the
+    /// collector's key for this board): what a reload reads again.
+    source: PathBuf,
+    wanted_device: Option<String>,
     canonical: Vec<usize>,
     variants: Vec<Loaded>,
     /// Models built from the supernet live here while the generation does.
@@ -347,6 +355,8 @@ struct Shared {
     /// a request is labelled with the load read before it ran, so the
     /// reading after it confirms or refutes the label.
     steps: Mutex<VecDeque<(Instant, f64)>>,
+    /// The field window in progress ([`Switcher::take_field`]).
+    field: Mutex<FieldAcc>,
 }
 
 /// The switcher. Cloning shares it.
@@ -422,6 +432,7 @@ impl Switcher {
             forced: Mutex::new(None),
             served_at_switch: AtomicU64::new(0),
             contention_bits: AtomicU64::new(0f64.to_bits()),
+            field: Mutex::new(FieldAcc::default()),
         });
         let s = shared.clone();
         let controller = std::thread::Builder::new()
@@ -486,11 +497,35 @@ impl Switcher {
             .loaded_by_latency()
     }
 
-    /// Re-read the manifest, load and warm its models, then swap the whole
-    /// generation (requests in flight finish on the old one).
+    /// Re-read the manifest served now, load and warm its models, then
+    /// swap the whole generation (requests in flight finish on the old one).
     pub fn reload(&self) -> Result<Vec<String>, StartError> {
+        let g = self.shared.active.load_full().generation.clone();
+        self.reload_from(g.source.clone(), g.wanted_device.clone())
+    }
+
+    /// Load and warm another manifest's models (a new version pulled from
+    /// the collector; `device`: its latency key for this board), then swap
+    /// the whole generation. On an error nothing changes: the old
+    /// generation keeps serving.
+    pub fn reload_from(
+        &self,
+        manifest: PathBuf,
+        device: Option<String>,
+    ) -> Result<Vec<String>, StartError> {
         let s = &self.shared;
-        let (generation, warnings) = load_generation(&s.config)?;
+        let mut config = s.config.clone();
+        config.manifest = manifest;
+        config.device = device;
+        let (generation, warnings) = load_generation(&config)?;
+        if generation.manifest.input.shape != s.active.load().generation.manifest.input.shape {
+            return Err(StartError::Manifest(format!(
+                "{}: its input {:?} is not the served one's {:?}; requests of the old shape would fail; fix: publish it under another name (or restart serve)",
+                config.manifest.display(),
+                generation.manifest.input.shape,
+                s.active.load().generation.manifest.input.shape
+            )));
+        }
         let (config, cores) = {
             let p = s.policy.lock().unwrap_or_else(|p| p.into_inner());
             (p.config.clone(), p.cores as usize)

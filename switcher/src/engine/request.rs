@@ -23,6 +23,12 @@ impl Switcher {
             match run_variant(v, req, &g.canonical) {
                 Ok((outputs, ms, infer_ms)) => {
                     self.record(v, ms, infer_ms);
+                    self.field_served(
+                        &v.variant,
+                        ms,
+                        infer_ms,
+                        f64::from_bits(s.contention_bits.load(Ordering::Relaxed)),
+                    );
                     return Ok(Response {
                         model: v.variant.name.clone(),
                         threads: v.variant.threads,
@@ -45,6 +51,7 @@ impl Switcher {
             }
         }
         s.failed.fetch_add(1, Ordering::Relaxed);
+        self.field_failed(&g.variants[active.variant].variant);
         Err(InferError::AllFailed(errors.join("; ")))
     }
 

@@ -85,7 +85,7 @@ impl Switcher {
             .collect();
         let cur = &g.variants[active.variant].variant;
         Status {
-            manifest: s.config.manifest.display().to_string(),
+            manifest: g.source.display().to_string(),
             space: g.manifest.space.clone(),
             device: g.device.clone(),
             backend: s.config.backend.name().to_string(),

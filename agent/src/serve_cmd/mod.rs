@@ -9,6 +9,16 @@
 //! (bad input), 413 (body too large) or 503 (every model failed); the
 //! server keeps serving. SIGHUP reloads the manifest (new models warmed
 //! before they serve); SIGTERM and Ctrl-C drain in-flight requests, then exit.
+//!
+//! `--frontier collector:URL/NAME` ([`pull`]): the manifest is the version
+//! the collector assigns this board (its credential, enrolled when it has
+//! none). A thread follows the assignment (long poll); a new version is
+//! downloaded into the state directory, loaded as a new generation and
+//! reported; a failed download or load keeps the old generation serving
+//! and is reported with its reason. Each `--field-every` window becomes
+//! field rows (per model: requests, inference and end-to-end p50/p90/p99,
+//! SLO misses, switches, load) in a spool of their own, sent to the
+//! collector exactly once like latency rows.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +30,9 @@ use frontier_switcher::http::{self, log};
 use frontier_switcher::{ServeConfig, SwitchMode, Switcher};
 
 use crate::cli::{ServeArgs, SwitchPolicyChoice};
+
+#[cfg(feature = "upload")]
+mod pull;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if !(args.slo_ms.is_finite() && args.slo_ms > 0.0) {
@@ -38,8 +51,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .next()
             .context("no backend; fix: --backend tract")?,
     );
-    let mut config = ServeConfig::new(args.frontier.clone(), args.slo_ms, backend);
+    #[cfg(feature = "upload")]
+    let mut pulled = None;
+    let manifest = match args.frontier.strip_prefix("collector:") {
+        #[cfg(feature = "upload")]
+        Some(target) => {
+            let p = pull::start(&args, target, backend.name())?;
+            let path = p.manifest.clone();
+            pulled = Some(p);
+            path
+        }
+        #[cfg(not(feature = "upload"))]
+        Some(_) => anyhow::bail!("--frontier collector:...: this frontier was built without the `upload` feature; fix: use a build with it"),
+        None => std::path::PathBuf::from(&args.frontier),
+    };
+    let mut config = ServeConfig::new(manifest, args.slo_ms, backend);
     config.device = args.device.clone();
+    #[cfg(feature = "upload")]
+    if let Some(p) = &pulled {
+        config.device = Some(p.assignment.device_key.clone());
+    }
     config.threads = args.threads.clone();
     config.memory_budget_mb = args.memory_budget;
     config.weights = args.weights.clone();
@@ -78,6 +109,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
             args.listen
         )
     })?;
+    #[cfg(feature = "upload")]
+    let follower = match pulled {
+        Some(p) => Some(p.follow(switcher.clone(), &args)?),
+        None => None,
+    };
     http::serve(switcher, listen, args.json).with_context(|| format!("--listen {listen}"))?;
+    #[cfg(feature = "upload")]
+    if let Some(f) = follower {
+        f.finish();
+    }
     Ok(0)
 }
