@@ -484,7 +484,7 @@ pub async fn judge(
         e.serving_since = Some(crate::api::rfc3339_us(since));
         e.served_s = (now - since).max(0) as f64 / 1e6;
         let rows: Vec<FieldRow> = store
-            .field_rows(&v.name, v.version, Some(d))
+            .field_rows(&v.name, Some(v.version), Some(d))
             .await?
             .iter()
             .filter_map(|j| serde_json::from_str(j).ok())

@@ -12,7 +12,8 @@
 //!   is held up to `wait` seconds until that changes (304 otherwise).
 //! - `POST /v1/frontiers/{name}/status` (board): serving, downloading or
 //!   failed.
-//! - `POST /v1/field` (board): field rows as JSON Lines, each stored once.
+//! - `POST /v1/field` (board): field rows as JSON Lines, each stored once;
+//!   `GET /v1/field?frontier=NAME[&version=][&device=]` (reader) reads them.
 //! - `POST /v1/frontiers/{name}/promote|rollback` (operator).
 //! - `GET /v1/frontiers/{name}/latency` (reader).
 
@@ -721,6 +722,51 @@ pub(super) async fn post_field(
     Ok(Json(report))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct FieldQuery {
+    pub frontier: Option<String>,
+    pub version: Option<String>,
+    pub device: Option<String>,
+}
+
+/// `GET /v1/field?frontier=NAME[&version=V][&device=ID]`: the field rows,
+/// as JSON Lines, oldest window first.
+pub(super) async fn get_field(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<FieldQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state
+        .authorize(&headers, &[Role::Reader, Role::Operator])
+        .await?;
+    let Some(name) = nonempty(q.frontier) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "frontier= is required; fix: GET /v1/field?frontier=NAME",
+        ));
+    };
+    check_name(&name)?;
+    let version = match nonempty(q.version) {
+        Some(v) => Some(v.parse::<u32>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("version={v}; fix: a version number"),
+            )
+        })?),
+        None => None,
+    };
+    let rows = state
+        .store
+        .field_rows(&name, version, nonempty(q.device).as_deref())
+        .await
+        .map_err(|e| state.database_error(e))?;
+    let mut body = rows.join("\n");
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct DecideRequest {
     pub version: Option<u32>,
@@ -876,7 +922,7 @@ pub(super) async fn get_latency(
         let key = b.device_key.clone().unwrap_or_default();
         let backend = key.split('/').nth(1).unwrap_or("").to_string();
         let rows: Vec<FieldRow> = store
-            .field_rows(&name, v, Some(&b.device_id))
+            .field_rows(&name, Some(v), Some(&b.device_id))
             .await
             .map_err(|e| state.database_error(e))?
             .iter()

@@ -241,7 +241,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/frontiers/{name}/promote", post(frontiers::promote))
         .route("/v1/frontiers/{name}/rollback", post(frontiers::rollback))
         .route("/v1/frontiers/{name}/latency", get(frontiers::get_latency))
-        .route("/v1/field", post(frontiers::post_field))
+        .route(
+            "/v1/field",
+            post(frontiers::post_field).get(frontiers::get_field),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

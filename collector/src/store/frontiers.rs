@@ -625,20 +625,29 @@ impl Store {
         Ok((accepted, duplicate))
     }
 
-    /// Field rows of a frontier's version (of one board, when given), as
-    /// JSON text, oldest window first.
+    /// Field rows of a frontier (of one version and one board, when
+    /// given), as JSON text, oldest window first.
     pub async fn field_rows(
         &self,
         name: &str,
-        version: u32,
+        version: Option<u32>,
         device_id: Option<&str>,
     ) -> Result<Vec<String>, StoreError> {
-        let q = match device_id {
-            Some(_) => "SELECT row_json FROM field_rows WHERE frontier = $1 AND version = $2 AND device_id = $3 \
-                 ORDER BY window_start_us",
-            None => "SELECT row_json FROM field_rows WHERE frontier = $1 AND version = $2 ORDER BY window_start_us",
-        };
-        let mut q = sqlx::query(q).bind(name).bind(version as i64);
+        let mut q = String::from("SELECT row_json FROM field_rows WHERE frontier = $1");
+        let mut n = 1;
+        if version.is_some() {
+            n += 1;
+            q.push_str(&format!(" AND version = ${n}"));
+        }
+        if device_id.is_some() {
+            n += 1;
+            q.push_str(&format!(" AND device_id = ${n}"));
+        }
+        q.push_str(" ORDER BY window_start_us, device_id, model");
+        let mut q = sqlx::query(&q).bind(name);
+        if let Some(v) = version {
+            q = q.bind(v as i64);
+        }
         if let Some(d) = device_id {
             q = q.bind(d);
         }
