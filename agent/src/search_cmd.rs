@@ -201,6 +201,9 @@ fn publish(args: &SearchArgs, target: &str) -> anyhow::Result<()> {
             "promoted to every board".to_string()
         }
     );
+    for n in &p.notes {
+        eprintln!("note: {n}");
+    }
     Ok(())
 }
 

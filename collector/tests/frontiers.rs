@@ -485,9 +485,9 @@ async fn frontiers(url: &str) {
         .publish("cams", &manifest(&keys, "gpt2", 160), &blobs, None)
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    let r = f
-        .publish("cams", &manifest(&keys, "ofa-mbv3", 224), &blobs, None)
-        .await;
+    let mut other_input = man.clone();
+    other_input.input.name = "pixels".into();
+    let r = f.publish("cams", &other_input, &blobs, None).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("another name"));
 
@@ -752,6 +752,24 @@ async fn frontiers(url: &str) {
         "canary"
     );
     assert_eq!(f.assigned("b1", "cams").await.version, 7);
+
+    // A search that chose another largest resolution: served with the
+    // name's input (boards resize), and said so.
+    let r = f
+        .publish(
+            "cams",
+            &manifest(&keys, "ofa-mbv3", 224),
+            &blobs,
+            Some(policy.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let p: Published = r.json().await.unwrap();
+    assert!(p.notes[0].contains("[1, 3, 224, 224]"), "{:?}", p.notes);
+    assert_eq!(
+        f.assigned("b1", "cams").await.manifest.input.shape,
+        vec![1, 3, 160, 160]
+    );
 
     // Predicted, lab (a latency row of the model's architecture) and field.
     let mut lab = row(0, "b1", "tract", Some("ofa-mbv3"));

@@ -580,7 +580,6 @@ fn frontiers_roll_out_and_back_with_field_latency() {
     let back = outage.elapsed();
     // Spools drain within a window or two of the return.
     std::thread::sleep(Duration::from_secs(6));
-    gen.stop.store(true, Ordering::Relaxed);
     let rows = field_rows(&collector.url, &w.reader);
     let ids_seen: BTreeSet<&str> = rows.iter().filter_map(|r| r.row_id.as_deref()).collect();
     assert_eq!(ids_seen.len(), rows.len(), "a row stored twice");
@@ -629,6 +628,126 @@ fn frontiers_roll_out_and_back_with_field_latency() {
         back.as_secs_f64(),
         killed_at.as_secs_f64()
     );
+
+    // A canary whose disk is full: the download fails, the board keeps
+    // serving version 2 and says why, the collector rolls the version back.
+    let v4 = w.dir.join("search-4");
+    let o = frontier(&w.state)
+        .args([
+            "search",
+            "--space",
+            "ofa-mbv3",
+            "--predictor",
+            pred.to_str().unwrap(),
+            "--accuracy",
+            "macs",
+            "--population",
+            "12",
+            "--generations",
+            "3",
+            "--models",
+            "2",
+            "--max-latency-ms",
+            "7",
+            "--seed",
+            "5",
+            "--out",
+            v4.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let blobs = boards[3].state.join("frontiers/cams/blobs");
+    let m4 = Manifest::read(&v4.join("frontier.json")).unwrap();
+    let mut full = 0;
+    for m in &m4.models {
+        let sha = frontier_uplink::frontiers::file_sha256(&v4.join(&m.file)).unwrap();
+        if !blobs.join(&sha).exists() {
+            std::os::unix::fs::symlink("/dev/full", blobs.join(format!("{sha}.part"))).unwrap();
+            full += 1;
+        }
+    }
+    assert!(full > 0, "version 4 has a model no board has");
+    let before = gen.failed.load(Ordering::Relaxed);
+    let p = frontier_uplink::frontiers::publish(
+        &collector.url,
+        &operator,
+        &v4,
+        "cams",
+        None,
+        Some(RolloutPolicy {
+            canary_boards: vec!["sim-b3".into()],
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    assert_eq!(p.version, 4);
+    wait_view(
+        &collector.url,
+        &w.reader,
+        Duration::from_secs(60),
+        "version 4 rolled back",
+        |v| {
+            v["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["version"] == 4 && x["state"] == "rolled_back")
+        },
+    );
+    let v = frontier_view(&collector.url, &w.reader);
+    let b3 = v["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["device_id"] == "sim-b3")
+        .unwrap();
+    assert_eq!(b3["serving"], 2);
+    assert_eq!(b3["failed_version"], 4);
+    let why = b3["failed_error"].as_str().unwrap();
+    assert!(
+        why.contains("free space") && why.to_lowercase().contains("no space"),
+        "{why}"
+    );
+    assert_eq!(
+        gen.failed.load(Ordering::Relaxed),
+        before,
+        "{:?}",
+        gen.errors.lock().unwrap()
+    );
+
+    // An operator rolls the current version back with the CLI: every board
+    // returns to version 1, no request fails.
+    let o = frontier_tests::collector_cmd(&[
+        "rollout",
+        "rollback",
+        "cams",
+        "--reason",
+        "field check",
+        "--data-dir",
+        w.data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cams version 2: rolled_back"));
+    let back_to_1 = wait_view(
+        &collector.url,
+        &w.reader,
+        Duration::from_secs(60),
+        "every board on 1",
+        |v| serving_all(v, 1, &ids),
+    );
+    assert_eq!(
+        gen.failed.load(Ordering::Relaxed),
+        before,
+        "{:?}",
+        gen.errors.lock().unwrap()
+    );
+    println!(
+        "a full disk on the canary: version 4 rolled back, the board kept serving 2 ({why}); a rollback by hand: all on version 1 after {:.1} s; {} requests served, 0 failed",
+        back_to_1.as_secs_f64(),
+        gen.ok.load(Ordering::Relaxed)
+    );
+    gen.stop.store(true, Ordering::Relaxed);
     drop(boards);
     let _ = std::fs::remove_dir_all(&w.dir);
 }

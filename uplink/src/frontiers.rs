@@ -355,6 +355,9 @@ pub struct Publication {
     pub version: u32,
     pub state: String,
     pub canary: Vec<String>,
+    /// What the collector changed or assumed.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// Blobs uploaded now (the others were stored already).
     #[serde(default)]
     pub uploaded: Vec<String>,
@@ -414,6 +417,7 @@ pub fn publish(
         version: 0,
         state: String::new(),
         canary: Vec::new(),
+        notes: Vec::new(),
         uploaded: Vec::new(),
         bytes_uploaded: 0,
     };
@@ -472,6 +476,7 @@ pub fn publish(
     out.version = p.version;
     out.state = p.state;
     out.canary = p.canary;
+    out.notes = p.notes;
     Ok(out)
 }
 

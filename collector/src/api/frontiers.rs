@@ -240,6 +240,9 @@ pub struct Published {
     /// `canary` or `promoted`.
     pub state: String,
     pub canary: Vec<String>,
+    /// What the collector changed or assumed (the canonical input kept).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Check a publication's manifest against its blobs; the problems, each
@@ -321,6 +324,39 @@ pub(super) async fn publish(
         "{\"manifest\": {...frontier.json...}, \"blobs\": {\"models/a.onnx\": \"<sha256>\"}}",
     )
     .await?;
+    let mut req = req;
+    let mut notes = Vec::new();
+    // The name fixes what applications send. An image frontier whose
+    // search chose another largest resolution is served with the name's
+    // input (each board resizes to each model's own resolution, as it does
+    // within a version); any other difference is refused below.
+    if let Some((space, input)) = state
+        .store
+        .frontier_input(&name)
+        .await
+        .map_err(|e| state.database_error(e))?
+    {
+        let had: Option<frontier_table::frontier::CanonicalInput> =
+            serde_json::from_str(&input).ok();
+        let new = &req.manifest.input;
+        if let Some(had) = had {
+            let resizable = space == req.manifest.space
+                && had != *new
+                && had.name == new.name
+                && had.dtype == new.dtype
+                && had.dtype == "f32"
+                && had.shape.len() == 4
+                && new.shape.len() == 4
+                && had.shape[..2] == new.shape[..2];
+            if resizable {
+                notes.push(format!(
+                    "its canonical input {:?} is served as {name}'s {:?} (each model resized to its own resolution)",
+                    new.shape, had.shape
+                ));
+                req.manifest.input = had;
+            }
+        }
+    }
     let policy = req.rollout.clone().unwrap_or_default();
     policy
         .check()
@@ -378,6 +414,7 @@ pub(super) async fn publish(
             version,
             state: staging.state,
             canary: staging.canary,
+            notes,
         }),
     ))
 }

@@ -426,6 +426,18 @@ impl Store {
         Ok((version, staging))
     }
 
+    /// The space and canonical input (JSON) every version of `name` has.
+    pub async fn frontier_input(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+        let r = sqlx::query("SELECT space, input_json FROM frontiers WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        })
+    }
+
     /// Every version of `name`, oldest first.
     pub async fn versions(&self, name: &str) -> Result<Vec<VersionRecord>, StoreError> {
         sqlx::query(&format!(
