@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod rollout;
 pub mod store;
 pub mod trainer;
+pub mod ui;
 
 use std::sync::Arc;
 

@@ -12,18 +12,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{drop_postgres, fresh_postgres, row, Client, Server};
+use common::{arch, drop_postgres, field_row, fresh_postgres, manifest, row, Client, Server};
 use frontier_collector::api::{EnrolResponse, FrontierView, IngestReport, LatencyView, Published};
 use frontier_collector::auth::{self, Role};
 use frontier_collector::rollout::RolloutConfig;
 use frontier_collector::{Limits, ServeConfig};
-use frontier_table::frontier::{
-    AccuracySource, CanonicalInput, Constraints, FrontierModel, Latency, Manifest, SearchSummary,
-    SupernetRef,
-};
-use frontier_table::rollout::{
-    field_row_id, Assignment, FieldRow, RolloutPolicy, FIELD_SCHEMA_VERSION,
-};
+use frontier_table::frontier::{Manifest, SupernetRef};
+use frontier_table::rollout::{Assignment, FieldRow, RolloutPolicy};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
@@ -33,70 +28,6 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 fn sha(b: &[u8]) -> String {
     format!("{:x}", Sha256::digest(b))
-}
-
-/// OFA architectures whose `row_json` the lab lookup matches.
-fn arch(r: usize) -> serde_json::Value {
-    serde_json::json!({"ks": vec![3; 20], "e": vec![3; 20], "d": [2, 2, 2, 2, 2], "r": r})
-}
-
-/// A manifest with two models, predicted for `keys` (interval 9..11 ms
-/// for m0 and 19..21 ms for m1 on every key).
-fn manifest(keys: &[&str], space: &str, res: usize) -> Manifest {
-    let lat = |p: f64| -> BTreeMap<String, Latency> {
-        keys.iter()
-            .map(|k| {
-                (
-                    k.to_string(),
-                    Latency {
-                        predicted_ms: Some(p),
-                        interval_ms: Some((p - 1.0, p + 1.0)),
-                        measured_ms: None,
-                    },
-                )
-            })
-            .collect()
-    };
-    Manifest {
-        schema_version: "1.1".into(),
-        space: space.into(),
-        accuracy: AccuracySource {
-            source: "macs".into(),
-            description: "proxy".into(),
-        },
-        input: CanonicalInput {
-            name: "input".into(),
-            dtype: "f32".into(),
-            shape: vec![1, 3, res, res],
-        },
-        devices: keys.iter().map(|k| k.to_string()).collect(),
-        search: SearchSummary {
-            algorithm: "nsga2".into(),
-            population: 8,
-            generations: 2,
-            seed: 0,
-            evaluations: 16,
-            hypervolume: 0.5,
-            random_search_hypervolume: 0.4,
-            constraints: Constraints::default(),
-            seconds: 0.1,
-        },
-        created_at: "2026-12-06T00:00:00.000Z".into(),
-        frontier_version: "0.1.0".into(),
-        supernet: None,
-        models: (0..2)
-            .map(|i| FrontierModel {
-                name: format!("m{i}"),
-                file: format!("models/m{i}.onnx"),
-                arch: arch(128 + 32 * i),
-                accuracy: 70.0 + i as f64,
-                params: 1000,
-                macs: 1000,
-                frontier_of: keys.iter().map(|k| k.to_string()).collect(),
-                latency: lat(10.0 + 10.0 * i as f64),
-            })
-            .collect(),
-    }
 }
 
 struct Fleet {
@@ -243,41 +174,6 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-fn field_row(
-    board: &str,
-    name: &str,
-    version: u32,
-    model: &str,
-    minute: u64,
-    p90: f64,
-) -> FieldRow {
-    let mut r = FieldRow {
-        schema_version: FIELD_SCHEMA_VERSION.into(),
-        device_id: board.into(),
-        frontier: name.into(),
-        version,
-        model: model.into(),
-        backend: "tract".into(),
-        threads: 1,
-        window_start: frontier_table::rfc3339(Duration::from_secs(1_795_000_000 + minute * 60)),
-        window_s: 60.0,
-        requests: 30,
-        slo_ms: 50.0,
-        inference_p50_ms: Some(p90 * 0.9),
-        inference_p90_ms: Some(p90),
-        inference_p99_ms: Some(p90 * 1.2),
-        e2e_p50_ms: Some(p90),
-        e2e_p90_ms: Some(p90 * 1.1),
-        e2e_p99_ms: Some(p90 * 1.3),
-        load_mean: Some(0.1),
-        load_max: Some(0.3),
-        agent_version: "0.1.0".into(),
-        ..Default::default()
-    };
-    r.row_id = Some(field_row_id(&r));
-    r
 }
 
 async fn frontiers(url: &str) {

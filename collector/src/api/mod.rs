@@ -245,6 +245,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/field",
             post(frontiers::post_field).get(frontiers::get_field),
         )
+        .merge(crate::ui::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

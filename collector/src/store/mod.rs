@@ -22,6 +22,7 @@
 mod frontiers;
 mod jobs;
 mod trainer;
+mod ui;
 
 pub use frontiers::{
     BoardRecord, Decision, NewFieldRow, NewVersion, PublishError, Staging, VersionRecord,
@@ -32,6 +33,7 @@ pub use trainer::{
     last_shift, CanaryRow, Claim, Cohort, CohortKey, NewPredictor, PredictorFilter,
     PredictorRecord, Shift,
 };
+pub use ui::{BoardRowFilter, SessionRecord};
 
 use std::path::Path;
 use std::str::FromStr;
