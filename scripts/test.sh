@@ -22,6 +22,17 @@ mkdir -p "$CARGO_TARGET_DIR"
 # examples/predict.py runs exported predictors with onnxruntime.
 python3 -c 'import pandas, onnx, onnxruntime' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'pandas>=2' 'onnx>=1.16' 'onnxruntime==1.32.0'
 
+# The web view's browser test: Debian's Chromium, driven by Playwright
+# (its own browser download is not used).
+if [ "$mode" = full ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $apt_get install -y -q chromium >/dev/null || { $apt_get update -q >/dev/null && $apt_get install -y -q chromium >/dev/null; }
+  fi
+  python3 -c 'import playwright' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'playwright>=1.40'
+fi
+
 # The ONNX Runtime backend's tests need the library; they are never skipped,
 # so fetch it (PyPI wheel, no compiling) when it is missing.
 if [ -z "${ORT_DYLIB_PATH:-}" ] && [ ! -f "$HOME/.local/lib/frontier/libonnxruntime.so.1.32.0" ]; then

@@ -364,10 +364,9 @@ pub fn chart_svg(c: &Chart) -> String {
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
     if pts.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             s,
-            r##"<text x="{}" y="{}" text-anchor="middle" fill="#777">no data yet</text></svg>
-"##,
+            r##"<text x="{}" y="{}" text-anchor="middle" fill="#777">no data yet</text></svg>"##,
             left + pw / 2.0,
             top + ph / 2.0
         );

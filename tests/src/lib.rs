@@ -250,3 +250,38 @@ pub fn write_table(path: &Path, n: usize, tag: &str) -> Vec<String> {
     std::fs::write(path, frontier_table::to_jsonl(&rows)).unwrap();
     rows.iter().map(frontier_table::content_row_id).collect()
 }
+
+/// `n` rows of OFA subnets drawn with `seed` for `device` (tract, one
+/// thread), whose latency follows MACs and depth: a table a predictor can
+/// be trained on (a search needs one); real latencies come from elsewhere.
+pub fn ofa_rows(device: &str, n: usize, seed: u64) -> Vec<frontier_table::LatencyRow> {
+    let mut rng = frontier_spaces::rng::SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let arch = frontier_spaces::ofa_mbv3::sample(&mut rng);
+            let blocks: f64 = arch.d.iter().sum::<u32>() as f64;
+            let ms = 1.0 + frontier_spaces::ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1;
+            let mut r = frontier_table::LatencyRow {
+                schema_version: frontier_table::SCHEMA_VERSION.into(),
+                device_id: device.into(),
+                backend: "tract".into(),
+                backend_version: "0.23.9".into(),
+                model_path: format!("m/{i}.onnx"),
+                model_sha256: format!("{i:064x}"),
+                inputs: format!("input=1,3,{r},{r}:f32", r = arch.r),
+                threads: 1,
+                n_runs: 30,
+                median_ms: ms,
+                median_ms_corrected: ms,
+                p90_ms: ms * 1.05,
+                measured_at: "2026-11-28T00:00:00.000Z".into(),
+                frontier_version: "0.1.0".into(),
+                arch: Some(arch.to_json()),
+                space: Some("ofa-mbv3".into()),
+                ..Default::default()
+            };
+            frontier_table::ensure_row_id(&mut r);
+            r
+        })
+        .collect()
+}

@@ -36,39 +36,6 @@ use frontier_uplink::fleet::Credential;
 
 const BOARDS: usize = 5;
 
-/// Rows of a device whose latency follows MACs and depth (to train a
-/// predictor the search can use; the field's latencies are the real ones).
-fn training_rows(device: &str) -> Vec<frontier_table::LatencyRow> {
-    let mut rng = frontier_spaces::rng::SplitMix64::new(7);
-    (0..30)
-        .map(|i| {
-            let arch = frontier_spaces::ofa_mbv3::sample(&mut rng);
-            let blocks: f64 = arch.d.iter().sum::<u32>() as f64;
-            let ms = 1.0 + frontier_spaces::ofa_mbv3::macs(&arch) / 1e6 * 0.04 + blocks * 0.1;
-            let mut r = frontier_table::LatencyRow {
-                schema_version: frontier_table::SCHEMA_VERSION.into(),
-                device_id: device.into(),
-                backend: "tract".into(),
-                backend_version: "0.23.9".into(),
-                model_path: format!("m/{i}.onnx"),
-                model_sha256: format!("{i:064x}"),
-                inputs: format!("input=1,3,{r},{r}:f32", r = arch.r),
-                threads: 1,
-                n_runs: 30,
-                median_ms: ms,
-                median_ms_corrected: ms,
-                measured_at: "2026-11-28T00:00:00.000Z".into(),
-                frontier_version: "0.1.0".into(),
-                arch: Some(arch.to_json()),
-                space: Some("ofa-mbv3".into()),
-                ..Default::default()
-            };
-            frontier_table::ensure_row_id(&mut r);
-            r
-        })
-        .collect()
-}
-
 struct Board {
     id: String,
     state: PathBuf,
@@ -293,7 +260,11 @@ fn frontiers_roll_out_and_back_with_field_latency() {
 
     // A predictor of board 0 and a small frontier published from search.
     let table = w.dir.join("sim-b0.jsonl");
-    std::fs::write(&table, frontier_table::to_jsonl(&training_rows("sim-b0"))).unwrap();
+    std::fs::write(
+        &table,
+        frontier_table::to_jsonl(&frontier_tests::ofa_rows("sim-b0", 30, 7)),
+    )
+    .unwrap();
     let pred = w.dir.join("sim-b0.json");
     let o = frontier(&w.state)
         .args([

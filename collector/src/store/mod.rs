@@ -91,7 +91,8 @@ pub struct Inserted {
     pub duplicate: u64,
 }
 
-/// A device's latest fingerprint, as the agent reported it in its rows.
+/// A device's latest fingerprint, as the agent reported it in its rows
+/// (and at enrolment).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fingerprint {
     pub device_class_id: Option<String>,
@@ -107,6 +108,27 @@ pub struct Fingerprint {
     pub governor: Option<String>,
     pub mem_total_mb: Option<u64>,
     pub cpu_features: Option<String>,
+}
+
+impl Fingerprint {
+    /// Each field of `self`, else `other`'s.
+    pub fn or(self, other: Fingerprint) -> Fingerprint {
+        Fingerprint {
+            device_class_id: self.device_class_id.or(other.device_class_id),
+            hostname: self.hostname.or(other.hostname),
+            cpu_model: self.cpu_model.or(other.cpu_model),
+            cpu_arch: self.cpu_arch.or(other.cpu_arch),
+            target_triple: self.target_triple.or(other.target_triple),
+            os: self.os.or(other.os),
+            kernel: self.kernel.or(other.kernel),
+            logical_cores: self.logical_cores.or(other.logical_cores),
+            physical_cores: self.physical_cores.or(other.physical_cores),
+            cpu_max_freq_mhz: self.cpu_max_freq_mhz.or(other.cpu_max_freq_mhz),
+            governor: self.governor.or(other.governor),
+            mem_total_mb: self.mem_total_mb.or(other.mem_total_mb),
+            cpu_features: self.cpu_features.or(other.cpu_features),
+        }
+    }
 }
 
 /// A device seen by the collector.
@@ -312,7 +334,21 @@ impl Store {
             }
         }
         for (device_id, fp) in devices {
-            let fp = serde_json::to_string(fp).expect("plain data");
+            // Rows say what they carry; what they leave out (a table
+            // written by hand, an older agent) keeps what the board said
+            // when it enrolled or in earlier rows.
+            let stored: Option<String> =
+                sqlx::query("SELECT fingerprint_json FROM devices WHERE device_id = $1")
+                    .bind(device_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+            let fp = match stored.and_then(|s| serde_json::from_str::<Fingerprint>(&s).ok()) {
+                Some(old) => fp.clone().or(old),
+                None => fp.clone(),
+            };
+            let fp = serde_json::to_string(&fp).expect("plain data");
             sqlx::query(
                 "INSERT INTO devices (device_id, fingerprint_json, first_seen_us, last_seen_us) \
                  VALUES ($1, $2, $3, $3) ON CONFLICT (device_id) DO UPDATE SET \

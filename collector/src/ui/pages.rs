@@ -119,6 +119,10 @@ struct FleetPage<'a> {
     boards: Vec<BoardRow>,
 }
 
+/// Below this cross-validated share within ±10% a predictor is shown as
+/// weak (the field's usual goal is 95%).
+const WEAK_WITHIN_10: f64 = 0.9;
+
 /// A board is online when its last heartbeat (every minute) or upload is
 /// this recent.
 const ONLINE_US: i64 = 3 * 60 * 1_000_000;
@@ -206,6 +210,19 @@ pub async fn fleet(
             num(m["kendall_tau"].as_f64(), 2),
             if reason.is_some() { " (stale)" } else { "" }
         );
+        let w10 = m["within_10pct"].as_f64();
+        let weak = w10.is_some_and(|w| w < WEAK_WITHIN_10);
+        if weak && reason.is_none() {
+            attention.push(format!(
+                "predictor of {} ({} {} t{}) is {} within ±10% (cross-validated, {} rows): profile more",
+                name_of.get(&k.device_id).unwrap_or(&k.device_id),
+                k.space,
+                k.backend,
+                k.threads,
+                pct(w10),
+                p.rows_used
+            ));
+        }
         if let Some(r) = &reason {
             stale += 1;
             attention.push(format!(
@@ -259,7 +276,7 @@ pub async fn fleet(
         } else if hb["idle"] == true {
             ("idle".to_string(), "ok")
         } else {
-            ("uploading (no agent heartbeat)".to_string(), "muted")
+            ("no agent heartbeat yet".to_string(), "muted")
         };
         if is_online {
             online += 1;
