@@ -338,6 +338,30 @@ async fn frontiers(url: &str) {
     let r = f.publish("cams", &weighted, &sn, None).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("supernet"));
+    // A search made with --weights: the supernet is the one blob, shared
+    // by its versions; a board is told to fetch only it.
+    let mut weighted = man.clone();
+    weighted.supernet = Some(SupernetRef {
+        file: "ofa_mbv3_w1.0.safetensors".into(),
+        sha256: sha(&big),
+        config: "w1.0".into(),
+    });
+    let sn: BTreeMap<String, String> =
+        [("ofa_mbv3_w1.0.safetensors".to_string(), sha(&big))].into();
+    for _ in 0..2 {
+        let r = f.publish("weighted", &weighted, &sn, None).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let a = f.assigned("b0", "weighted").await;
+    assert_eq!(a.blobs.len(), 1);
+    assert_eq!(
+        (
+            a.blobs[0].file.as_str(),
+            a.blobs[0].sha256.clone(),
+            a.blobs[0].size
+        ),
+        ("ofa_mbv3_w1.0.safetensors", sha(&big), big.len() as u64)
+    );
     let r = f.publish("bad%20name", &man, &blobs, None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = f

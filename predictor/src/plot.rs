@@ -9,99 +9,35 @@ use std::fmt::Write;
 
 use crate::CurvePoint;
 
-const W: f64 = 640.0;
-const H: f64 = 400.0;
-const LEFT: f64 = 60.0;
-const RIGHT: f64 = 150.0;
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 50.0;
-
-/// A plotted metric: legend, colour, value.
-type Series = (&'static str, &'static str, fn(&CurvePoint) -> f64);
-
-/// An SVG line chart of `points` (rows on a log₂ axis, metrics 0-1).
+/// An SVG line chart of `points`: the shares within ±10% and ±5% and
+/// Kendall's τ against the rows trained on (a log₂ axis: the sizes double).
 pub fn learning_curve_svg(points: &[CurvePoint], title: &str) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{}" y="22" text-anchor="middle" font-size="14">{}</text>
-"##,
-        (LEFT + W - RIGHT) / 2.0,
-        escape(title)
-    );
-    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let xs: Vec<f64> = points.iter().map(|p| (p.rows as f64).log2()).collect();
-    let (x0, x1) = match (xs.first(), xs.last()) {
-        (Some(a), Some(b)) if b > a => (*a, *b),
-        (Some(a), _) => (*a - 1.0, *a + 1.0),
-        _ => (0.0, 1.0),
-    };
-    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
-    let py = |y: f64| TOP + (1.0 - y.clamp(0.0, 1.0)) * ph;
-    // Axes, grid and ticks.
-    for i in 0..=5 {
-        let y = i as f64 / 5.0;
-        let _ = writeln!(
-            s,
-            r##"<line x1="{LEFT}" y1="{0}" x2="{1}" y2="{0}" stroke="#ddd"/><text x="{2}" y="{3}" text-anchor="end">{4:.1}</text>"##,
-            py(y),
-            LEFT + pw,
-            LEFT - 6.0,
-            py(y) + 4.0,
-            y
-        );
-    }
-    for p in points {
-        let x = px((p.rows as f64).log2());
-        let _ = writeln!(
-            s,
-            r##"<line x1="{x}" y1="{0}" x2="{x}" y2="{1}" stroke="#999"/><text x="{x}" y="{2}" text-anchor="middle">{3}</text>"##,
-            TOP + ph,
-            TOP + ph + 5.0,
-            TOP + ph + 18.0,
-            p.rows
-        );
-    }
-    let _ = writeln!(
-        s,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>
-<text x="{}" y="{}" text-anchor="middle">profiled rows trained on (held-out rows scored)</text>"##,
-        LEFT + pw / 2.0,
-        H - 12.0
-    );
-    let series: [Series; 3] = [
-        ("within ±10%", "#1f77b4", |p| p.metrics.within_10pct),
-        ("within ±5%", "#2ca02c", |p| p.metrics.within_5pct),
-        ("Kendall τ", "#d62728", |p| p.metrics.kendall_tau),
+    type Get = fn(&CurvePoint) -> f64;
+    let metrics: [(&str, Get); 3] = [
+        ("within ±10%", |p| p.metrics.within_10pct),
+        ("within ±5%", |p| p.metrics.within_5pct),
+        ("Kendall τ", |p| p.metrics.kendall_tau),
     ];
-    for (k, (name, color, get)) in series.iter().enumerate() {
-        let path: Vec<String> = points
+    chart_svg(&Chart {
+        title: title.to_string(),
+        x_label: "profiled rows trained on (held-out rows scored)".into(),
+        y_label: "share / τ".into(),
+        series: metrics
             .iter()
-            .map(|p| format!("{:.1},{:.1}", px((p.rows as f64).log2()), py(get(p))))
-            .collect();
-        let _ = writeln!(
-            s,
-            r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"##,
-            path.join(" ")
-        );
-        for pt in &path {
-            let (x, y) = pt.split_once(',').expect("x,y");
-            let _ = writeln!(s, r##"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"##);
-        }
-        let ly = TOP + 16.0 + 20.0 * k as f64;
-        let _ = writeln!(
-            s,
-            r##"<line x1="{0}" y1="{ly}" x2="{1}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{2}" y="{3}">{name}</text>"##,
-            LEFT + pw + 12.0,
-            LEFT + pw + 32.0,
-            LEFT + pw + 38.0,
-            ly + 4.0
-        );
-    }
-    s.push_str("</svg>\n");
-    s
+            .map(|(label, get)| ChartSeries {
+                label: label.to_string(),
+                mark: Mark::Line,
+                points: points
+                    .iter()
+                    .map(|p| (p.rows as f64, get(p).clamp(0.0, 1.0)))
+                    .collect(),
+                color: None,
+            })
+            .collect(),
+        x_log2: true,
+        y_range: Some((0.0, 1.0)),
+        ..Default::default()
+    })
 }
 
 fn escape(t: &str) -> String {
@@ -133,14 +69,14 @@ mod tests {
         let svg = learning_curve_svg(&pts, "a <b> & c");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 3);
+        // Three points per series and a legend mark each.
         assert_eq!(svg.matches("<circle").count(), 9);
         assert!(svg.contains("a &lt;b&gt; &amp; c"));
-        // 40 rows at the right edge of the plot, ±10% share 0.8 at 20% from the top.
-        assert!(svg.contains(&format!(
-            "{:.1},{:.1}",
-            LEFT + (W - LEFT - RIGHT),
-            TOP + 0.2 * (H - TOP - BOTTOM)
-        )));
+        assert!(svg.contains("learning") || svg.contains("rows trained on"));
+        // The row counts are the x ticks (a log₂ axis).
+        for n in ["10", "20", "40"] {
+            assert!(svg.contains(&format!(">{n}</text>")), "{n}");
+        }
     }
 }
 
@@ -157,118 +93,42 @@ pub struct FrontierSeries {
     pub measured: Vec<(f64, f64)>,
 }
 
-const PALETTE: [plotters::style::RGBColor; 6] = [
-    plotters::style::RGBColor(31, 119, 180),
-    plotters::style::RGBColor(214, 39, 40),
-    plotters::style::RGBColor(44, 160, 44),
-    plotters::style::RGBColor(148, 103, 189),
-    plotters::style::RGBColor(255, 127, 14),
-    plotters::style::RGBColor(23, 190, 207),
-];
-
 /// Accuracy against latency for each device: every candidate faint, the
 /// frontier highlighted, measured points as crosses. Returns SVG text.
 pub fn frontier_svg(series: &[FrontierSeries], title: &str, accuracy_label: &str) -> String {
-    use plotters::prelude::*;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let all = || {
-            series
-                .iter()
-                .flat_map(|s| s.evaluated.iter().chain(&s.frontier).chain(&s.measured))
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-        };
-        let (mut x0, mut x1, mut y0, mut y1) = all().fold(
-            (
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-            ),
-            |(a, b, c, d), (x, y)| (a.min(*x), b.max(*x), c.min(*y), d.max(*y)),
-        );
-        if !x0.is_finite() {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    let mut out = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        out.push(ChartSeries {
+            label: String::new(),
+            mark: Mark::Faint,
+            points: s.evaluated.clone(),
+            color: Some(i),
+        });
+        out.push(ChartSeries {
+            label: format!("{} frontier", s.label),
+            mark: Mark::Line,
+            points: s.frontier.clone(),
+            color: Some(i),
+        });
+        if !s.measured.is_empty() {
+            out.push(ChartSeries {
+                label: format!("{} measured", s.label),
+                mark: Mark::Crosses,
+                points: s.measured.clone(),
+                color: Some(i),
+            });
         }
-        let pad = |lo: f64, hi: f64| {
-            let p = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-9);
-            (lo - p, hi + p)
-        };
-        let ((x0, x1), (y0, y1)) = (pad(x0.max(0.0), x1), pad(y0, y1));
-        let chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1);
-        let Ok(mut chart) = chart else {
-            return svg_fallback(title);
-        };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("latency (ms): predicted (points), measured (crosses)")
-            .y_desc(accuracy_label)
-            .label_style(("sans-serif", 13))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw();
-        for (i, s) in series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let faint = color.mix(0.18);
-            let _ = chart.draw_series(
-                s.evaluated
-                    .iter()
-                    .map(|p| Circle::new(*p, 2, faint.filled())),
-            );
-            let _ = chart
-                .draw_series(LineSeries::new(
-                    s.frontier.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map(|legend| {
-                    legend
-                        .label(format!("{} frontier", s.label))
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                        })
-                });
-            let _ = chart.draw_series(
-                s.frontier
-                    .iter()
-                    .map(|p| Circle::new(*p, 4, color.filled())),
-            );
-            if !s.measured.is_empty() {
-                let _ = chart
-                    .draw_series(
-                        s.measured
-                            .iter()
-                            .map(|p| Cross::new(*p, 5, color.stroke_width(2))),
-                    )
-                    .map(|legend| {
-                        legend
-                            .label(format!("{} measured", s.label))
-                            .legend(move |(x, y)| Cross::new((x + 9, y), 5, color.stroke_width(2)))
-                    });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 13))
-            .draw();
-        let _ = root.present();
     }
-    svg
-}
-
-fn svg_fallback(title: &str) -> String {
-    format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="80"><text x="10" y="40">{}: nothing to plot</text></svg>"#,
-        escape(title)
-    )
+    chart_svg(&Chart {
+        title: title.to_string(),
+        x_label: "latency (ms): predicted (points), measured (crosses)".into(),
+        y_label: accuracy_label.to_string(),
+        series: out,
+        width: 800.0,
+        height: 520.0,
+        legend_width: 300.0,
+        ..Default::default()
+    })
 }
 
 /// How a [`ChartSeries`] is drawn.
@@ -282,14 +142,20 @@ pub enum Mark {
     Crosses,
     /// Hollow rings.
     Rings,
+    /// Small pale dots (every candidate a search evaluated).
+    Faint,
 }
 
 /// One series of [`Chart`].
 #[derive(Debug, Clone)]
 pub struct ChartSeries {
+    /// Shown in the legend (an empty label: not listed).
     pub label: String,
     pub mark: Mark,
     pub points: Vec<(f64, f64)>,
+    /// Palette index (series that belong together share one); default:
+    /// the series' position.
+    pub color: Option<usize>,
 }
 
 /// A chart: series over two linear axes, vertical markers, an optional
@@ -303,8 +169,14 @@ pub struct Chart {
     /// Vertical lines at x with a label (drift shifts, rollouts).
     pub markers: Vec<(f64, String)>,
     pub diagonal: bool,
+    /// A log₂ x axis with ticks at the points' x values (sizes that double).
+    pub x_log2: bool,
+    /// A fixed y range instead of the data's.
+    pub y_range: Option<(f64, f64)>,
     pub width: f64,
     pub height: f64,
+    /// Room for the legend on the right (default 170 px).
+    pub legend_width: f64,
 }
 
 const CHART_COLORS: [&str; 8] = [
@@ -331,6 +203,8 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
 }
 
 fn tick_text(v: f64) -> String {
+    // A tick a rounding step below zero is zero, not "-0".
+    let v = if v.abs() < 1e-9 { 0.0 } else { v };
     if v == 0.0 || (v.abs() >= 0.01 && v.abs() < 1e5) {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -345,7 +219,13 @@ pub fn chart_svg(c: &Chart) -> String {
         if c.width > 0.0 { c.width } else { 640.0 },
         if c.height > 0.0 { c.height } else { 360.0 },
     );
-    let (left, right, top, bottom) = (64.0, 170.0, 36.0, 48.0);
+    let right = if c.legend_width > 0.0 {
+        c.legend_width
+    } else {
+        170.0
+    };
+    let (left, top, bottom) = (64.0, 36.0, 48.0);
+    let fx = |x: f64| if c.x_log2 { x.max(1e-9).log2() } else { x };
     let (pw, ph) = (w - left - right, h - top - bottom);
     let mut s = String::new();
     let _ = write!(
@@ -362,6 +242,7 @@ pub fn chart_svg(c: &Chart) -> String {
         .iter()
         .flat_map(|s| s.points.iter().copied())
         .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| (fx(x), y))
         .collect();
     if pts.is_empty() {
         let _ = writeln!(
@@ -372,7 +253,10 @@ pub fn chart_svg(c: &Chart) -> String {
         );
         return s;
     }
-    let xs = pts.iter().map(|p| p.0).chain(c.markers.iter().map(|m| m.0));
+    let xs = pts
+        .iter()
+        .map(|p| p.0)
+        .chain(c.markers.iter().map(|m| fx(m.0)));
     let (mut x0, mut x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
     let (mut y0, mut y1) = pts
         .iter()
@@ -390,8 +274,13 @@ pub fn chart_svg(c: &Chart) -> String {
         (a - d, b + d)
     };
     (x0, x1) = pad(x0, x1);
-    (y0, y1) = pad(y0, y1);
-    let px = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+    (y0, y1) = match c.y_range {
+        Some((a, b)) if b > a => (a - (b - a) * 0.02, b + (b - a) * 0.02),
+        _ => pad(y0, y1),
+    };
+    // `pt`: an already transformed x; `px`: a data x.
+    let pt = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+    let px = |x: f64| pt(fx(x));
     let py = |y: f64| top + (1.0 - (y - y0) / (y1 - y0)) * ph;
     for t in ticks(y0, y1) {
         let _ = writeln!(
@@ -404,7 +293,21 @@ pub fn chart_svg(c: &Chart) -> String {
             v = tick_text(t)
         );
     }
-    for t in ticks(x0, x1) {
+    // On a log₂ axis the ticks are the points' own x values.
+    let x_ticks: Vec<f64> = if c.x_log2 {
+        let mut v: Vec<f64> = c
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v.into_iter().take(16).collect()
+    } else {
+        ticks(x0, x1).into_iter().collect()
+    };
+    for t in x_ticks {
         let _ = writeln!(
             s,
             r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{y2:.1}" stroke="#f0f0f0"/><text x="{x:.1}" y="{ty:.1}" text-anchor="middle">{v}</text>"##,
@@ -429,9 +332,9 @@ pub fn chart_svg(c: &Chart) -> String {
         let _ = writeln!(
             s,
             r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
-            px(x0),
+            pt(x0),
             py(x0),
-            px(x1),
+            pt(x1),
             py(x1)
         );
     }
@@ -446,8 +349,9 @@ pub fn chart_svg(c: &Chart) -> String {
             l = escape(label)
         );
     }
+    let mut legend_row = 0;
     for (k, series) in c.series.iter().enumerate() {
-        let color = CHART_COLORS[k % CHART_COLORS.len()];
+        let color = CHART_COLORS[series.color.unwrap_or(k) % CHART_COLORS.len()];
         let p: Vec<(f64, f64)> = series
             .points
             .iter()
@@ -485,6 +389,14 @@ pub fn chart_svg(c: &Chart) -> String {
                     );
                 }
             }
+            Mark::Faint => {
+                for (x, y) in &p {
+                    let _ = writeln!(
+                        s,
+                        r##"<circle cx="{x:.1}" cy="{y:.1}" r="2" fill="{color}" fill-opacity="0.18"/>"##
+                    );
+                }
+            }
             Mark::Crosses => {
                 for (x, y) in &p {
                     let _ = writeln!(
@@ -496,7 +408,11 @@ pub fn chart_svg(c: &Chart) -> String {
                 }
             }
         }
-        let ly = top + 12.0 + 18.0 * k as f64;
+        if series.label.is_empty() {
+            continue;
+        }
+        let ly = top + 12.0 + 18.0 * legend_row as f64;
+        legend_row += 1;
         let lx = left + pw + 12.0;
         let sample = match series.mark {
             Mark::Line => format!(
@@ -512,12 +428,13 @@ pub fn chart_svg(c: &Chart) -> String {
                 r##"<circle cx="{:.1}" cy="{ly}" r="4.5" fill="none" stroke="{color}" stroke-width="1.5"/>"##,
                 lx + 9.0
             ),
-            Mark::Dots => format!(
+            Mark::Dots | Mark::Faint => format!(
                 r##"<circle cx="{:.1}" cy="{ly}" r="3" fill="{color}"/>"##,
                 lx + 9.0
             ),
         };
-        let label: String = series.label.chars().take(24).collect();
+        let fit = ((right - 30.0) / 7.0) as usize;
+        let label: String = series.label.chars().take(fit.max(8)).collect();
         let _ = writeln!(
             s,
             r##"{sample}<text x="{:.1}" y="{:.1}">{}</text>"##,
@@ -545,11 +462,13 @@ mod chart_tests {
                     label: "m<0>".into(),
                     mark: Mark::Line,
                     points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)],
+                    color: None,
                 },
                 ChartSeries {
                     label: "lab".into(),
                     mark: Mark::Crosses,
                     points: vec![(1.0, 1.5)],
+                    color: None,
                 },
             ],
             markers: vec![(1.5, "shift x1.2".into())],
@@ -563,5 +482,8 @@ mod chart_tests {
         let empty = chart_svg(&Chart::default());
         assert!(empty.contains("no data yet"));
         assert_eq!(ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(tick_text(-0.0), "0");
+        assert_eq!(tick_text(-1e-17), "0");
+        assert_eq!(tick_text(2.5), "2.5");
     }
 }

@@ -599,47 +599,60 @@ pub(super) async fn get_assignment(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let deadline = Instant::now() + wait;
+    // The assignment is worked out again only when the name's versions
+    // change (a cheap query each second, on every replica), so a fleet's
+    // held polls cost one small query per board per second.
+    let mut marker = None;
+    let mut etag = String::new();
     loop {
         // Wake on this replica's publications and decisions; poll for the
         // other replicas'.
         let changed = state.frontiers_changed.notified();
-        let a = rollout::assignment(&state.store, &name, &device, &backend).await;
-        let a: Assignment = match a {
-            Ok(a) => a,
-            Err(AssignError::Store(e)) => return Err(state.database_error(e)),
-            Err(e @ AssignError::Unknown(_)) => {
-                let _ = state
-                    .store
-                    .board_assigned(&name, &device, None, None, now_us())
-                    .await;
-                return Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string()));
-            }
-            Err(e @ AssignError::Refused(_)) => {
-                let _ = state
-                    .store
-                    .board_assigned(&name, &device, None, None, now_us())
-                    .await;
-                return Err(ApiError::new(StatusCode::CONFLICT, e.to_string()));
-            }
-        };
-        state
+        let now_marker = state
             .store
-            .board_assigned(
-                &name,
-                &device,
-                Some(&a.device_key),
-                Some(a.version),
-                now_us(),
-            )
+            .frontier_marker(&name)
             .await
             .map_err(|e| state.database_error(e))?;
-        let etag = a.etag();
-        if have.as_deref() != Some(etag.as_str()) {
-            let mut r = Json(&a).into_response();
-            if let Ok(v) = HeaderValue::from_str(&etag) {
-                r.headers_mut().insert(header::ETAG, v);
+        if marker != Some(now_marker) {
+            marker = Some(now_marker);
+            let a = rollout::assignment(&state.store, &name, &device, &backend).await;
+            let a: Assignment = match a {
+                Ok(a) => a,
+                Err(AssignError::Store(e)) => return Err(state.database_error(e)),
+                Err(e @ AssignError::Unknown(_)) => {
+                    let _ = state
+                        .store
+                        .board_assigned(&name, &device, None, None, now_us())
+                        .await;
+                    return Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string()));
+                }
+                Err(e @ AssignError::Refused(_)) => {
+                    let _ = state
+                        .store
+                        .board_assigned(&name, &device, None, None, now_us())
+                        .await;
+                    return Err(ApiError::new(StatusCode::CONFLICT, e.to_string()));
+                }
+            };
+            state
+                .store
+                .board_assigned(
+                    &name,
+                    &device,
+                    Some(&a.device_key),
+                    Some(a.version),
+                    now_us(),
+                )
+                .await
+                .map_err(|e| state.database_error(e))?;
+            etag = a.etag();
+            if have.as_deref() != Some(etag.as_str()) {
+                let mut r = Json(&a).into_response();
+                if let Ok(v) = HeaderValue::from_str(&etag) {
+                    r.headers_mut().insert(header::ETAG, v);
+                }
+                return Ok(r);
             }
-            return Ok(r);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

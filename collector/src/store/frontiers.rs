@@ -438,6 +438,21 @@ impl Store {
         })
     }
 
+    /// What changes whenever a version of `name` is published or changes
+    /// state: (versions, highest version, sum of decision times; a sum, so
+    /// that a decision changes it whatever the replicas' clocks say).
+    pub async fn frontier_marker(&self, name: &str) -> Result<(i64, i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT COUNT(*), COALESCE(MAX(version), 0), \
+             CAST(COALESCE(SUM(COALESCE(decided_at_us, 0)), 0) AS BIGINT) \
+             FROM frontier_versions WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))
+    }
+
     /// Every version of `name`, oldest first.
     pub async fn versions(&self, name: &str) -> Result<Vec<VersionRecord>, StoreError> {
         sqlx::query(&format!(

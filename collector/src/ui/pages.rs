@@ -699,6 +699,7 @@ pub async fn board(
                     label: format!("canary {i}"),
                     mark: Mark::Line,
                     points,
+                    color: None,
                 })
                 .collect(),
             markers,
@@ -738,6 +739,7 @@ pub async fn board(
                 label,
                 mark: Mark::Line,
                 points,
+                color: None,
             })
             .collect(),
         ..Default::default()
@@ -844,11 +846,13 @@ async fn predicted_vs_measured(
                 label: format!("trained on ({})", trained.len()),
                 mark: Mark::Dots,
                 points: trained,
+                color: None,
             },
             ChartSeries {
                 label: format!("measured after ({})", later.len()),
                 mark: Mark::Rings,
                 points: later,
+                color: None,
             },
         ],
         diagonal: true,
@@ -1138,6 +1142,7 @@ fn frontier_plot(
             label: format!("predicted {short}…"),
             mark: Mark::Line,
             points: pts,
+            color: None,
         });
         let lab: Vec<(f64, f64)> = m
             .models
@@ -1149,6 +1154,7 @@ fn frontier_plot(
                 label: format!("lab {short}…"),
                 mark: Mark::Crosses,
                 points: lab,
+                color: None,
             });
         }
     }
@@ -1171,6 +1177,7 @@ fn frontier_plot(
             label: format!("field {}", label(board)),
             mark: Mark::Rings,
             points: pts,
+            color: None,
         });
     }
     chart_svg(&Chart {
