@@ -31,6 +31,20 @@ pub struct PublishRequest {
     pub rollout: Option<RolloutPolicy>,
 }
 
+/// The collector's answer to a publication.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Published {
+    pub name: String,
+    pub version: u32,
+    /// `canary` or `promoted`.
+    pub state: String,
+    /// The boards that get it first (a canary version).
+    pub canary: Vec<String>,
+    /// What the collector changed or assumed (the canonical input kept).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
 /// How a new version of a frontier reaches the boards that serve it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutPolicy {

@@ -35,14 +35,7 @@ use frontier_spaces::Arch;
 use frontier_table::{self as table, LatencyRow, SCHEMA_VERSION};
 use frontier_tests::bin;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use frontier_tests::example_arg as arg;
 
 fn admin(db: &str, args: &[&str]) -> String {
     let out = Command::new(bin("frontier-collector"))

@@ -17,14 +17,7 @@ use frontier_collector::{Limits, ServeConfig};
 use frontier_table::rollout::{field_row_id, FieldRow, FIELD_SCHEMA_VERSION};
 use frontier_tests::ofa_rows;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use frontier_tests::example_arg as arg;
 
 async fn fresh_database() -> (String, String) {
     use sqlx::Connection;

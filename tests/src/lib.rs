@@ -285,3 +285,13 @@ pub fn ofa_rows(device: &str, n: usize, seed: u64) -> Vec<frontier_table::Latenc
         })
         .collect()
 }
+
+/// An example's `--name N` argument, else `default`.
+pub fn example_arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use frontier_table::frontier::Manifest;
-use frontier_table::rollout::{Assignment, BlobRef, PublishRequest, RolloutPolicy, ServeReport};
+use frontier_table::rollout::{
+    Assignment, BlobRef, PublishRequest, Published, RolloutPolicy, ServeReport,
+};
 use sha2::{Digest, Sha256};
 
 use crate::fleet::{client, refused, send_error, Credential, FleetError};
@@ -348,21 +350,23 @@ fn safe_join(base: &Path, rel: &str) -> Result<PathBuf, PullError> {
     Ok(base.join(p))
 }
 
-/// What `publish` did.
+/// What `publish` did: the collector's answer, and the blobs sent.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub struct Publication {
-    pub name: String,
-    pub version: u32,
-    pub state: String,
-    pub canary: Vec<String>,
-    /// What the collector changed or assumed.
-    #[serde(default)]
-    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub published: Published,
     /// Blobs uploaded now (the others were stored already).
     #[serde(default)]
     pub uploaded: Vec<String>,
     #[serde(default)]
     pub bytes_uploaded: u64,
+}
+
+impl std::ops::Deref for Publication {
+    type Target = Published;
+    fn deref(&self) -> &Published {
+        &self.published
+    }
 }
 
 /// Publish the search directory `dir` (its `frontier.json` and model
@@ -412,15 +416,7 @@ pub fn publish(
             files.push((m.file.clone(), p));
         }
     }
-    let mut out = Publication {
-        name: name.to_string(),
-        version: 0,
-        state: String::new(),
-        canary: Vec::new(),
-        notes: Vec::new(),
-        uploaded: Vec::new(),
-        bytes_uploaded: 0,
-    };
+    let (mut uploaded, mut bytes_uploaded) = (Vec::new(), 0);
     for (file, path) in files {
         let sha =
             file_sha256(&path).map_err(|e| PullError::Input(format!("{}: {e}", path.display())))?;
@@ -445,8 +441,8 @@ pub fn publish(
             if !(200..300).contains(&status) {
                 return Err(refused(&url, status, &r.text().unwrap_or_default()).into());
             }
-            out.uploaded.push(sha.clone());
-            out.bytes_uploaded += n;
+            uploaded.push(sha.clone());
+            bytes_uploaded += n;
         }
         blobs.insert(file, sha);
     }
@@ -471,13 +467,13 @@ pub fn publish(
             crate::sender::error_message(&text)
         )));
     }
-    let p: Publication = serde_json::from_str(&text)
+    let published: Published = serde_json::from_str(&text)
         .map_err(|e| PullError::Refused(format!("{url}: not a publication answer: {e}")))?;
-    out.version = p.version;
-    out.state = p.state;
-    out.canary = p.canary;
-    out.notes = p.notes;
-    Ok(out)
+    Ok(Publication {
+        published,
+        uploaded,
+        bytes_uploaded,
+    })
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use frontier_table::frontier::Manifest;
-use frontier_table::rollout::{parse_field_row, Assignment, FieldRow, PublishRequest, ServeReport};
+use frontier_table::rollout::{
+    parse_field_row, Assignment, FieldRow, PublishRequest, Published, ServeReport,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -230,19 +232,6 @@ pub(super) async fn get_blob(
         }
     }
     Ok(r)
-}
-
-/// The answer to a publication.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Published {
-    pub name: String,
-    pub version: u32,
-    /// `canary` or `promoted`.
-    pub state: String,
-    pub canary: Vec<String>,
-    /// What the collector changed or assumed (the canonical input kept).
-    #[serde(default)]
-    pub notes: Vec<String>,
 }
 
 /// Check a publication's manifest against its blobs; the problems, each

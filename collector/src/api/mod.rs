@@ -39,9 +39,9 @@ mod rows;
 
 use boards::{get_devices, post_enrol, post_heartbeat};
 pub use boards::{DeviceView, EnrolRequest, EnrolResponse, Heartbeat, HeartbeatReply};
+pub use frontier_table::rollout::Published;
 pub use frontiers::{
-    BoardLatency, BoardView, DecisionView, FrontierView, LatencyView, ModelLatency, Published,
-    VersionView,
+    BoardLatency, BoardView, DecisionView, FrontierView, LatencyView, ModelLatency, VersionView,
 };
 use jobs::{complete_job, get_jobs, next_job, post_job, release_job, renew_job};
 pub use jobs::{CompleteRequest, LeaseRequest};

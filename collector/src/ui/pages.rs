@@ -40,6 +40,22 @@ macro_rules! db {
     };
 }
 
+/// What people call each board: its enrolled name, else its hostname,
+/// else its id.
+fn names_of(devices: &[crate::store::Device]) -> BTreeMap<String, String> {
+    devices
+        .iter()
+        .map(|d| (d.device_id.clone(), board_name(d)))
+        .collect()
+}
+
+fn board_name(d: &crate::store::Device) -> String {
+    d.name
+        .clone()
+        .or(d.fingerprint.hostname.clone())
+        .unwrap_or_else(|| d.device_id.clone())
+}
+
 /// "3 min ago".
 fn ago(us: i64, now: i64) -> String {
     let s = ((now - us).max(0) / 1_000_000) as u64;
@@ -144,18 +160,7 @@ pub async fn fleet(
     let names = db!(state, store.frontier_names());
     let mut serving: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut attention = Vec::new();
-    let name_of: BTreeMap<String, String> = devices
-        .iter()
-        .map(|d| {
-            (
-                d.device_id.clone(),
-                d.name
-                    .clone()
-                    .or(d.fingerprint.hostname.clone())
-                    .unwrap_or_else(|| d.device_id.clone()),
-            )
-        })
-        .collect();
+    let name_of = names_of(&devices);
     for n in &names {
         let boards = db!(state, store.frontier_boards(n));
         let versions = db!(state, store.versions(n));
@@ -530,11 +535,7 @@ pub async fn board(
         Ok(f) => f,
         Err(e) => return Page::Error(StatusCode::BAD_REQUEST, e, s.view()),
     };
-    let name = d
-        .name
-        .clone()
-        .or(d.fingerprint.hostname.clone())
-        .unwrap_or_else(|| d.device_id.clone());
+    let name = board_name(d);
     let page_rows = db!(state, store.board_rows(&id, &filter, before, PAGE_ROWS + 1));
     let next = (page_rows.len() as i64 > PAGE_ROWS).then(|| page_rows[PAGE_ROWS as usize - 1].0);
     let parsed: Vec<LatencyRow> = page_rows
@@ -991,15 +992,7 @@ pub async fn frontiers(
     let store = &state.store;
     let now = now_us();
     let devices = db!(state, store.devices());
-    let name_of: BTreeMap<String, String> = devices
-        .iter()
-        .map(|d| {
-            (
-                d.device_id.clone(),
-                d.name.clone().unwrap_or_else(|| d.device_id.clone()),
-            )
-        })
-        .collect();
+    let name_of = names_of(&devices);
     let label = |d: &str| name_of.get(d).cloned().unwrap_or_else(|| d.to_string());
     let mut out = Vec::new();
     for name in db!(state, store.frontier_names()) {
@@ -1282,15 +1275,7 @@ pub async fn jobs(
     let store = &state.store;
     let now = now_us();
     let devices = db!(state, store.devices());
-    let name_of: BTreeMap<String, String> = devices
-        .iter()
-        .map(|d| {
-            (
-                d.device_id.clone(),
-                d.name.clone().unwrap_or_else(|| d.device_id.clone()),
-            )
-        })
-        .collect();
+    let name_of = names_of(&devices);
     let list = db!(state, store.jobs(None, None, 200));
     let counts = db!(state, store.job_counts());
     use frontier_table::jobs::JobState;
