@@ -253,6 +253,18 @@ async fn ui(url: &str) {
     // A reader's token pasted with spaces and a line break.
     let padded = format!("  {reader}\n ");
     let rs = u.login(&padded).await;
+    // Behind a TLS proxy the cookie is Secure too.
+    let r = http
+        .post(format!("{}/ui/login", server.base))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", reader.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("; Secure"));
     let os = u.login(&operator).await;
 
     // The fleet: every value escaped.

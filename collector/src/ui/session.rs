@@ -202,9 +202,17 @@ pub async fn login(
         return unavailable(&state, e).into_response();
     }
     let mut r = Page::Redirect("/ui".into()).into_response();
+    // Behind a TLS-terminating proxy the cookie is also `Secure` (the
+    // collector itself speaks plain HTTP, where a Secure cookie would not
+    // come back).
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let cookie = format!(
-        "{COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
-        LIFETIME.as_secs()
+        "{COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        LIFETIME.as_secs(),
+        if https { "; Secure" } else { "" }
     );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
