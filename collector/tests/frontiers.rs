@@ -606,6 +606,19 @@ async fn frontiers(url: &str) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A body that is not a decision decides nothing (not the default).
+    let r = f
+        .req(
+            reqwest::Method::POST,
+            &f.operator,
+            "/v1/frontiers/cams/rollback",
+            Some(br#"{"version": "five"}"#.to_vec()),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("nothing was decided"));
+    assert_eq!(f.assigned("b3", "cams").await.version, 5);
     let r = f
         .req(
             reqwest::Method::POST,

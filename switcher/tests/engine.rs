@@ -233,3 +233,55 @@ fn the_status_says_what_corrects_each_prediction() {
     sw.shutdown();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn field_windows_count_each_request_once_and_start_again() {
+    let dir = frontier_testkit::scratch("switcher-field");
+    let path = manifest(&dir, &[("small", 0.70, 2.0), ("large", 0.90, 6.0)]);
+    let machine = FakeMachine::steady();
+    let mut backend = FakeBackend::new(machine.clock.clone());
+    for m in ["small", "large"] {
+        backend.add(
+            dir.join(format!("{m}.onnx")),
+            FakeModel::Runs {
+                inputs: FakeBackend::simple_inputs(),
+                script: machine.model(1.0, 0.0),
+            },
+        );
+    }
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    let mut config = ServeConfig::new(path.clone(), 100.0, backend);
+    config.mode = SwitchMode::MostAccurate;
+    let (sw, _) = Switcher::start(config).unwrap();
+    let _ = sw.take_field();
+    for i in 0..5 {
+        let r = sw.infer(&request()).unwrap();
+        sw.record_end_to_end(&r.model, r.threads, 10.0 + i as f64);
+    }
+    let w = sw.take_field();
+    assert_eq!(w.manifest, path);
+    assert_eq!(w.device_key, KEY);
+    assert_eq!(w.models.len(), 1, "{:?}", w.models);
+    let m = &w.models[0];
+    assert_eq!((m.model.as_str(), m.requests, m.failed), ("large", 5, 0));
+    assert_eq!(m.inference_ms.len(), 5);
+    assert!(m.inference_ms.windows(2).all(|p| p[0] <= p[1]));
+    assert_eq!(m.e2e_ms, vec![10.0, 11.0, 12.0, 13.0, 14.0]);
+    // The next window starts empty.
+    assert!(sw.take_field().models.is_empty());
+
+    // Another canonical input cannot replace the served generation.
+    let mut m2: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    m2["input"]["shape"] = serde_json::json!([1, 8]);
+    let p2 = dir.join("other.json");
+    std::fs::write(&p2, serde_json::to_vec(&m2).unwrap()).unwrap();
+    let e = sw.reload_from(p2, None).unwrap_err().to_string();
+    assert!(e.contains("input") && e.contains("fix:"), "{e}");
+    assert_eq!(
+        sw.status().current_model,
+        "large",
+        "the old generation serves"
+    );
+    sw.shutdown();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -223,8 +223,8 @@ pub fn parse_field_row(line: &str) -> Result<FieldRow, String> {
     Ok(row)
 }
 
-/// The percentiles of `values` (ms), by linear interpolation; `None` when
-/// empty.
+/// The `q` quantile of `sorted` (ascending), by linear interpolation;
+/// `None` when empty.
 pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;

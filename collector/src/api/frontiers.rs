@@ -57,6 +57,15 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn check_sha(sha: &str) -> Result<(), ApiError> {
     if sha.len() == 64
         && sha
@@ -676,10 +685,7 @@ pub(super) async fn post_status(
         "{\"serving\": 3, \"downloading\": 4, \"failed\": {\"version\": 4, \"error\": \"...\"}}",
     )
     .await?;
-    let failed = r
-        .failed
-        .as_ref()
-        .map(|f| (f.version, &f.error[..f.error.len().min(4000)]));
+    let failed = r.failed.as_ref().map(|f| (f.version, clip(&f.error, 4000)));
     state
         .store
         .board_report(&name, &device, r.serving, r.downloading, failed, now_us())
@@ -823,21 +829,30 @@ async fn decide_by_hand(
 ) -> Result<Json<DecisionView>, ApiError> {
     let who = state.authorize(&headers, &[Role::Operator]).await?;
     check_name(&name)?;
-    let req: DecideRequest = json_body(
-        body,
-        64 << 10,
-        "decision",
-        "send a shorter reason",
-        "{\"version\": 3, \"reason\": \"...\"}",
-    )
-    .await
-    .or_else(|e| {
-        if e.status == StatusCode::BAD_REQUEST {
-            Ok(DecideRequest::default())
-        } else {
-            Err(e)
-        }
+    // No body means the default version; a body that is not a decision is
+    // refused (read as the default, a typo would roll back another version).
+    let (raw, seen) = read_capped(body, 64 << 10, 256 << 10).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body could not be read ({e}); fix: resend it"),
+        )
     })?;
+    if seen > 64 << 10 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "a decision is at most 65536 bytes; fix: send a shorter reason",
+        ));
+    }
+    let req: DecideRequest = if raw.iter().all(u8::is_ascii_whitespace) {
+        DecideRequest::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("not a decision ({e}); nothing was decided; fix: send JSON {{\"version\": 3, \"reason\": \"...\"}} or no body"),
+            )
+        })?
+    };
     let by = format!("operator:{}", who.token_id);
     let d = match rollout::by_hand(&state.store, &name, req.version, promote, &by, req.reason).await
     {
@@ -1054,6 +1069,13 @@ mod tests {
         assert_eq!(parse_range("bytes=10-", 10), None);
         assert_eq!(parse_range("bytes=0-1,3-4", 10), None);
         assert_eq!(parse_range("items=0-1", 10), None);
+    }
+
+    #[test]
+    fn clipping_keeps_characters_whole() {
+        assert_eq!(clip("abc", 10), "abc");
+        assert_eq!(clip("éé", 3), "é");
+        assert_eq!(clip("", 0), "");
     }
 
     #[test]

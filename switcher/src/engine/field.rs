@@ -63,7 +63,9 @@ struct Acc {
 pub(super) struct FieldAcc {
     start: SystemTime,
     started: Instant,
-    per: BTreeMap<(String, u32), Acc>,
+    /// By model name, then thread count: a request finds its entry by
+    /// `&str`, so the request path allocates only a model's first time.
+    per: BTreeMap<String, BTreeMap<u32, Acc>>,
 }
 
 impl Default for FieldAcc {
@@ -77,12 +79,20 @@ impl Default for FieldAcc {
 }
 
 impl FieldAcc {
+    fn entry(&mut self, v: &Variant) -> &mut Acc {
+        if !self.per.contains_key(v.name.as_str()) {
+            self.per.insert(v.name.clone(), BTreeMap::new());
+        }
+        self.per
+            .get_mut(v.name.as_str())
+            .expect("inserted above")
+            .entry(v.threads)
+            .or_default()
+    }
+
     /// `v` became the serving model.
     pub(super) fn switched_to(&mut self, v: &Variant) {
-        self.per
-            .entry((v.name.clone(), v.threads))
-            .or_default()
-            .switches_in += 1;
+        self.entry(v).switches_in += 1;
     }
 }
 
@@ -95,7 +105,7 @@ fn push(v: &mut Vec<f64>, x: f64) {
 impl Switcher {
     fn field_entry<R>(&self, v: &Variant, f: impl FnOnce(&mut Acc) -> R) -> R {
         let mut acc = self.shared.field.lock().unwrap_or_else(|p| p.into_inner());
-        f(acc.per.entry((v.name.clone(), v.threads)).or_default())
+        f(acc.entry(v))
     }
 
     /// A served request: `ms` in the switcher, `infer_ms` the inference.
@@ -124,7 +134,7 @@ impl Switcher {
     /// body to encoding the answer), for the model that served it.
     pub fn record_end_to_end(&self, model: &str, threads: u32, ms: f64) {
         let mut acc = self.shared.field.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = acc.per.get_mut(&(model.to_string(), threads)) {
+        if let Some(a) = acc.per.get_mut(model).and_then(|m| m.get_mut(&threads)) {
             push(&mut a.e2e, ms);
         }
     }
@@ -142,7 +152,12 @@ impl Switcher {
         let models = taken
             .per
             .into_iter()
-            .map(|((model, threads), mut a)| {
+            .flat_map(|(model, by_threads)| {
+                by_threads
+                    .into_iter()
+                    .map(move |(threads, a)| (model.clone(), threads, a))
+            })
+            .map(|(model, threads, mut a)| {
                 a.inference.sort_by(f64::total_cmp);
                 let mut e2e = if a.e2e.is_empty() { a.serve } else { a.e2e };
                 e2e.sort_by(f64::total_cmp);
