@@ -131,6 +131,32 @@ impl Builder {
             .remove(0)
     }
 
+    /// The columns of `features` (the space's, in its order) a model was
+    /// fitted on, by name: a predictor file from a build with fewer
+    /// features exports as it predicts.
+    fn pick(&mut self, features: &str, names: &[String]) -> Result<String, PredictError> {
+        let known = self.space.feature_names();
+        let idx = names
+            .iter()
+            .filter(|n| n.as_str() != "lut_sum_ms")
+            .map(|n| {
+                known.iter().position(|k| k == n).map(|i| i as i64).ok_or_else(|| {
+                    PredictError::Model(format!(
+                        "the predictor uses feature {n}, which this build does not compute; fix: retrain it with this build"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<i64>, _>>()?;
+        if idx.len() == known.len() && idx.iter().enumerate().all(|(i, j)| i as i64 == *j) {
+            return Ok(features.to_string());
+        }
+        let i = self.i64s(&idx);
+        Ok(self
+            .g
+            .node("Gather", &[features, &i], vec![attr_int("axis", 1)], 1)
+            .remove(0))
+    }
+
     fn fitted(&mut self, f: &Fitted) -> Result<Out, PredictError> {
         let lut_table = match &f.model {
             Model::Lut { table, .. } | Model::Hybrid { table, .. } => Some(table),
@@ -154,11 +180,26 @@ impl Builder {
             Space::Gpt2 => return Err(PredictError::NoBlockTable { kind: "lut" }),
         };
         let out = match (&f.model, &lut) {
-            (Model::Learned { ensemble, .. }, _) => {
-                self.head(&features, &ensemble.members, f.residual_q)
+            (
+                Model::Learned {
+                    ensemble,
+                    feature_names,
+                },
+                _,
+            ) => {
+                let x = self.pick(&features, feature_names)?;
+                self.head(&x, &ensemble.members, f.residual_q)
             }
-            (Model::Hybrid { ensemble, .. }, Some((sum, _))) => {
-                let x = self.concat(&[sum, &features]);
+            (
+                Model::Hybrid {
+                    ensemble,
+                    feature_names,
+                    ..
+                },
+                Some((sum, _)),
+            ) => {
+                let x = self.pick(&features, feature_names)?;
+                let x = self.concat(&[sum, &x]);
                 self.head(&x, &ensemble.members, f.residual_q)
             }
             (Model::Lut { calibration, .. }, Some((sum, _))) => {

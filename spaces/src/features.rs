@@ -30,7 +30,7 @@ impl Space {
     }
 }
 
-const OFA_NAMES: [&str; 16] = [
+const OFA_NAMES: [&str; 18] = [
     "stem_macs",
     "pointwise_macs",
     "depthwise3_macs",
@@ -47,6 +47,8 @@ const OFA_NAMES: [&str; 16] = [
     "pointwise_macs_small_maps",
     "depthwise_macs_small_maps",
     "pointwise_macs_mid_maps",
+    "depthwise_stride2_macs",
+    "depthwise_border_macs",
 ];
 
 /// MACs in millions, elements in millions: features of similar magnitude
@@ -119,6 +121,18 @@ fn add_unit(u: &Unit, f: &mut [f64; OFA_NAMES.len()]) {
                     3 => f[2] += dw,
                     5 => f[3] += dw,
                     _ => f[4] += dw,
+                }
+                // tract (0.23) runs a stride-2 depthwise convolution on a
+                // generic path, 5-10x the time per MAC of stride 1, and an
+                // output pixel whose window reaches into the padding at 3-5x
+                // an interior one (its per-operator profile): both grow with
+                // the kernel and the map in ways plain MACs do not follow.
+                if b.stride == 2 {
+                    f[16] += dw;
+                } else {
+                    let pad = b.kernel_size / 2;
+                    let inner = b.out_size.saturating_sub(2 * pad).pow(2) as f64;
+                    f[17] += (o2 - inner) * mid * (b.kernel_size * b.kernel_size) as f64;
                 }
                 if let Some(se) = b.se_channels {
                     f[5] += 2.0 * mid * se as f64;
