@@ -121,6 +121,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
             config.threads = t;
             config.options.threads = t as usize;
         }
+        // Each job is one invocation: its rows share an id.
+        config.invocation = Some(frontier_session::new_invocation_id());
         let seed = lease.job.seed();
         let mut observer = Stderr { warnings: true };
         let mut rows: Vec<LatencyRow> = Vec::new();
@@ -141,9 +143,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
                     // An older collector plans no batches: this board's
                     // own planner picks them within the budget.
                     Planned::Here => {
+                        let references = Model::references(space).map_err(|e| e.to_string())?;
                         let result = crate::active::run(
                             SampleSpec::new(space, seed),
                             job.budget,
+                            references,
                             &config,
                             &backends,
                             &mut observer,

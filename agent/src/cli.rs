@@ -664,6 +664,15 @@ pub struct ProfileArgs {
     #[arg(long, value_parser = sampler_parser(), default_value = "uniform")]
     pub sampler: SamplerChoice,
 
+    /// Reference subnets measured beside the models (rows `reference:
+    /// true`): a space's fixed set (the fleet's canaries), so that tables of
+    /// different invocations can be put on one scale by `train` and
+    /// `predict`. `auto`: the space's set with --space, or when every file's
+    /// manifest names one space; `none`; or a space name (e.g. for PyTorch
+    /// exports of that space, which carry no manifest).
+    #[arg(long, default_value = "auto", value_name = "auto|none|SPACE")]
+    pub references: String,
+
     /// With --space gpt2: sequence length of the models' input.
     #[arg(long, default_value_t = 128)]
     pub seq_len: u32,

@@ -116,6 +116,50 @@ fn models(args: &ProfileArgs) -> anyhow::Result<(Vec<Model>, Vec<String>)> {
     Ok(Model::files(&args.paths))
 }
 
+/// `refs` spread evenly among `models` (each round measures models in this
+/// order: references at one end would see only that end's drift).
+pub(crate) fn interleave(models: Vec<Model>, refs: Vec<Model>) -> Vec<Model> {
+    let (n, k) = (models.len(), refs.len());
+    let mut out = Vec::with_capacity(n + k);
+    let mut refs = refs.into_iter();
+    for (i, m) in models.into_iter().enumerate() {
+        // Reference j goes before model ⌊(j + 1)·n / (k + 1)⌋.
+        while out.len() - i < k && i == ((out.len() - i + 1) * n) / (k + 1) {
+            match refs.next() {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        out.push(m);
+    }
+    out.extend(refs);
+    out
+}
+
+/// The space whose reference subnets this invocation measures (`--references`).
+fn references_space(args: &ProfileArgs, models: &[Model]) -> anyhow::Result<Option<Space>> {
+    match args.references.as_str() {
+        "none" => Ok(None),
+        "auto" => {
+            if args.space.is_some() {
+                return Ok(args.space);
+            }
+            let spaces: std::collections::BTreeSet<Option<&str>> =
+                models.iter().map(|m| m.space()).collect();
+            Ok(match spaces.into_iter().collect::<Vec<_>>().as_slice() {
+                [Some(one)] => Space::parse(one),
+                _ => None,
+            })
+        }
+        name => Space::parse(name).map(Some).with_context(|| {
+            format!(
+                "--references {name}: not auto, none or a space ({}); fix: name one of them",
+                Space::names()
+            )
+        }),
+    }
+}
+
 pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let mut milestones = Milestones::new();
@@ -158,7 +202,17 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let backends = backends::selected(args.backend, &args.ort, memory_budget)?;
     milestones.mark("backends ready");
 
-    let (models, mut failures) = models(&args)?;
+    let (mut models, mut failures) = models(&args)?;
+    // One id for every row of this invocation, references measured beside
+    // its models (in the first batch when profiling actively).
+    config.invocation = Some(session::new_invocation_id());
+    let references = match references_space(&args, &models)? {
+        Some(space) if args.contention.is_empty() && !args.check => Model::references(space)?,
+        _ => Vec::new(),
+    };
+    if args.budget.is_none() || args.space.is_none() {
+        models = interleave(models, references.clone());
+    }
     for f in &failures {
         eprintln!("error: {f}");
     }
@@ -204,7 +258,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     let outcome = match (args.budget, args.space) {
         (Some(budget), Some(space)) => {
             let spec = sample_spec(&args, space);
-            let r = crate::active::run(spec, budget, &config, &backends, &mut cli, &mut write)?;
+            let r = crate::active::run(
+                spec, budget, references, &config, &backends, &mut cli, &mut write,
+            )?;
             if let Some(path) = &args.predictor_out {
                 match frontier_train::planner::predictor_file(r.trained.as_ref(), &r.training_rows) {
                     Some(file) => {
@@ -272,6 +328,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
             print!("{text}");
         }
     }
+    if !args.quiet {
+        report_reference_scale(&rows_out);
+    }
     if let Some(upload) = upload {
         // Spooled means kept through crashes; sending may fail and retry later.
         if let Err(e) = upload.finish(&mut rows_out, args.upload_wait) {
@@ -286,9 +345,90 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// The summary's line on the invocation's reference subnets: its offset
+/// from this device's first invocation that measured them (per backend and
+/// thread count), or that they became that scale.
+fn report_reference_scale(rows: &[LatencyRow]) {
+    use frontier_session::reference_scale;
+    use frontier_train::align;
+    let mut settings: std::collections::BTreeMap<(String, u32), Vec<&LatencyRow>> =
+        std::collections::BTreeMap::new();
+    for r in rows.iter().filter(|r| r.reference == Some(true)) {
+        settings
+            .entry((r.backend.clone(), r.threads))
+            .or_default()
+            .push(r);
+    }
+    for ((backend, threads), refs) in settings {
+        let Some(measured) = align::references_by_invocation(refs.iter().copied())
+            .into_values()
+            .next()
+        else {
+            continue;
+        };
+        let setting = format!("{backend}, {threads} thread(s)");
+        match reference_scale::load(refs[0]) {
+            Some(scale) => match align::offset(&measured, &scale) {
+                Some(o) => eprintln!(
+                    "reference subnets ({setting}): this invocation is {} from this device's first that measured them",
+                    o.describe()
+                ),
+                None => eprintln!(
+                    "reference subnets ({setting}): fewer than two in common with this device's stored scale"
+                ),
+            },
+            None => match reference_scale::store(refs[0], &measured) {
+                Ok(path) => eprintln!(
+                    "reference subnets ({setting}): {} measured; later invocations on this device state their offset from them ({})",
+                    measured.len(),
+                    path.display()
+                ),
+                Err(e) => eprintln!("warning: reference subnets not kept: {e}"),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_spread_among_the_models() {
+        let file = |name: String| Model::File {
+            path: PathBuf::from(name),
+            arch: None,
+            space: None,
+        };
+        let names = |v: Vec<Model>| -> Vec<String> {
+            v.into_iter()
+                .map(|m| match m {
+                    Model::File { path, .. } => path.display().to_string(),
+                    Model::Generated { name, .. } => name,
+                })
+                .collect()
+        };
+        let models = |n: usize| (0..n).map(|i| file(format!("m{i}"))).collect::<Vec<_>>();
+        let refs = || (0..5).map(|i| file(format!("r{i}"))).collect::<Vec<_>>();
+        let spread = names(interleave(models(40), refs()));
+        assert_eq!(spread.len(), 45);
+        let at: Vec<usize> = (0..5)
+            .map(|j| spread.iter().position(|n| n == &format!("r{j}")).unwrap())
+            .collect();
+        assert_eq!(at, vec![6, 14, 22, 29, 37]);
+        assert_eq!(
+            names(interleave(models(0), refs())),
+            vec!["r0", "r1", "r2", "r3", "r4"]
+        );
+        assert_eq!(
+            names(interleave(models(2), refs())),
+            vec!["r0", "r1", "m0", "r2", "r3", "r4", "m1"]
+        );
+        assert_eq!(
+            names(interleave(models(3), Vec::new())),
+            vec!["m0", "m1", "m2"]
+        );
+    }
 
     #[test]
     fn ops_file_beside_table() {

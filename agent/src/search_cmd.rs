@@ -261,13 +261,19 @@ fn verify(
     let backends = crate::backends::selected(backend, &args.ort, memory_budget)?;
     frontier_session::stand_in::check_manifest(manifest, &args.out, None)
         .map_err(|e| anyhow::anyhow!("--verify: {e}"))?;
-    let models = frontier_session::Model::frontier(manifest, &args.out);
+    let mut models = frontier_session::Model::frontier(manifest, &args.out);
+    let n = models.len();
+    // The space's reference subnets beside them: this invocation's offset
+    // from the predictor's scale.
+    if let (Some(space), Some(_)) = (Space::parse(&manifest.space), &p.references) {
+        models.extend(frontier_session::Model::references(space)?);
+    }
     eprintln!(
-        "verifying {} frontier models on {key} ({} backend, {} thread(s))",
-        models.len(),
-        p.backend,
-        p.threads
+        "verifying {n} frontier models on {key} ({} backend, {} thread(s))",
+        p.backend, p.threads
     );
+    let mut config = config;
+    config.invocation = Some(frontier_session::new_invocation_id());
     let mut observer = frontier_session::Stderr {
         warnings: std::io::stderr().is_terminal(),
     };
@@ -278,7 +284,26 @@ fn verify(
     let table = args.out.join("verify.jsonl");
     std::fs::write(&table, frontier_table::to_jsonl(&outcome.rows))
         .with_context(|| format!("{}: cannot write", table.display()))?;
-    let v = assembly::record_verification(manifest, &key, &outcome.rows, &args.out);
+    let offset = p.references.as_ref().and_then(|scale| {
+        frontier_train::align::references_by_invocation(&outcome.rows)
+            .into_values()
+            .next()
+            .and_then(|refs| frontier_train::align::offset(&refs, scale))
+    });
+    if let Some(o) = &offset {
+        eprintln!(
+            "this invocation: {} from the predictor's scale; measurements compared on that scale",
+            o.describe()
+        );
+    }
+    let rows: Vec<_> = outcome
+        .rows
+        .iter()
+        .filter(|r| r.reference != Some(true))
+        .cloned()
+        .collect();
+    let scale = offset.map(|o| o.factor).unwrap_or(1.0);
+    let v = assembly::record_verification(manifest, &key, &rows, &args.out, scale);
     for miss in &v.misses {
         eprintln!("{miss}");
     }

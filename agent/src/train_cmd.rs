@@ -95,13 +95,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The architectures of an `--archs` file: `{"arch": ...}` or manifest lines.
-fn archs_of(path: &Path) -> anyhow::Result<Vec<String>> {
+/// What an `--archs` file names: table rows, `{"arch": ...}` or manifest lines.
+fn targets_of(path: &Path, p: &PredictorFile) -> anyhow::Result<frontier_train::Targets> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(frontier_train::archs_of_lines(
+    Ok(frontier_train::targets_of_lines(
         &text,
         &path.display().to_string(),
+        p.references.as_ref(),
     )?)
 }
 
@@ -110,20 +111,49 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<i32> {
     if args.predictor.starts_with("collector:") {
         eprintln!("using {origin}");
     }
-    let archs = match (&args.arch, &args.archs) {
-        (Some(a), None) => vec![a.clone()],
-        (None, Some(f)) => archs_of(f)?,
+    let targets = match (&args.arch, &args.archs) {
+        (Some(a), None) => frontier_train::Targets {
+            archs: vec![(a.clone(), None)],
+            ..Default::default()
+        },
+        (None, Some(f)) => targets_of(f, &p)?,
         _ => bail!("give --arch JSON or --archs FILE.jsonl"),
     };
+    for (inv, o) in &targets.offsets {
+        eprintln!(
+            "invocation {inv}: {} from the predictor's scale; its predictions are scaled to it",
+            o.describe()
+        );
+    }
+    if !targets.unaligned.is_empty() {
+        eprintln!(
+            "note: {} invocation(s) of the table measured reference subnets, but {}; their predictions are on the predictor's scale (a few percent apart); fix: retrain with this version",
+            targets.unaligned.len(),
+            if p.references.is_none() {
+                "the predictor has none (trained before predictor file 1.1 or from rows without references)"
+            } else {
+                "fewer than two are the predictor's"
+            }
+        );
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
-    for (i, a) in archs.iter().enumerate() {
+    for (i, (a, inv)) in targets.archs.iter().enumerate() {
+        let on = inv
+            .as_deref()
+            .and_then(|i| targets.factor(Some(i)).map(|o| (i, o)));
         match p.predict(a) {
-            Ok(pr) => writeln!(
-                out,
-                "{}",
-                frontier_train::prediction_line(a, &pr, args.json)
-            )?,
+            Ok(mut pr) => {
+                if let Some((_, o)) = on {
+                    pr.ms *= o.factor;
+                    pr.interval = (pr.interval.0 * o.factor, pr.interval.1 * o.factor);
+                }
+                writeln!(
+                    out,
+                    "{}",
+                    frontier_train::prediction_line_on(a, &pr, on, args.json)
+                )?
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("error: architecture {}: {e}", i + 1);

@@ -435,6 +435,52 @@ fn instances_are_recorded_per_row() {
     assert!(stderr(&o).contains("--instances"), "{}", stderr(&o));
 }
 
+/// `--references none` measures only what was asked for; a value that is
+/// neither auto, none nor a space is refused before anything is measured.
+#[test]
+fn references_can_be_left_out_and_bad_values_are_named() {
+    let dir = scratch("references");
+    let mut args = vec![
+        "profile",
+        "--space",
+        "ofa-mbv3",
+        "--samples",
+        "1",
+        "--references",
+        "none",
+    ];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(&["--instances", "1", "--json"]);
+    let o = frontier(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<LatencyRow> = table::parse(
+        Path::new("stdout.jsonl"),
+        table::Format::JsonLines,
+        &String::from_utf8_lossy(&o.stdout),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].reference.is_none() && rows[0].invocation.is_some());
+    let o = frontier(
+        &[
+            "profile",
+            "--space",
+            "ofa-mbv3",
+            "--samples",
+            "1",
+            "--references",
+            "mnist",
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--references mnist") && stderr(&o).contains("fix:"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn space_profiles_generated_subnets_without_files() {
     let dir = scratch("space");
@@ -464,7 +510,25 @@ fn space_profiles_generated_subnets_without_files() {
         &String::from_utf8_lossy(&o.stdout),
     )
     .unwrap();
-    assert_eq!(rows.len(), 2);
+    // The two subnets asked for, then the space's reference subnets (the
+    // fleet's canaries), every row with the invocation's one id.
+    let canaries = frontier_spaces::canary_archs(frontier_spaces::Space::OfaMbv3);
+    assert_eq!(rows.len(), 2 + canaries.len());
+    let invocation = rows[0].invocation.clone().expect("an invocation id");
+    assert_eq!(invocation.len(), 24, "{invocation}");
+    assert!(rows
+        .iter()
+        .all(|r| r.invocation.as_deref() == Some(&invocation)));
+    let (references, rows): (Vec<LatencyRow>, Vec<LatencyRow>) =
+        rows.into_iter().partition(|r| r.reference == Some(true));
+    for (i, r) in references.iter().enumerate() {
+        assert_eq!(
+            r.model_name.as_deref(),
+            Some(format!("reference_ofa_mbv3_{i}").as_str())
+        );
+        assert_eq!(r.arch.as_deref(), Some(canaries[i].row_json().as_str()));
+    }
+    assert!(rows.iter().all(|r| r.reference.is_none()));
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.model_path, format!("ofa-mbv3/ofa_mbv3_{i:04}.onnx"));
         assert_eq!(r.space.as_deref(), Some("ofa-mbv3"));

@@ -143,6 +143,8 @@ pub fn latency_row(s: &SessionFacts, m: &ModelFacts, x: &Measurement) -> Latency
         median_ci95_rel: x.interval.map(|i| r(i.half_width)),
         temperature_start_c: fp.temperature_c.map(|t| (t as f64 * 10.0).round() / 10.0),
         power_online: fp.power_online,
+        invocation: None,
+        reference: None,
     }
 }
 

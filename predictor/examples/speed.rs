@@ -20,6 +20,7 @@ fn main() {
                 ms: 1.0 + ofa_mbv3::macs(&a) / 1e7,
                 arch: a.to_json(),
                 weight: 1.0,
+                group: 0,
             }
         })
         .collect();

@@ -49,6 +49,61 @@ pub fn metrics(truth: &[f64], pred: &[f64]) -> Metrics {
     }
 }
 
+/// Metrics expected on a *later* profiling invocation of the same device:
+/// each relative residual `r` (pred/meas − 1, out of fold) meets a
+/// measurement of that invocation scaled by `1 + e`, where `e` is the
+/// invocation's error of scale with standard deviation `sigma` (after
+/// aligning by reference subnets, what the references could not correct;
+/// without, the invocation's whole offset). The ±5/±10% shares and MAPE are
+/// their expectations over `e` (normal, integrated on a grid of ±4σ); Kendall
+/// τ and Spearman ρ are those of `truth`/`pred`, since one factor shared by
+/// an invocation leaves the order unchanged.
+/// With `intervals`, `interval_coverage` is the expected share of later
+/// measurements inside them.
+pub fn later_invocation(
+    truth: &[f64],
+    pred: &[f64],
+    intervals: Option<&[(f64, f64)]>,
+    sigma: f64,
+) -> Metrics {
+    let mut m = metrics(truth, pred);
+    let sigma = sigma.max(0.0);
+    // Grid of e with normal weights (one point without an error of scale).
+    const STEPS: usize = 81;
+    let grid: Vec<(f64, f64)> = if sigma == 0.0 {
+        vec![(0.0, 1.0)]
+    } else {
+        (0..STEPS)
+            .map(|i| {
+                let z = -4.0 + 8.0 * i as f64 / (STEPS - 1) as f64;
+                (z * sigma, (-0.5 * z * z).exp())
+            })
+            .collect()
+    };
+    let total: f64 = grid.iter().map(|(_, w)| w).sum();
+    let (mut w5, mut w10, mut mape, mut inside) = (0.0, 0.0, 0.0, 0.0);
+    for (i, (t, p)) in truth.iter().zip(pred).enumerate() {
+        for (e, w) in &grid {
+            // The later measurement is t·(1 + e).
+            let later = t * (1.0 + e);
+            let r = p / later - 1.0;
+            let w = w / total;
+            w5 += w * f64::from(r.abs() <= 0.05 + 1e-12);
+            w10 += w * f64::from(r.abs() <= 0.10 + 1e-12);
+            mape += w * r.abs();
+            if let Some(iv) = intervals {
+                inside += w * f64::from(later >= iv[i].0 && later <= iv[i].1);
+            }
+        }
+    }
+    let n = truth.len().max(1) as f64;
+    m.within_5pct = w5 / n;
+    m.within_10pct = w10 / n;
+    m.mape = mape / n;
+    m.interval_coverage = intervals.map(|_| inside / n);
+    m
+}
+
 /// Kendall's τ-b (ties in either variable handled), O(n²).
 pub fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len();
@@ -130,6 +185,25 @@ mod tests {
         assert!((m.spearman - 1.0).abs() < 1e-12);
         let rmse = ((0.16 + 1.0 + 12.25 + 0.0) / 4.0f64).sqrt();
         assert!((m.rmse_ms - rmse).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_later_invocation_spreads_the_residuals() {
+        // Every prediction 8% high: all within ±10% and none within ±5%
+        // in-sample; on a later invocation with a 2% sd of scale, those
+        // measured 1.8% faster fall past 10% (Φ(-0.91) = 18%) and those
+        // measured 2.9% slower come within 5% (Φ(-1.43) = 7.6%).
+        let t = vec![10.0; 100];
+        let p = vec![10.8; 100];
+        let same = later_invocation(&t, &p, None, 0.0);
+        assert_eq!(same.within_10pct, 1.0);
+        let later = later_invocation(&t, &p, Some(&vec![(9.0, 11.0); 100]), 0.02);
+        assert!((later.within_10pct - 0.82).abs() < 0.03, "{later:?}");
+        assert!((later.within_5pct - 0.076).abs() < 0.02, "{later:?}");
+        assert!(later.mape > 0.079 && later.mape < 0.085, "{later:?}");
+        assert_eq!(later.kendall_tau, same.kendall_tau);
+        // 10·(1 + e) inside [9, 11] unless |e| > 10%: always, at 2% sd.
+        assert!(later.interval_coverage.unwrap() > 0.999, "{later:?}");
     }
 
     #[test]

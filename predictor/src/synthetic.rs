@@ -45,6 +45,7 @@ pub fn ofa_device(n: usize, seed: u64) -> (Vec<Sample>, BTreeMap<String, f64>) {
                 arch: arch.to_json(),
                 ms: whole * noise(&mut rng, 0.02),
                 weight: 1.0,
+                group: 0,
             }
         })
         .collect();

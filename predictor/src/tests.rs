@@ -11,7 +11,7 @@ use crate::synthetic::{noise, ofa_device as device};
 fn ctx(blocks: &BTreeMap<String, f64>) -> Context<'_> {
     Context {
         blocks: Some(blocks),
-        source: None,
+        ..Context::default()
     }
 }
 
@@ -128,16 +128,27 @@ fn predictor_files_round_trip_and_refuse_other_majors() {
         metrics: t.metrics.clone(),
         reason: t.reason.clone(),
         fitted: t.fitted.clone(),
+        references: Some(BTreeMap::from([("{}".to_string(), 1.5)])),
     };
     let back = PredictorFile::from_json(&file.to_json()).unwrap();
     assert_eq!(back, file);
+    // A 1.0 file (no references) reads as one without them.
+    let old = file.to_json().replace(
+        &format!("\"schema_version\": \"{PREDICTOR_VERSION}\""),
+        "\"schema_version\": \"1.0\"",
+    );
+    let mut v: serde_json::Value = serde_json::from_str(&old).unwrap();
+    v.as_object_mut().unwrap().remove("references");
+    let old = PredictorFile::from_json(&v.to_string()).unwrap();
+    assert_eq!(old.references, None);
     assert_eq!(
         back.predict(&rows[0].arch).unwrap(),
         file.predict(&rows[0].arch).unwrap()
     );
-    let newer = file
-        .to_json()
-        .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"2.0\"");
+    let newer = file.to_json().replace(
+        &format!("\"schema_version\": \"{PREDICTOR_VERSION}\""),
+        "\"schema_version\": \"2.0\"",
+    );
     let e = PredictorFile::from_json(&newer).unwrap_err();
     assert!(e.to_string().contains("2.0"), "{e}");
 }
@@ -165,8 +176,8 @@ fn a_few_rows_transfer_a_predictor_to_a_new_device() {
         .collect();
     let (shots, held_out) = new_rows.split_at(15);
     let ctx = Context {
-        blocks: None,
         source: Some(&source.fitted),
+        ..Context::default()
     };
     let t = train(Space::OfaMbv3, &[Kind::Transfer], shots, &ctx, 0).unwrap();
     let truth: Vec<f64> = held_out.iter().map(|s| s.ms).collect();

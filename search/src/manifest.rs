@@ -235,11 +235,16 @@ pub struct Verified {
 /// a verification session over the manifest's files in `dir` (a row is a
 /// model's when its path is the model's file), and compare it with the
 /// prediction.
+/// `scale`: the verifying invocation's offset from the predictor's scale
+/// (its reference subnets' ratio, 1.0 when unknown): measurements are
+/// recorded as measured and compared with predictions on the predictor's
+/// scale (measured / scale).
 pub fn record_verification(
     manifest: &mut Manifest,
     key: &str,
     rows: &[LatencyRow],
     dir: &Path,
+    scale: f64,
 ) -> Verified {
     let mut v = Verified::default();
     for m in manifest.models.iter_mut() {
@@ -258,6 +263,7 @@ pub fn record_verification(
             continue;
         };
         v.measured += 1;
+        let ms = ms / scale;
         let in_interval = ms >= lo && ms <= hi;
         let in_10 = (pred / ms - 1.0).abs() <= 0.10;
         if in_interval || in_10 {

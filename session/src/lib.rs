@@ -25,6 +25,7 @@ pub mod export_dir;
 mod model;
 mod observe;
 pub mod probe_ref;
+pub mod reference_scale;
 pub mod stand_in;
 pub mod supernet;
 
@@ -116,6 +117,10 @@ pub struct SessionConfig {
     /// When the whole invocation must end (`profile --budget` on files):
     /// what preparing the models left of it becomes the harness's budget.
     pub deadline: Option<std::time::Instant>,
+    /// The profiling invocation's id, recorded in every row
+    /// ([`new_invocation_id`]); one per `frontier profile` run, shared by
+    /// all its sessions.
+    pub invocation: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -139,6 +144,7 @@ impl Default for SessionConfig {
             check_unused_inputs: true,
             contention: None,
             deadline: None,
+            invocation: None,
         }
     }
 }
@@ -295,6 +301,19 @@ struct Ready {
 }
 
 /// Per-backend options (session options only where the backend has them).
+/// A new invocation id: 24 hex digits of SHA-256 over the wall clock in
+/// nanoseconds, the process id and the host name, so two invocations on one
+/// board or on two boards get different ids.
+pub fn new_invocation_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let seed = format!("{nanos}/{}/{}", std::process::id(), host.trim());
+    sha256_hex(seed.as_bytes())[..24].to_string()
+}
+
 pub fn options_for(backend: &dyn Backend, base: &PrepareOptions) -> PrepareOptions {
     if backend.has_session_options() {
         base.clone()
@@ -779,7 +798,10 @@ pub fn run_on(
                 m.unstable_reason.as_deref().unwrap_or("")
             ));
         }
-        outcome.rows.push(rows::latency_row(&session, &facts, &m));
+        let mut row = rows::latency_row(&session, &facts, &m);
+        row.invocation = config.invocation.clone();
+        row.reference = models[subject.model].is_reference().then_some(true);
+        outcome.rows.push(row);
         if let Some(runs) = config.per_op_runs {
             match harness::profile_ops(state[0].as_mut(), runs) {
                 Some(Ok(ops)) => {

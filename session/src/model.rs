@@ -28,6 +28,9 @@ pub enum Model {
         onnx: Vec<u8>,
         arch: String,
         space: String,
+        /// One of the invocation's reference subnets ([`Model::references`]):
+        /// its rows say `reference: true`.
+        reference: bool,
     },
 }
 
@@ -45,7 +48,49 @@ impl Model {
             onnx: arch.generate(seed)?.onnx,
             arch: arch.row_json(),
             space: arch.space().name().into(),
+            reference: false,
         })
+    }
+
+    /// The reference subnets of `space` ([`frontier_spaces::canary_archs`],
+    /// the same on every board and in every version), named
+    /// `reference_<prefix>_<i>`: measured beside an invocation's models so
+    /// that tables of different invocations can be put on one scale.
+    pub fn references(
+        space: frontier_spaces::Space,
+    ) -> Result<Vec<Model>, frontier_spaces::ArchError> {
+        frontier_spaces::canary_archs(space)
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Ok(Model::Generated {
+                    name: format!("reference_{}_{i}", space.file_prefix()),
+                    onnx: a.generate(CANARY_SEED.wrapping_add(i as u64))?.onnx,
+                    arch: a.row_json(),
+                    space: space.name().into(),
+                    reference: true,
+                })
+            })
+            .collect()
+    }
+
+    /// The space the model belongs to, when known.
+    pub fn space(&self) -> Option<&str> {
+        match self {
+            Model::File { space, .. } => space.as_deref(),
+            Model::Generated { space, .. } => Some(space),
+        }
+    }
+
+    /// Whether this is a reference subnet.
+    pub fn is_reference(&self) -> bool {
+        matches!(
+            self,
+            Model::Generated {
+                reference: true,
+                ..
+            }
+        )
     }
 
     /// `n` subnets drawn as `spec` says, subnet `i` with weights of seed

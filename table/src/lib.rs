@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The version written by this build. Minor versions only add optional columns.
-pub const SCHEMA_VERSION: &str = "1.6";
+pub const SCHEMA_VERSION: &str = "1.7";
 /// The major version this build reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 
@@ -210,6 +210,17 @@ pub struct LatencyRow {
     /// the device has none to ask (1.6).
     #[serde(default)]
     pub power_online: Option<bool>,
+    /// The profiling invocation that measured the row: one id per
+    /// `frontier profile` run, shared by all its rows (1.7). Rows of one
+    /// invocation share its machine state; tables of two invocations are put
+    /// on one scale by their reference rows.
+    #[serde(default)]
+    pub invocation: Option<String>,
+    /// Whether the row is one of the invocation's reference subnets (the
+    /// space's fixed set measured beside its models, to align invocations),
+    /// not a model the user asked for (1.7).
+    #[serde(default)]
+    pub reference: Option<bool>,
 }
 
 impl LatencyRow {
@@ -224,12 +235,14 @@ impl LatencyRow {
 
 /// Columns added after 1.3, in order: those empty at the end of a row are
 /// left out of its content id, so rows made before them keep their ids.
-const AFTER_1_3: [&str; 5] = [
+const AFTER_1_3: [&str; 7] = [
     "contention",
     "contention_kind",
     "median_ci95_rel",
     "temperature_start_c",
     "power_online",
+    "invocation",
+    "reference",
 ];
 
 /// Hex digits of a row id (128 bits of SHA-256).

@@ -11,7 +11,7 @@ use frontier_spaces::{gpt2, ofa_mbv3, Space};
 fn ctx(blocks: &std::collections::BTreeMap<String, f64>) -> Context<'_> {
     Context {
         blocks: Some(blocks),
-        source: None,
+        ..Context::default()
     }
 }
 
@@ -69,8 +69,8 @@ fn onnx_export_predicts_what_frontier_predicts() {
         Kind::Transfer,
         &train_rows[..12],
         &Context {
-            blocks: None,
             source: Some(&learned),
+            ..Context::default()
         },
         2,
     )
@@ -132,6 +132,7 @@ fn onnx_export_of_gpt2_predicts_what_frontier_predicts() {
                 arch: a.to_json(),
                 ms: ms * noise(&mut rng, 0.03),
                 weight: 1.0,
+                group: 0,
             }
         })
         .collect();

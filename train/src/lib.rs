@@ -10,6 +10,7 @@
 //!   report (`--report`) and the ONNX metadata.
 //! - [`planner`]: active profiling's choice of what to measure next.
 
+pub mod align;
 pub mod planner;
 pub mod rows;
 
@@ -96,6 +97,8 @@ pub struct Request {
 pub struct Trained {
     pub space: Space,
     pub file: PredictorFile,
+    /// How the rows of several invocations were put on one scale.
+    pub alignment: align::Alignment,
     pub trained: predictor::Trained,
     /// Metrics on the rows left out with `shots`.
     pub held_out: Option<Metrics>,
@@ -119,8 +122,10 @@ pub fn train(
         .iter()
         .partition(|r| r.space.as_deref() == Some(BLOCK_SPACE));
     let no_arch = rest.iter().filter(|r| r.arch.is_none()).count();
+    let all_rows: Vec<&LatencyRow> = all.iter().collect();
     let in_space: Vec<&LatencyRow> = rest
         .into_iter()
+        .filter(|r| r.reference != Some(true))
         .filter(|r| match (&r.space, &r.arch) {
             (_, None) => false,
             (Some(s), _) => s == space.name(),
@@ -141,6 +146,10 @@ pub fn train(
     let first = *rows.first().ok_or_else(|| {
         TrainError::Input("no rows left after --device/--backend/--threads".into())
     })?;
+    // Several invocations: each on the scale of the one with most rows, by
+    // their reference subnets.
+    let alignment = align::align(&rows, &all_rows);
+    let mut groups = align::Groups::default();
     let mut samples: Vec<Sample> = Vec::new();
     let (mut bad_latency, mut bad_arch, mut unstable) = (0, 0, 0);
     for r in &rows {
@@ -151,12 +160,34 @@ pub fn train(
             bad_arch += 1;
             continue;
         }
-        let Some(sample) = sample_of(r) else {
+        let Some(mut sample) = sample_of(r) else {
             bad_latency += 1;
             continue;
         };
+        sample.ms /= alignment.factor(r);
+        sample.group = groups.index(r);
         unstable += usize::from(r.unstable);
         samples.push(sample);
+    }
+    if !alignment.offsets.is_empty() {
+        let list: Vec<String> = alignment
+            .offsets
+            .iter()
+            .map(|(inv, o)| format!("{inv}: {}", o.describe()))
+            .collect();
+        warn(&format!(
+            "put {} invocations on the scale of invocation {} by their reference subnets: {}",
+            alignment.offsets.len(),
+            alignment.anchor.as_deref().unwrap_or_default(),
+            list.join("; ")
+        ));
+    }
+    if alignment.anchor.is_some() && !alignment.unaligned.is_empty() {
+        let n: usize = alignment.unaligned.values().sum();
+        warn(&format!(
+            "{n} rows of {} invocations have no reference subnets in common with the others and are used as measured (a few percent apart); fix: profile with --references (the default with --space)",
+            alignment.unaligned.len()
+        ));
     }
     if bad_latency + bad_arch > 0 {
         warn(&format!("left out {bad_latency} rows without a positive latency and {bad_arch} whose arch is outside the {} space", space.name()));
@@ -204,6 +235,7 @@ pub fn train(
     let ctx = predictor::Context {
         blocks: (!blocks.is_empty()).then_some(&blocks),
         source: req.source.as_ref().map(|p| &p.fitted),
+        later_sigma: Some(alignment.later_sigma()),
     };
     let mut trained = predictor::train(space, &kinds, &samples, &ctx, req.seed)?;
     if req.kind == KindChoice::Auto && blocks.is_empty() && req.source.is_none() {
@@ -217,10 +249,12 @@ pub fn train(
     } else {
         Some(held_out_metrics(&trained.fitted, &held_out_rows)?)
     };
-    let file = rows::predictor_file(space, &trained, &rows, samples.len(), unstable);
+    let mut file = rows::predictor_file(space, &trained, &rows, samples.len(), unstable);
+    file.references = (!alignment.scale.is_empty()).then(|| alignment.scale.clone());
     Ok(Trained {
         space,
         file,
+        alignment,
         trained,
         held_out,
         samples: samples.len(),
@@ -253,15 +287,91 @@ pub fn archs_of_lines(text: &str, origin: &str) -> Result<Vec<String>, TrainErro
 
 /// One prediction as `frontier predict` prints it: a JSON line
 /// `{"arch", "predicted_ms", "interval_ms"}`, or `ms [low, high] arch`.
+/// What `predict --archs FILE` predicts: the architectures of the file, and
+/// when it is a latency table whose invocations measured reference
+/// subnets, each invocation's offset from the predictor's scale (its
+/// reference rows themselves are not predicted).
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// Architecture JSON and, for a table's row, its invocation.
+    pub archs: Vec<(String, Option<String>)>,
+    /// Offsets of the table's invocations from the predictor's references.
+    pub offsets: std::collections::BTreeMap<String, align::Offset>,
+    /// Invocations with reference rows that could not be put on the
+    /// predictor's scale (it has no references, or too few in common).
+    pub unaligned: Vec<String>,
+}
+
+impl Targets {
+    /// The factor a prediction for `invocation` is multiplied by to be on
+    /// that invocation's scale.
+    pub fn factor(&self, invocation: Option<&str>) -> Option<&align::Offset> {
+        invocation.and_then(|i| self.offsets.get(i))
+    }
+}
+
+/// [`Targets`] of a file's text: table rows (JSON lines with the table's
+/// columns) or `{"arch": ...}` / manifest lines.
+pub fn targets_of_lines(
+    text: &str,
+    origin: &str,
+    scale: Option<&align::References>,
+) -> Result<Targets, TrainError> {
+    let rows: Option<Vec<LatencyRow>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| frontier_table::parse_line(l).ok())
+        .collect();
+    let Some(rows) = rows.filter(|r| !r.is_empty() && r.iter().all(|r| r.arch.is_some())) else {
+        return Ok(Targets {
+            archs: archs_of_lines(text, origin)?
+                .into_iter()
+                .map(|a| (a, None))
+                .collect(),
+            ..Targets::default()
+        });
+    };
+    let refs = align::references_by_invocation(&rows);
+    let mut t = Targets::default();
+    for (inv, r) in &refs {
+        match scale.and_then(|s| align::offset(r, s)) {
+            Some(o) => {
+                t.offsets.insert(inv.clone(), o);
+            }
+            None => t.unaligned.push(inv.clone()),
+        }
+    }
+    t.archs = rows
+        .into_iter()
+        .filter(|r| r.reference != Some(true))
+        .map(|r| (r.arch.expect("checked above"), r.invocation))
+        .collect();
+    Ok(t)
+}
+
 pub fn prediction_line(arch: &str, p: &frontier_predictor::Prediction, json: bool) -> String {
+    prediction_line_on(arch, p, None, json)
+}
+
+/// [`prediction_line`] with the invocation whose scale the prediction is on.
+pub fn prediction_line_on(
+    arch: &str,
+    p: &frontier_predictor::Prediction,
+    on: Option<(&str, &align::Offset)>,
+    json: bool,
+) -> String {
     if json {
         let arch: serde_json::Value = serde_json::from_str(arch).unwrap_or(serde_json::Value::Null);
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "arch": arch,
             "predicted_ms": p.ms,
             "interval_ms": [p.interval.0, p.interval.1],
-        })
-        .to_string()
+        });
+        if let Some((inv, o)) = on {
+            v["invocation"] = inv.into();
+            v["invocation_offset"] = (o.factor - 1.0).into();
+        }
+        v.to_string()
     } else {
         format!(
             "{:>10.3} ms  [{:.3}, {:.3}]  {arch}",
@@ -306,11 +416,15 @@ impl Trained {
             "kind": t.kind,
             "reason": t.reason,
             "metrics": t.metrics,
+            "validation": t.validation,
+            "cv_metrics": t.cv_metrics,
+            "unaligned_metrics": t.unaligned,
             "candidates": t.candidates,
             "learning_curve": t.learning_curve,
             "from": from,
             "shots": shots,
             "held_out_metrics": self.held_out,
+            "alignment": self.alignment,
             "sum_of_parts_ratio": t.sum_of_parts_ratio.map(|(m, lo, hi)| serde_json::json!({"median": m, "min": lo, "max": hi})),
         })
     }
@@ -359,14 +473,28 @@ impl Trained {
         }
         let _ = writeln!(
             out,
-            "{} ({} rows of {} on {}, {} thread(s); {}-fold cross-validation)",
-            trained.reason,
-            t.samples,
-            file.backend,
-            file.device_id,
-            file.threads,
-            5.min(t.samples)
+            "{} ({} rows of {} on {}, {} thread(s))",
+            trained.reason, t.samples, file.backend, file.device_id, file.threads,
         );
+        let cv = &trained.cv_metrics;
+        let _ = writeln!(
+            out,
+            "the figures above are what to expect on a later invocation: {}; on the training rows' own scale {} within ±10%, {} within ±5%; on a later table without reference subnets {} within ±10%, {} within ±5%",
+            trained.validation,
+            pct(cv.within_10pct),
+            pct(cv.within_5pct),
+            pct(trained.unaligned.within_10pct),
+            pct(trained.unaligned.within_5pct),
+        );
+        if t.alignment.invocations() > 1 {
+            let _ = writeln!(
+                out,
+                "{} invocations: {} put on one scale by reference subnets, {} rows as measured",
+                t.alignment.invocations(),
+                t.alignment.offsets.len() + usize::from(t.alignment.anchor.is_some()),
+                t.alignment.unaligned.values().sum::<usize>()
+            );
+        }
         if let Some(m) = &t.held_out {
             let _ = writeln!(
                 out,

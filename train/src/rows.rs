@@ -42,6 +42,7 @@ pub fn sample_of(r: &LatencyRow) -> Option<Sample> {
         arch: r.arch.clone()?,
         ms: r.latency_ms()?,
         weight: row_weight(r),
+        group: 0,
     })
 }
 
@@ -171,6 +172,7 @@ pub fn predictor_file(
         metrics: trained.metrics.clone(),
         reason: trained.reason.clone(),
         fitted: trained.fitted.clone(),
+        references: None,
     }
 }
 
