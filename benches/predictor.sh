@@ -5,7 +5,15 @@
 # PyTorch-exported Once-for-All fixtures (archs from shared/fixtures/onnx/index.json).
 #
 #   BACKEND=ort BUDGET=8m EVAL=30 TORCH_EVAL=20 benches/predictor.sh [OUT_DIR]
+#   BACKEND=tract BUDGET=15m EVAL=20 TORCH_EVAL=40 TORCH_SEED=28 REPEAT=1 benches/predictor.sh [OUT_DIR]
 #   SPACE=gpt2 BACKEND=ort BUDGET=8m EVAL=30 benches/predictor.sh [OUT_DIR]
+#
+# Every profiling step is its own invocation and measures the space's
+# reference subnets beside its models (rows `reference: true`); `predict`
+# puts each evaluation table on the predictor's scale by them and says the
+# offset. REPEAT=1 profiles the PyTorch set a second time and reports how far
+# the two invocations agree, raw and aligned by their references
+# (benches/invocations.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend="${BACKEND:-ort}"
@@ -31,15 +39,16 @@ torch_n="${TORCH_EVAL:-20}"
 venv="${FRONTIER_TORCH_VENV:-$HOME/.cache/frontier/torch-venv}"
 evaluate_exports() { # DIR LABEL FILES...: profile, attach archs from DIR/index.json, score
   local dir=$1 label=$2; shift 2
-  "$bin" profile "$@" --backend "$backend" --json -q > "$out/$label.raw.jsonl"
+  "$bin" profile "$@" --backend "$backend" --references ofa-mbv3 --json -q > "$out/$label.raw.jsonl"
   python3 - "$dir/index.json" "$out/$label.raw.jsonl" "$out/$label.jsonl" <<'PY'
 import json, sys
 index = {m["file"]: m["config"] for m in json.load(open(sys.argv[1]))["models"]}
 with open(sys.argv[3], "w") as out:
     for line in open(sys.argv[2]):
         r = json.loads(line)
-        c = index[r["model_path"].split("/")[-1]]
-        r["arch"] = json.dumps({k: c[k] for k in ("d", "e", "ks", "r")}, separators=(",", ":"))
+        if not r.get("reference"):  # reference rows carry their arch
+            c = index[r["model_path"].split("/")[-1]]
+            r["arch"] = json.dumps({k: c[k] for k in ("d", "e", "ks", "r")}, separators=(",", ":"))
         out.write(json.dumps(r) + "\n")
 PY
   "$bin" predict --predictor "$out/predictor.json" --archs "$out/$label.jsonl" --json > "$out/$label.pred.jsonl"
@@ -52,7 +61,11 @@ if [ "$torch_n" -gt 0 ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check torch torchvision onnx ofa
   fi
-  "$venv/bin/python" benches/torch_ofa_subnets.py "$out/torch" "$torch_n" 7
+  "$venv/bin/python" benches/torch_ofa_subnets.py "$out/torch" "$torch_n" "${TORCH_SEED:-7}"
   evaluate_exports "$out/torch" torch-ofa "$out"/torch/*.onnx
+  if [ "${REPEAT:-0}" = 1 ]; then
+    evaluate_exports "$out/torch" torch-ofa-again "$out"/torch/*.onnx
+    python3 benches/invocations.py "$out/torch-ofa.jsonl" "$out/torch-ofa-again.jsonl"
+  fi
 fi
 echo "results in $out"

@@ -2,7 +2,8 @@
 """Accuracy of a Frontier latency predictor against measured rows.
 
 Reads a predictor's predictions (`frontier predict --json` lines, in the order
-of the evaluation rows) and the evaluation table (JSON Lines), and prints
+of the evaluation rows; `predict` leaves out the table's reference rows, and
+so does this) and the evaluation table (JSON Lines), and prints
 the share within ±5% / ±10% of the measured corrected median, MAPE, Kendall's
 tau and the intervals' coverage. Used by benches/predictor.sh.
 
@@ -25,6 +26,7 @@ def kendall(a, b):
 def main():
     preds = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+    rows = [r for r in rows if not r.get("reference")]
     label = sys.argv[3] if len(sys.argv) > 3 else sys.argv[2]
     if len(preds) != len(rows):
         sys.exit(f"{len(preds)} predictions for {len(rows)} rows")
@@ -36,7 +38,8 @@ def main():
     print(f"{label}: n={n} within5={sum(abs(r) <= 0.05 for r in rel) / n:.3f} "
           f"within10={sum(abs(r) <= 0.10 for r in rel) / n:.3f} "
           f"mape={sum(abs(r) for r in rel) / n * 100:.2f}% tau={kendall(truth, p):.3f} "
-          f"coverage={inside / n:.3f} worst={max(rel, key=abs) * 100:+.1f}%")
+          f"coverage={inside / n:.3f} worst={max(rel, key=abs) * 100:+.1f}%"
+          + (f" offset={preds[0]['invocation_offset'] * 100:+.2f}%" if "invocation_offset" in preds[0] else ""))
 
 
 if __name__ == "__main__":

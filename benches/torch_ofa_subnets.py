@@ -12,7 +12,10 @@ kernel, expand ratio, depth and resolution 128..224 step 4 independent, as
 `sample_active_subnet`), takes `get_active_subnet(preserve_weight=True)` in
 eval mode and exports it with the TorchScript exporter at opset 13 (BatchNorm
 folded), input `input` [1, 3, r, r]. Writes OUT_DIR/torch_NN_rR.onnx and
-OUT_DIR/index.json ({"models": [{"file", "config"}]}, the fixtures' layout).
+OUT_DIR/index.json ({"models": [{"file", "config"}]}, the fixtures' layout)
+and OUT_DIR/manifest.jsonl (`file`, `space`, `arch` per line), so that
+`frontier profile OUT_DIR` records each row's arch and measures the space's
+reference subnets beside them.
 Never commit the output: it comes from elsewhere and is rebuilt by this script.
 """
 
@@ -60,6 +63,10 @@ def main():
         models.append({"file": name, "config": cfg, "input": {"input": [1, 3, r, r]},
                        "exporter": "torchscript opset 13"})
         print(f"{name}: d={cfg['d']}", file=sys.stderr)
+    with open(os.path.join(out, "manifest.jsonl"), "w") as f:
+        for m in models:
+            arch = {k: m["config"][k] for k in ("ks", "e", "d", "r")}
+            f.write(json.dumps({"file": m["file"], "space": "ofa-mbv3", "arch": arch}) + "\n")
     with open(os.path.join(out, "index.json"), "w") as f:
         json.dump({"source": "ofa package OFAMobileNetV3 subnets, random weights",
                    "torch": torch.__version__, "seed": seed, "models": models}, f, indent=1)
