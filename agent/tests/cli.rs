@@ -473,7 +473,7 @@ fn references_can_be_left_out_and_bad_values_are_named() {
         ],
         &dir,
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("--references mnist") && stderr(&o).contains("fix:"),
         "{}",
@@ -599,9 +599,13 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("active profiling stopped: budget spent"), "{e}");
-    // One batch of 8, stratified by MACs, then the budget was gone.
+    // One batch of 8, stratified by MACs, with the invocation's reference
+    // subnets beside it, then the budget was gone.
     let rows: Vec<LatencyRow> = table::read(&out).unwrap();
+    let (references, rows): (Vec<LatencyRow>, Vec<LatencyRow>) =
+        rows.into_iter().partition(|r| r.reference == Some(true));
     assert_eq!(rows.len(), 8);
+    assert_eq!(references.len(), frontier_spaces::CANARY_SUBNETS);
     let mut macs: Vec<f64> = rows
         .iter()
         .map(|r| {
@@ -658,6 +662,9 @@ fn a_budget_on_files_bounds_the_invocation_and_names_rows_short_of_target() {
             "60s",
             "--warmup-time",
             "0",
+            // The budget is the two models': no reference subnets.
+            "--references",
+            "none",
             "--json",
         ],
         &dir,
