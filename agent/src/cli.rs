@@ -667,9 +667,8 @@ pub struct ProfileArgs {
     /// Reference subnets measured beside the models (rows `reference:
     /// true`): a space's fixed set (the fleet's canaries), so that tables of
     /// different invocations can be put on one scale by `train` and
-    /// `predict`. `auto`: the space's set with --space, or when every file's
-    /// manifest names one space; `none`; or a space name (e.g. for PyTorch
-    /// exports of that space, which carry no manifest).
+    /// `predict`. `auto`: the space's set with --space, none for files;
+    /// `none`; or a space name (e.g. `ofa-mbv3` for files of that space).
     #[arg(long, default_value = "auto", value_name = "auto|none|SPACE")]
     pub references: String,
 

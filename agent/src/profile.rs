@@ -137,20 +137,12 @@ pub(crate) fn interleave(models: Vec<Model>, refs: Vec<Model>) -> Vec<Model> {
 }
 
 /// The space whose reference subnets this invocation measures (`--references`).
-fn references_space(args: &ProfileArgs, models: &[Model]) -> anyhow::Result<Option<Space>> {
+fn references_space(args: &ProfileArgs) -> anyhow::Result<Option<Space>> {
     match args.references.as_str() {
         "none" => Ok(None),
-        "auto" => {
-            if args.space.is_some() {
-                return Ok(args.space);
-            }
-            let spaces: std::collections::BTreeSet<Option<&str>> =
-                models.iter().map(|m| m.space()).collect();
-            Ok(match spaces.into_iter().collect::<Vec<_>>().as_slice() {
-                [Some(one)] => Space::parse(one),
-                _ => None,
-            })
-        }
+        // Files may be of any size and shape (a GPT-2 export of another
+        // sequence length than the references'): references by name only.
+        "auto" => Ok(args.space),
         name => Space::parse(name).map(Some).with_context(|| {
             format!(
                 "--references {name}: not auto, none or a space ({}); fix: name one of them",
@@ -206,7 +198,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<i32> {
     // One id for every row of this invocation, references measured beside
     // its models (in the first batch when profiling actively).
     config.invocation = Some(session::new_invocation_id());
-    let references = match references_space(&args, &models)? {
+    let references = match references_space(&args)? {
         Some(space) if args.contention.is_empty() && !args.check => Model::references(space)?,
         _ => Vec::new(),
     };
