@@ -237,9 +237,13 @@ fn bad_input_names_the_fix() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("architecture 1"), "{}", stderr(&o));
-    let newer = std::fs::read_to_string(&p)
-        .unwrap()
-        .replace("\"schema_version\": \"1.0\"", "\"schema_version\": \"2.1\"");
+    let newer = std::fs::read_to_string(&p).unwrap().replace(
+        &format!(
+            "\"schema_version\": \"{}\"",
+            frontier_predictor::PREDICTOR_VERSION
+        ),
+        "\"schema_version\": \"2.1\"",
+    );
     let p2 = dir.join("newer.json");
     std::fs::write(&p2, newer).unwrap();
     let o = run(&[
