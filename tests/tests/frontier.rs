@@ -70,12 +70,16 @@ fn profile_train_search_verify() {
     assert!(key.ends_with("/tract/t1"), "{key}");
     let models = m["models"].as_array().unwrap();
     assert_eq!(models.len(), 3);
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("verify.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // The frontier's models and, since the predictor has references, the
+    // space's reference subnets measured beside them.
+    let (references, rows): (Vec<serde_json::Value>, Vec<serde_json::Value>) =
+        std::fs::read_to_string(out.join("verify.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .partition(|r| r["reference"] == serde_json::Value::Bool(true));
     assert_eq!(rows.len(), 3);
+    assert_eq!(references.len(), frontier_spaces::CANARY_SUBNETS);
     assert!(rows
         .iter()
         .all(|r| r["space"] == "ofa-mbv3" && r["arch"].is_string()));
