@@ -74,14 +74,6 @@ impl Model {
             .collect()
     }
 
-    /// The space the model belongs to, when known.
-    pub fn space(&self) -> Option<&str> {
-        match self {
-            Model::File { space, .. } => space.as_deref(),
-            Model::Generated { space, .. } => Some(space),
-        }
-    }
-
     /// Whether this is a reference subnet.
     pub fn is_reference(&self) -> bool {
         matches!(
