@@ -5,6 +5,12 @@
 //! (`--out` is appended batch by batch, so an interrupted run keeps them),
 //! and stops when the planner sees a plateau, the pool is spent, or the
 //! next batch would overrun the budget.
+//!
+//! The invocation's reference subnets are measured twice: among the first
+//! batch and again after the last, in time the budget keeps for them. A
+//! run of several minutes drifts by a percent or two; its scale (what a
+//! later invocation is aligned to) is the middle of the two measurements,
+//! not its first minute's.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +49,10 @@ pub fn run(
     let mut merged: Option<Outcome> = None;
     let mut training_rows: Vec<LatencyRow> = Vec::new();
     let mut index = 0usize;
+    let closing = references.clone();
+    // Time kept for measuring the references again, from their share of
+    // the first batch.
+    let mut reserve = Duration::ZERO;
     let stop = loop {
         let models = batch
             .iter()
@@ -54,7 +64,11 @@ pub fn run(
         // The invocation's references go with the first batch.
         let models = crate::profile::interleave(models, std::mem::take(&mut references));
         index += batch.len();
+        let batch_start = Instant::now();
         let outcome = session::run(config.clone(), backends, &models, observer)?;
+        if index == batch.len() && !closing.is_empty() {
+            reserve = batch_start.elapsed() * closing.len() as u32 / models.len() as u32;
+        }
         write(&outcome)?;
         let (references, rows): (Vec<LatencyRow>, Vec<LatencyRow>) = outcome
             .rows
@@ -86,7 +100,7 @@ pub fn run(
             break why;
         }
         let per_batch = start.elapsed() / (index / BATCH).max(1) as u32;
-        if start.elapsed() + per_batch > budget {
+        if start.elapsed() + per_batch + reserve > budget {
             break format!(
                 "budget spent ({:.0} s of {:.0} s; a batch takes about {:.0} s)",
                 start.elapsed().as_secs_f64(),
@@ -100,6 +114,24 @@ pub fn run(
         }
     };
     eprintln!("active profiling stopped: {stop}");
+    if !closing.is_empty() {
+        eprintln!(
+            "active profiling: measuring the {} reference subnets again (the invocation's scale is the middle of both measurements)",
+            closing.len()
+        );
+        let outcome = session::run(config.clone(), backends, &closing, observer)?;
+        write(&outcome)?;
+        training_rows.extend(
+            outcome
+                .rows
+                .iter()
+                .filter(|r| Some(&r.backend) == first_backend.as_ref())
+                .cloned(),
+        );
+        if let Some(m) = merged.as_mut() {
+            m.absorb(outcome);
+        }
+    }
     Ok(ActiveResult {
         outcome: merged.expect("at least one batch ran"),
         trained: planner.into_trained(),

@@ -600,12 +600,24 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     let e = stderr(&o);
     assert!(e.contains("active profiling stopped: budget spent"), "{e}");
     // One batch of 8, stratified by MACs, with the invocation's reference
-    // subnets beside it, then the budget was gone.
+    // subnets beside it, then the budget was gone; the references were
+    // measured again at the end, after the last batch.
     let rows: Vec<LatencyRow> = table::read(&out).unwrap();
+    let n = frontier_spaces::CANARY_SUBNETS;
+    let closing = rows[rows.len() - n..].to_vec();
+    assert!(
+        closing.iter().all(|r| r.reference == Some(true)),
+        "{closing:?}"
+    );
     let (references, rows): (Vec<LatencyRow>, Vec<LatencyRow>) =
         rows.into_iter().partition(|r| r.reference == Some(true));
     assert_eq!(rows.len(), 8);
-    assert_eq!(references.len(), frontier_spaces::CANARY_SUBNETS);
+    assert_eq!(references.len(), 2 * n, "at the start and at the end");
+    for r in &closing {
+        let same = references.iter().filter(|q| q.arch == r.arch).count();
+        assert_eq!(same, 2, "{:?} measured twice", r.model_name);
+    }
+    assert!(e.contains("reference subnets again"), "{e}");
     let mut macs: Vec<f64> = rows
         .iter()
         .map(|r| {

@@ -56,8 +56,10 @@ fn invocation_of(r: &LatencyRow) -> &str {
     r.invocation.as_deref().unwrap_or(NO_INVOCATION)
 }
 
-/// Each invocation's references: the median latency per reference
-/// architecture of its reference rows.
+/// Each invocation's references: per reference architecture, the median
+/// of its reference rows (the geometric mean of the middle two when their
+/// count is even: an active invocation measures its references once at its
+/// start and once at its end, and its scale is their middle).
 pub fn references_by_invocation<'a>(
     rows: impl IntoIterator<Item = &'a LatencyRow>,
 ) -> BTreeMap<String, References> {
@@ -77,7 +79,13 @@ pub fn references_by_invocation<'a>(
                 .into_iter()
                 .map(|(a, mut v)| {
                     v.sort_by(f64::total_cmp);
-                    (a, v[v.len() / 2])
+                    let n = v.len();
+                    let m = if n % 2 == 1 {
+                        v[n / 2]
+                    } else {
+                        (v[n / 2 - 1] * v[n / 2]).sqrt()
+                    };
+                    (a, m)
                 })
                 .collect();
             (inv, refs)
@@ -253,6 +261,24 @@ mod tests {
             "{}",
             b.describe()
         );
+    }
+
+    #[test]
+    fn a_reference_measured_at_start_and_end_is_their_middle() {
+        // An active invocation drifting 4% between its first and last batch.
+        let rows = [
+            row("a", "r0", 10.0, true),
+            row("a", "r0", 10.4, true),
+            row("a", "r1", 20.0, true),
+            row("a", "r1", 30.0, true),
+            row("a", "r1", 21.0, true),
+        ];
+        let refs = &references_by_invocation(&rows)["a"];
+        assert!(
+            (refs["r0"] - (10.0f64 * 10.4).sqrt()).abs() < 1e-9,
+            "{refs:?}"
+        );
+        assert_eq!(refs["r1"], 21.0, "odd counts keep the median");
     }
 
     #[test]
