@@ -62,7 +62,7 @@ pub fn run(
             })
             .collect::<Result<Vec<_>, _>>()?;
         // The invocation's references go with the first batch.
-        let models = crate::profile::interleave(models, std::mem::take(&mut references));
+        let models = session::interleave(models, std::mem::take(&mut references));
         index += batch.len();
         let batch_start = Instant::now();
         let outcome = session::run(config.clone(), backends, &models, observer)?;

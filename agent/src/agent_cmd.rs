@@ -171,7 +171,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
                 }
             }
             None => {
-                let models = Model::for_job(spec, seed).map_err(|e| e.to_string())?;
+                let mut models = Model::for_job(spec, seed).map_err(|e| e.to_string())?;
+                // A profile job's rows are one invocation: its references
+                // beside them put it on the scale of the device's others
+                // (a canary job is the reference set itself).
+                if spec.kind == frontier_table::jobs::JobKind::Profile && !models.is_empty() {
+                    let space = Space::parse(&spec.space).ok_or("unknown space")?;
+                    let references = Model::references(space).map_err(|e| e.to_string())?;
+                    models = session::interleave(models, references);
+                }
                 for (i, batch) in models.chunks(MODELS_PER_BATCH).enumerate() {
                     if let Err(why) = gate() {
                         interrupted = Some(why);
@@ -239,7 +247,10 @@ enum Planned {
 
 /// An active job with the collector choosing each batch: ask, measure it
 /// (the gate between sessions), upload it at once (the next plan needs
-/// it), until the collector says done or the budget is spent.
+/// it), until the collector says done or the budget is spent. The space's
+/// reference subnets go with the first batch and are measured again at the
+/// end (as `frontier profile --budget` does), so that the collector can
+/// put the job's rows on the scale of the device's other jobs.
 fn run_active(
     job: &ActiveJob,
     config: &frontier_session::SessionConfig,
@@ -260,15 +271,34 @@ fn run_active(
     let started = std::time::Instant::now();
     let mut index = 0usize;
     let mut batches = 0u32;
+    let references = Model::references(job.space).map_err(|e| e.to_string())?;
+    // Time kept for measuring the references again, from their share of
+    // the first batch.
+    let mut reserve = Duration::ZERO;
+    // Measures the references again once the job's last batch is in.
+    let closing =
+        |measured: bool, io: &mut dyn JobIo, observer: &mut Stderr| -> Result<Planned, String> {
+            if measured {
+                if let Err(why) = gate() {
+                    return Ok(Planned::ByCollector(Some(why)));
+                }
+                eprintln!("job {id}: measuring the reference subnets again");
+                let outcome = session::run(config.clone(), backends, &references, observer)
+                    .map_err(|e| format!("{e:#}"))?;
+                let mut rows = outcome.rows;
+                io.upload(&mut rows)?;
+            }
+            Ok(Planned::ByCollector(None))
+        };
     loop {
         let spent = started.elapsed();
-        if batches > 0 && spent + spent / batches >= job.budget {
+        if batches > 0 && spent + spent / batches + reserve >= job.budget {
             eprintln!(
                 "job {id}: budget spent ({:.0} s of {:.0} s)",
                 spent.as_secs_f64(),
                 job.budget.as_secs_f64()
             );
-            return Ok(Planned::ByCollector(None));
+            return closing(batches > 0, io, observer);
         }
         if let Err(why) = gate() {
             return Ok(Planned::ByCollector(Some(why)));
@@ -287,7 +317,7 @@ fn run_active(
             .unwrap_or_default();
         if let Some(done) = reply.done {
             eprintln!("job {id}: {done} ({} rows{fit}{from})", reply.rows);
-            return Ok(Planned::ByCollector(None));
+            return closing(batches > 0, io, observer);
         }
         eprintln!(
             "job {id}: the collector planned {} subnets from {} rows{fit}{from}",
@@ -306,7 +336,12 @@ fn run_active(
             })
             .collect::<Result<Vec<_>, String>>()?;
         index += models.len();
-        batches += 1;
+        let models = if batches == 0 {
+            session::interleave(models, references.clone())
+        } else {
+            models
+        };
+        let batch_start = std::time::Instant::now();
         for chunk in models.chunks(MODELS_PER_BATCH) {
             if let Err(why) = gate() {
                 return Ok(Planned::ByCollector(Some(why)));
@@ -319,5 +354,9 @@ fn run_active(
             let mut rows = outcome.rows;
             io.upload(&mut rows)?;
         }
+        if batches == 0 {
+            reserve = batch_start.elapsed() * references.len() as u32 / models.len() as u32;
+        }
+        batches += 1;
     }
 }

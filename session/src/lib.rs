@@ -29,7 +29,7 @@ pub mod reference_scale;
 pub mod stand_in;
 pub mod supernet;
 
-pub use model::{JobModelsError, Model, CANARY_SEED, CANARY_SUBNETS};
+pub use model::{interleave, JobModelsError, Model, CANARY_SEED, CANARY_SUBNETS};
 pub use observe::{Milestones, Observer, Quiet, Stderr};
 
 use std::path::{Path, PathBuf};

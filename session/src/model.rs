@@ -180,3 +180,65 @@ impl Model {
         }
     }
 }
+
+/// `refs` spread evenly among `models` (each round measures models in this
+/// order: references at one end would see only that end's drift).
+pub fn interleave(models: Vec<Model>, refs: Vec<Model>) -> Vec<Model> {
+    let (n, k) = (models.len(), refs.len());
+    let mut out = Vec::with_capacity(n + k);
+    let mut refs = refs.into_iter();
+    for (i, m) in models.into_iter().enumerate() {
+        // Reference j goes before model ⌊(j + 1)·n / (k + 1)⌋.
+        while out.len() - i < k && i == ((out.len() - i + 1) * n) / (k + 1) {
+            match refs.next() {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        out.push(m);
+    }
+    out.extend(refs);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_spread_among_the_models() {
+        let file = |name: String| Model::File {
+            path: PathBuf::from(name),
+            arch: None,
+            space: None,
+        };
+        let names = |v: Vec<Model>| -> Vec<String> {
+            v.into_iter()
+                .map(|m| match m {
+                    Model::File { path, .. } => path.display().to_string(),
+                    Model::Generated { name, .. } => name,
+                })
+                .collect()
+        };
+        let models = |n: usize| (0..n).map(|i| file(format!("m{i}"))).collect::<Vec<_>>();
+        let refs = || (0..5).map(|i| file(format!("r{i}"))).collect::<Vec<_>>();
+        let spread = names(interleave(models(40), refs()));
+        assert_eq!(spread.len(), 45);
+        let at: Vec<usize> = (0..5)
+            .map(|j| spread.iter().position(|n| n == &format!("r{j}")).unwrap())
+            .collect();
+        assert_eq!(at, vec![6, 14, 22, 29, 37]);
+        assert_eq!(
+            names(interleave(models(0), refs())),
+            vec!["r0", "r1", "r2", "r3", "r4"]
+        );
+        assert_eq!(
+            names(interleave(models(2), refs())),
+            vec!["r0", "r1", "m0", "r2", "r3", "r4", "m1"]
+        );
+        assert_eq!(
+            names(interleave(models(3), Vec::new())),
+            vec!["m0", "m1", "m2"]
+        );
+    }
+}

@@ -137,11 +137,13 @@ fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
         "{err}"
     );
 
-    // Both jobs done, their rows stored once, in the board's name.
+    // Both jobs done, their rows stored once, in the board's name; each
+    // job measured the space's reference subnets beside its models.
     let listed = get_json(
         &format!("{}/v1/jobs?device={device_id}", collector.url),
         &w.reader,
     );
+    let refs = frontier_spaces::CANARY_SUBNETS as u64;
     let outcome: Vec<(String, String, u64)> = listed
         .as_array()
         .unwrap()
@@ -157,22 +159,38 @@ fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
     assert_eq!(
         outcome,
         vec![
-            (jobs[1].clone(), "done".into(), 1),
-            (jobs[0].clone(), "done".into(), 2)
+            (jobs[1].clone(), "done".into(), 1 + refs),
+            (jobs[0].clone(), "done".into(), 2 + refs)
         ],
         "{err}"
     );
     let rows = collector.rows(&w.reader);
-    assert_eq!(rows.len(), 3, "{err}");
+    assert_eq!(rows.len(), 3 + 2 * refs as usize, "{err}");
+    let mut invocations = std::collections::BTreeMap::<String, (usize, usize)>::new();
     let archs: Vec<String> = rows
         .iter()
         .map(|l| {
             let r: frontier_table::LatencyRow = frontier_table::parse_line(l).unwrap();
             assert_eq!(r.device_id, device_id);
             assert_eq!(r.space.as_deref(), Some("ofa-mbv3"));
+            let n = invocations
+                .entry(r.invocation.clone().unwrap())
+                .or_default();
+            if r.reference == Some(true) {
+                n.1 += 1;
+            } else {
+                n.0 += 1;
+            }
             r.arch.unwrap()
         })
         .collect();
+    let mut per_job: Vec<(usize, usize)> = invocations.into_values().collect();
+    per_job.sort();
+    assert_eq!(
+        per_job,
+        vec![(1, refs as usize), (2, refs as usize)],
+        "one invocation per job, its references beside its models"
+    );
     assert!(
         archs.contains(&arch.row_json()),
         "the given architecture was measured"
@@ -314,7 +332,9 @@ fn the_collector_trains_a_boards_predictor_and_a_stopped_agent_gives_its_job_bac
         ],
         "{err}"
     );
-    // A predictor of the 17 rows, trained by the collector itself.
+    // A predictor of the 17 rows (the job's 12 and the 5 canaries; the
+    // job's reference rows align it, they are not trained on), trained
+    // by the collector itself.
     let listed = eventually(Duration::from_secs(90), "a predictor trained", || {
         let l = get_json(
             &format!("{}/v1/predictors?device=shelf-2", collector.url),
@@ -378,7 +398,10 @@ fn the_collector_trains_a_boards_predictor_and_a_stopped_agent_gives_its_job_bac
     let mut seen = Vec::new();
     let end = Instant::now() + Duration::from_secs(120);
     // Once the first batch is being measured.
-    let started = format!("job {job}: measuring models 1-4 of 12");
+    let started = format!(
+        "job {job}: measuring models 1-4 of {}",
+        12 + frontier_spaces::CANARY_SUBNETS
+    );
     while !seen.iter().any(|l: &String| l.contains(&started)) {
         assert!(Instant::now() < end, "the job did not start: {seen:?}");
         if let Ok(l) = lines.recv_timeout(Duration::from_millis(200)) {

@@ -44,6 +44,9 @@ pub struct Planner {
     trained: Option<predictor::Trained>,
     /// Another device's predictor to transfer from while rows are few.
     source: Option<predictor::Fitted>,
+    /// A later invocation's error of scale after alignment, when the rows
+    /// came from several invocations ([`Planner::resume`]).
+    later_sigma: Option<f64>,
 }
 
 impl Planner {
@@ -64,6 +67,7 @@ impl Planner {
             history: Vec::new(),
             trained: None,
             source: None,
+            later_sigma: None,
         })
     }
 
@@ -79,13 +83,31 @@ impl Planner {
     /// server rebuilds it for each batch it chooses): their architectures
     /// count as measured and the predictor is fitted to them. Returns the
     /// fit's cross-validated metrics, if it fitted.
+    ///
+    /// The rows may be of several invocations (a fleet's jobs): as in
+    /// [`crate::train`], each is put on the scale of the one with most rows
+    /// by their reference subnets, cross-validation holds out whole
+    /// invocations, and reference rows are not trained on.
     pub fn resume(
         &mut self,
         rows: &[LatencyRow],
     ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
+        let all: Vec<&LatencyRow> = rows.iter().collect();
+        let models: Vec<&LatencyRow> = rows.iter().filter(|r| r.reference != Some(true)).collect();
         self.measured
-            .extend(rows.iter().filter_map(|r| r.arch.clone()));
-        self.observe(rows)
+            .extend(models.iter().filter_map(|r| r.arch.clone()));
+        let alignment = crate::align::align(&models, &all);
+        if alignment.anchor.is_some() {
+            self.later_sigma = Some(alignment.later_sigma());
+        }
+        let mut groups = crate::align::Groups::default();
+        self.samples.extend(models.iter().filter_map(|r| {
+            let mut s = sample_of(r)?;
+            s.ms /= alignment.factor(r);
+            s.group = groups.index(r);
+            Some(s)
+        }));
+        self.fit()
     }
 
     /// Whether the cross-validated share within ±10% reached `target` on
@@ -121,14 +143,23 @@ impl Planner {
         self.measured.extend(batch.iter().map(Arch::row_json));
     }
 
-    /// Take a measured batch's rows (of the backend the predictor is for)
-    /// and retrain once there are enough; returns the new fit's
-    /// cross-validated metrics, if it fitted.
+    /// Take a measured batch's rows (of the backend the predictor is for,
+    /// all of one invocation) and retrain once there are enough; returns
+    /// the new fit's cross-validated metrics, if it fitted. Reference rows
+    /// are not trained on.
     pub fn observe(
         &mut self,
         rows: &[LatencyRow],
     ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
-        self.samples.extend(rows.iter().filter_map(sample_of));
+        self.samples.extend(
+            rows.iter()
+                .filter(|r| r.reference != Some(true))
+                .filter_map(sample_of),
+        );
+        self.fit()
+    }
+
+    fn fit(&mut self) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
         let mut kinds = Vec::new();
         if self.source.is_some() && self.samples.len() >= Kind::Transfer.min_rows() {
             kinds.push(Kind::Transfer);
@@ -144,6 +175,7 @@ impl Planner {
         for kind in kinds {
             let ctx = predictor::Context {
                 source: self.source.as_ref().filter(|_| kind == Kind::Transfer),
+                later_sigma: self.later_sigma,
                 ..Default::default()
             };
             let t = predictor::train(
@@ -334,5 +366,43 @@ mod tests {
         assert!(p.samples() >= MIN_FOR_PLATEAU, "{}", p.samples());
         assert!(p.samples() <= MIN_FOR_PLATEAU + BATCH, "{}", p.samples());
         assert!(why.contains("within ±5%"), "{why}");
+    }
+
+    #[test]
+    fn resumed_rows_of_several_invocations_are_aligned_by_their_references() {
+        // A fleet's two jobs on one device: the second ran 8% slower. Each
+        // measured the space's reference subnets beside its models.
+        let spec = SampleSpec::new(Space::OfaMbv3, 11);
+        let archs = spec.sample(56).unwrap();
+        let refs = frontier_spaces::canary_archs(Space::OfaMbv3);
+        let mut all = Vec::new();
+        for (inv, factor, models) in [("a", 1.0, &archs[..32]), ("b", 1.08, &archs[32..])] {
+            let mut rs = rows(models);
+            let mut references = rows(&refs);
+            references.iter_mut().for_each(|r| r.reference = Some(true));
+            rs.extend(references);
+            for r in &mut rs {
+                r.invocation = Some(inv.into());
+                r.median_ms *= factor;
+                r.median_ms_corrected *= factor;
+            }
+            all.extend(rs);
+        }
+        let mut p = Planner::new(spec).unwrap();
+        let m = p.resume(&all).unwrap().expect("56 rows fit");
+        assert_eq!(p.samples(), 56, "reference rows are not trained on");
+        // On one scale the device is exactly linear in MACs again: every
+        // held-out invocation's rows within ±5% (unaligned, b's 24 rows
+        // would be 8% off once a is held out, and a's the other way).
+        assert!(m.within_5pct > 0.95, "{m:?}");
+        let t = p.trained().unwrap();
+        for r in &all[..32] {
+            let pred = t.fitted.predict(r.arch.as_deref().unwrap()).unwrap().ms;
+            assert!(
+                (pred / r.median_ms - 1.0).abs() < 0.02,
+                "{pred} vs {}",
+                r.median_ms
+            );
+        }
     }
 }
