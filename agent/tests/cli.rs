@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixtures, frontier, scratch, FAST};
+use common::{fixtures, frontier, scratch, stdout_rows, FAST};
 
 use std::path::Path;
 use std::process::Output;
@@ -453,12 +453,7 @@ fn references_can_be_left_out_and_bad_values_are_named() {
     args.extend_from_slice(&["--instances", "1", "--json"]);
     let o = frontier(&args, &dir);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<LatencyRow> = table::parse(
-        Path::new("stdout.jsonl"),
-        table::Format::JsonLines,
-        &String::from_utf8_lossy(&o.stdout),
-    )
-    .unwrap();
+    let rows: Vec<LatencyRow> = stdout_rows(&o);
     assert_eq!(rows.len(), 1);
     assert!(rows[0].reference.is_none() && rows[0].invocation.is_some());
     let o = frontier(
@@ -504,12 +499,7 @@ fn space_profiles_generated_subnets_without_files() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<LatencyRow> = table::parse(
-        Path::new("stdout.jsonl"),
-        table::Format::JsonLines,
-        &String::from_utf8_lossy(&o.stdout),
-    )
-    .unwrap();
+    let rows: Vec<LatencyRow> = stdout_rows(&o);
     // The two subnets asked for, then the space's reference subnets (the
     // fleet's canaries), every row with the invocation's one id.
     let canaries = frontier_spaces::canary_archs(frontier_spaces::Space::OfaMbv3);
@@ -683,12 +673,7 @@ fn a_budget_on_files_bounds_the_invocation_and_names_rows_short_of_target() {
     );
     let elapsed = started.elapsed().as_secs_f64();
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<LatencyRow> = table::parse(
-        Path::new("stdout.jsonl"),
-        table::Format::JsonLines,
-        &String::from_utf8_lossy(&o.stdout),
-    )
-    .unwrap();
+    let rows: Vec<LatencyRow> = stdout_rows(&o);
     assert_eq!(rows.len(), 2);
     for r in &rows {
         let stop = r.stop_reason.as_deref().unwrap();
@@ -737,12 +722,7 @@ fn contention_levels_are_measured_and_recorded() {
         args.extend_from_slice(FAST);
         let o = frontier(&args, &dir);
         assert!(o.status.success(), "{}", stderr(&o));
-        let rows: Vec<LatencyRow> = table::parse(
-            Path::new("stdout.jsonl"),
-            table::Format::JsonLines,
-            &String::from_utf8_lossy(&o.stdout),
-        )
-        .unwrap();
+        let rows: Vec<LatencyRow> = stdout_rows(&o);
         let levels: Vec<(Option<f64>, Option<String>)> = rows
             .iter()
             .map(|r| (r.contention, r.contention_kind.clone()))

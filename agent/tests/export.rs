@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{frontier, scratch, FAST};
+use common::{frontier, scratch, stdout_rows, FAST};
 
 use std::path::Path;
 
@@ -103,12 +103,7 @@ fn sampled_subnets_run_and_match_their_manifest() {
         &dir,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let rows: Vec<LatencyRow> = table::parse(
-        Path::new("-.jsonl"),
-        table::Format::JsonLines,
-        &String::from_utf8_lossy(&o.stdout),
-    )
-    .unwrap();
+    let rows: Vec<LatencyRow> = stdout_rows(&o);
     assert_eq!(rows.len(), 3);
     for r in rows {
         let l = lines

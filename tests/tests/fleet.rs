@@ -438,3 +438,79 @@ fn the_collector_trains_a_boards_predictor_and_a_stopped_agent_gives_its_job_bac
     let uploaded = collector.rows(&w.reader).len() - rows_before;
     assert_eq!(uploaded, 4, "the finished batch's rows only\n{seen:#?}");
 }
+
+/// An active job planned by the collector, run by a real agent: one
+/// invocation, its reference subnets measured with the first batch and
+/// again once the budget is spent, every row uploaded.
+#[test]
+fn a_collector_planned_active_job_measures_its_references_at_start_and_end() {
+    let w = World::new("fleet-active");
+    let operator = token(&w.data, "operator");
+    let collector = Collector::start_with(&w.data, "127.0.0.1:0", &["--canary-every", "0"]);
+    let token_file = w.dir.join("device.token");
+    std::fs::write(&token_file, &w.device).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut child = frontier(&w.state)
+        .args(["agent", "--collector", &collector.url, "--token-file"])
+        .arg(&token_file)
+        .args([
+            "--device-name",
+            "shelf-3",
+            "--poll",
+            "1s",
+            "--max-jobs",
+            "1",
+        ])
+        .args(["--idle-others", "100", "--idle-pressure", "100"])
+        .args(["--backend", "tract"])
+        .args(frontier_testkit::FAST)
+        .args(["--instances", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A budget a batch or two fits in; a target no fit of so few rows meets.
+    let job = post_job(
+        &collector.url,
+        &operator,
+        serde_json::json!({"device": "shelf-3", "kind": "profile", "space": "ofa-mbv3",
+                           "active": {"budget_s": 30, "target": 1.0}, "backend": "tract"}),
+    );
+    let status = wait_bounded(&mut child, Duration::from_secs(300));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{err}");
+    assert!(err.contains("the collector planned 8 subnets"), "{err}");
+    assert!(
+        err.contains(&format!("job {job}: measuring the reference subnets again")),
+        "{err}"
+    );
+    let rows: Vec<frontier_table::LatencyRow> = collector
+        .rows(&w.reader)
+        .iter()
+        .map(|l| frontier_table::parse_line(l).unwrap())
+        .collect();
+    let invocations: std::collections::BTreeSet<_> =
+        rows.iter().map(|r| r.invocation.clone().unwrap()).collect();
+    assert_eq!(invocations.len(), 1, "one job, one invocation");
+    let (references, models): (Vec<_>, Vec<_>) =
+        rows.iter().partition(|r| r.reference == Some(true));
+    assert!(
+        models.len() >= 8 && models.len() % 8 == 0,
+        "{}",
+        models.len()
+    );
+    let n = frontier_spaces::CANARY_SUBNETS;
+    assert_eq!(
+        references.len(),
+        2 * n,
+        "at the start and at the end\n{err}"
+    );
+    for a in frontier_spaces::canary_archs(frontier_spaces::Space::OfaMbv3) {
+        let twice = references
+            .iter()
+            .filter(|r| r.arch.as_deref() == Some(a.row_json().as_str()))
+            .count();
+        assert_eq!(twice, 2, "{}", a.json());
+    }
+}

@@ -16,6 +16,16 @@ pub fn frontier(args: &[&str], state: &Path) -> Output {
         .unwrap()
 }
 
+/// The rows a `frontier ... --json` run printed on stdout.
+pub fn stdout_rows(o: &Output) -> Vec<frontier_table::LatencyRow> {
+    frontier_table::parse(
+        Path::new("stdout.jsonl"),
+        frontier_table::Format::JsonLines,
+        &String::from_utf8_lossy(&o.stdout),
+    )
+    .unwrap()
+}
+
 /// Rows of a synthetic device for OFA subnets (latency from MACs and
 /// depth, 2% jitter; every tenth row flagged unstable).
 pub fn synthetic_rows(n: usize, seed: u64, device: &str) -> Vec<frontier_table::LatencyRow> {
