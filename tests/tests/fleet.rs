@@ -469,12 +469,22 @@ fn a_collector_planned_active_job_measures_its_references_at_start_and_end() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // A budget a batch or two fits in; a target no fit of so few rows meets.
+    let devices = format!("{}/v1/devices", collector.url);
+    eventually(Duration::from_secs(60), "the board enrolled", || {
+        get_json(&devices, &w.reader)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "shelf-3")
+            .then_some(())
+    });
+    // The shortest budget (a batch or two fit in it); a target a fit of
+    // so few rows rarely meets.
     let job = post_job(
         &collector.url,
         &operator,
         serde_json::json!({"device": "shelf-3", "kind": "profile", "space": "ofa-mbv3",
-                           "active": {"budget_s": 30, "target": 1.0}, "backend": "tract"}),
+                           "active": {"budget_s": 60, "target": 1.0}, "backend": "tract"}),
     );
     let status = wait_bounded(&mut child, Duration::from_secs(300));
     let mut err = String::new();
