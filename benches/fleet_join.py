@@ -183,20 +183,19 @@ def honest(bins, coll, device, work, eval_dir, seed, out):
     if eval_dir:
         models = [os.path.join(eval_dir, m["file"])
                   for m in json.load(open(os.path.join(eval_dir, "index.json")))["models"]]
-        args = [*models]
+        args = [*models, "--references", "ofa-mbv3"]  # manifest.jsonl gives the archs
     else:
         args = ["--space", "ofa-mbv3", "--samples", "20", "--seed", str(seed)]
     subprocess.run([f"{bins}/frontier", "profile", *args, "--backend", "ort", "--out", table],
                    env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=open(os.path.join(out, f"eval-{seed}.log"), "w"))
+    # `predict --archs TABLE` leaves out the table's reference rows and puts
+    # its predictions on the table's scale by them (the predictor keeps the
+    # references of the rows it was trained on).
     rows = [json.loads(l) for l in open(table) if l.strip()]
-    rows = [r for r in rows if r.get("arch")]
-    archs = os.path.join(work, f"eval-{seed}-archs.jsonl")
-    with open(archs, "w") as f:
-        for r in rows:
-            f.write(json.dumps({"arch": json.loads(r["arch"])}) + "\n")
+    rows = [r for r in rows if r.get("arch") and not r.get("reference")]
     src = f"collector:{coll.url}?device={device}&backend=ort"
-    pred = subprocess.run([f"{bins}/frontier", "predict", "--predictor", src, "--archs", archs, "--json"],
+    pred = subprocess.run([f"{bins}/frontier", "predict", "--predictor", src, "--archs", table, "--json"],
                           env=dict(env, FRONTIER_TOKEN=coll.tokens["reader"]),
                           capture_output=True, text=True, check=True)
     preds = [json.loads(l) for l in pred.stdout.splitlines() if l.strip()]
@@ -219,6 +218,7 @@ def honest(bins, coll, device, work, eval_dir, seed, out):
             "within_5pct": sum(abs(e) <= 0.05 for e in errs) / n,
             "mape": sum(abs(e) for e in errs) / n, "tau": (c - d) / max(1, c + d),
             "interval_coverage": inside / n, "mean_error": sum(errs) / n,
+            "invocation_offset": preds[0].get("invocation_offset") if preds else None,
             "used": pred.stderr.strip().splitlines()[-1] if pred.stderr.strip() else ""}
 
 

@@ -4,9 +4,9 @@
 # then evaluated on subnets it never saw (other seed) and on the
 # PyTorch-exported Once-for-All fixtures (archs from shared/fixtures/onnx/index.json).
 #
-#   BACKEND=ort BUDGET=8m EVAL=30 TORCH_EVAL=20 benches/predictor.sh [OUT_DIR]
-#   BACKEND=tract BUDGET=15m EVAL=20 TORCH_EVAL=40 TORCH_SEED=28 REPEAT=1 benches/predictor.sh [OUT_DIR]
-#   SPACE=gpt2 BACKEND=ort BUDGET=8m EVAL=30 benches/predictor.sh [OUT_DIR]
+#   BACKEND=ort BUDGET=8m EVAL=20 TORCH_EVAL=40 TORCH_SEED=31 REPEAT=1 benches/predictor.sh [OUT_DIR]
+#   BACKEND=tract BUDGET=15m EVAL=20 TORCH_EVAL=40 TORCH_SEED=32 REPEAT=1 benches/predictor.sh [OUT_DIR]
+#   SPACE=gpt2 BACKEND=tract BUDGET=20m EVAL=20 benches/predictor.sh [OUT_DIR]
 #
 # Every profiling step is its own invocation and measures the space's
 # reference subnets beside its models (rows `reference: true`); `predict`

@@ -613,8 +613,9 @@ fn measured(b: &Board, archs: &[serde_json::Value], at_s: u64, seed: u64) -> Vec
         .collect()
 }
 
-/// An active job run as a board runs it: ask for a batch, measure it,
-/// upload it, until done. Returns every batch's size and the last reply.
+/// An active job run as a board runs it: ask for a batch, measure it (the
+/// job's reference subnets with the first), upload it, until done. Returns
+/// every batch's size and the replies.
 async fn run_active(
     c: &Client,
     board_token: &str,
@@ -650,7 +651,23 @@ async fn run_active(
             assert!(seen.insert(a.to_string()), "planned twice: {a}");
         }
         sizes.push(reply.archs.len());
-        let rows = measured(b, &reply.archs, 20_000 + k * 600, 500 + k);
+        let mut rows = measured(b, &reply.archs, 20_000 + k * 600, 500 + k);
+        if k == 0 {
+            let refs: Vec<serde_json::Value> = frontier_spaces::canary_archs(Space::OfaMbv3)
+                .iter()
+                .map(|a| serde_json::from_str(&a.json()).unwrap())
+                .collect();
+            let mut refs = measured(b, &refs, 19_000, 499);
+            for r in &mut refs {
+                r.reference = Some(true);
+            }
+            rows.extend(refs);
+        }
+        for r in &mut rows {
+            r.invocation = Some(lease.job.id.clone());
+            r.row_id = None;
+            table::ensure_row_id(r);
+        }
         c.ingest(board_token, table::to_jsonl(&rows)).await;
     }
     panic!("not done in 20 batches");
@@ -731,7 +748,11 @@ async fn active_jobs(url: &str) {
     let (sizes, replies) = run_active(&c, &board_e, &first, &lease).await;
     let done = replies.last().unwrap();
     assert_eq!(sizes[0], 8, "the first batch: the ends and MACs strata");
-    assert_eq!(replies[1].within_10pct, None, "8 rows fit nothing alone");
+    assert_eq!(
+        (replies[1].rows, replies[1].within_10pct),
+        (8, None),
+        "8 rows fit nothing alone; the 5 reference rows beside them are not subnets to fit"
+    );
     let rows_e: usize = sizes.iter().sum();
     assert!(
         done.done.as_deref().unwrap().contains("target reached"),

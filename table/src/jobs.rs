@@ -157,7 +157,8 @@ pub struct BatchReply {
     /// Set when the job is done: the target reached, or no candidate left.
     #[serde(default)]
     pub done: Option<String>,
-    /// Rows of the cohort planned from.
+    /// Rows of the cohort planned from (the subnets measured; reference rows
+    /// are not counted).
     #[serde(default)]
     pub rows: u64,
     /// The plan's predictor: cross-validated share within ±10%, if fitted.

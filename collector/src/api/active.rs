@@ -89,7 +89,10 @@ pub(super) async fn post_batch(
         .filter_map(|l| table::parse_line::<LatencyRow>(l).ok())
         .filter(|r| r.space.as_deref() == Some(space.name()))
         .collect();
-    let source = if rows.len() < crate::trainer::TRANSFER_BELOW {
+    // Reference rows (a job's fixed reference subnets) put the jobs on one
+    // scale; they are not subnets the plan measured.
+    let measured = rows.iter().filter(|r| r.reference != Some(true)).count();
+    let source = if measured < crate::trainer::TRANSFER_BELOW {
         crate::trainer::transfer_source(&state, &key)
             .await
             .map_err(db)?
@@ -106,10 +109,10 @@ pub(super) async fn post_batch(
             planner = planner.with_source(file.fitted);
         }
         let mut reply = BatchReply {
-            rows: rows.len() as u64,
+            rows: measured as u64,
             ..BatchReply::default()
         };
-        if rows.is_empty() {
+        if measured == 0 {
             reply.archs = arch_values(&planner.first_batch().map_err(|e| e.to_string())?);
             return Ok(reply);
         }
