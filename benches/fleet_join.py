@@ -24,7 +24,9 @@ server listens on 127.0.0.1 and everything stops by itself.
    collector:URL?device=...`) against a later invocation: the subnets of
    --eval-dir (PyTorch exports with an index.json, benches/torch_ofa_subnets.py)
    or, without it, 20 subnets the agent generates with another seed,
-   profiled by `frontier profile --backend ort` after the agent stopped.
+   profiled by `frontier profile --backend ort` after the agent stopped,
+   with the reference subnets beside them; `predict --archs TABLE` puts
+   the predictions on that invocation's scale (the offset is reported).
    Reported beside the predictor's own cross-validated figures.
 4. **runtime**: the board of step 1 restarts its agent with another ONNX
    Runtime (FRONTIER_ORT_OTHER, a libonnxruntime.so of another version):
