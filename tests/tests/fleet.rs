@@ -38,12 +38,13 @@ fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
 
 #[test]
 fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
-    let w = World::new("fleet-agent");
-    let operator = token(&w.data, "operator");
     // Only the operator's jobs here; the canaries are the next test's.
-    let collector = Collector::start_with(&w.data, "127.0.0.1:0", &["--canary-every", "0"]);
-    let token_file = w.dir.join("device.token");
-    std::fs::write(&token_file, format!("{}\n", w.device)).unwrap();
+    let Fleet {
+        w,
+        operator,
+        collector,
+        token_file,
+    } = fleet("fleet-agent", &["--canary-every", "0"]);
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     // A token others can read is refused, with the fix.
     let out = frontier(&w.state)
@@ -237,6 +238,31 @@ fn post_job(url: &str, operator: &str, body: serde_json::Value) -> String {
     job["id"].as_str().unwrap().to_string()
 }
 
+/// A collector on loopback with `args`, an operator token, and the device
+/// token in a file only its owner reads (what `frontier agent
+/// --token-file` asks for).
+struct Fleet {
+    w: World,
+    operator: String,
+    collector: Collector,
+    token_file: std::path::PathBuf,
+}
+
+fn fleet(name: &str, args: &[&str]) -> Fleet {
+    let w = World::new(name);
+    let operator = token(&w.data, "operator");
+    let collector = Collector::start_with(&w.data, "127.0.0.1:0", args);
+    let token_file = w.dir.join("device.token");
+    std::fs::write(&token_file, format!("{}\n", w.device)).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Fleet {
+        w,
+        operator,
+        collector,
+        token_file,
+    }
+}
+
 /// Lines of a child's stderr as they come, kept for the failure message.
 fn follow(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -259,16 +285,15 @@ fn follow(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> 
 /// and exits cleanly.
 #[test]
 fn the_collector_trains_a_boards_predictor_and_a_stopped_agent_gives_its_job_back() {
-    let w = World::new("fleet-trainer");
-    let operator = token(&w.data, "operator");
-    let collector = Collector::start_with(
-        &w.data,
-        "127.0.0.1:0",
+    let Fleet {
+        w,
+        operator,
+        collector,
+        token_file,
+    } = fleet(
+        "fleet-trainer",
         &["--train-quiet", "1s", "--train-max-wait", "10s"],
     );
-    let token_file = w.dir.join("device.token");
-    std::fs::write(&token_file, &w.device).unwrap();
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let agent = |max_jobs: &str| {
         let mut c = frontier(&w.state);
         c.args(["agent", "--collector", &collector.url, "--token-file"])
@@ -444,12 +469,12 @@ fn the_collector_trains_a_boards_predictor_and_a_stopped_agent_gives_its_job_bac
 /// again once the budget is spent, every row uploaded.
 #[test]
 fn a_collector_planned_active_job_measures_its_references_at_start_and_end() {
-    let w = World::new("fleet-active");
-    let operator = token(&w.data, "operator");
-    let collector = Collector::start_with(&w.data, "127.0.0.1:0", &["--canary-every", "0"]);
-    let token_file = w.dir.join("device.token");
-    std::fs::write(&token_file, &w.device).unwrap();
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let Fleet {
+        w,
+        operator,
+        collector,
+        token_file,
+    } = fleet("fleet-active", &["--canary-every", "0"]);
     let mut child = frontier(&w.state)
         .args(["agent", "--collector", &collector.url, "--token-file"])
         .arg(&token_file)
