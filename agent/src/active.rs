@@ -64,9 +64,10 @@ pub fn run(
         // The invocation's references go with the first batch.
         let models = session::interleave(models, std::mem::take(&mut references));
         index += batch.len();
+        let first = merged.is_none();
         let batch_start = Instant::now();
         let outcome = session::run(config.clone(), backends, &models, observer)?;
-        if index == batch.len() && !closing.is_empty() {
+        if first && !closing.is_empty() {
             reserve = batch_start.elapsed() * closing.len() as u32 / models.len() as u32;
         }
         write(&outcome)?;
@@ -75,7 +76,7 @@ pub fn run(
             .iter()
             .filter(|r| Some(&r.backend) == first_backend.as_ref())
             .cloned()
-            .partition(|r| r.reference == Some(true));
+            .partition(|r| r.is_reference());
         training_rows.extend(references);
         merged = Some(match merged.take() {
             None => outcome,

@@ -325,7 +325,7 @@ fn report_reference_scale(rows: &[LatencyRow]) {
     use frontier_train::align;
     let mut settings: std::collections::BTreeMap<(String, u32), Vec<&LatencyRow>> =
         std::collections::BTreeMap::new();
-    for r in rows.iter().filter(|r| r.reference == Some(true)) {
+    for r in rows.iter().filter(|r| r.is_reference()) {
         settings
             .entry((r.backend.clone(), r.threads))
             .or_default()

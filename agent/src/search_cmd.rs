@@ -299,7 +299,7 @@ fn verify(
     let rows: Vec<_> = outcome
         .rows
         .iter()
-        .filter(|r| r.reference != Some(true))
+        .filter(|r| !r.is_reference())
         .cloned()
         .collect();
     let scale = offset.map(|o| o.factor).unwrap_or(1.0);

@@ -510,7 +510,7 @@ fn space_profiles_generated_subnets_without_files() {
         .iter()
         .all(|r| r.invocation.as_deref() == Some(&invocation)));
     let (references, rows): (Vec<LatencyRow>, Vec<LatencyRow>) =
-        rows.into_iter().partition(|r| r.reference == Some(true));
+        rows.into_iter().partition(|r| r.is_reference());
     for (i, r) in references.iter().enumerate() {
         assert_eq!(
             r.model_name.as_deref(),
@@ -595,12 +595,9 @@ fn budget_profiles_in_batches_and_stops_when_spent() {
     let rows: Vec<LatencyRow> = table::read(&out).unwrap();
     let n = frontier_spaces::CANARY_SUBNETS;
     let closing = rows[rows.len() - n..].to_vec();
-    assert!(
-        closing.iter().all(|r| r.reference == Some(true)),
-        "{closing:?}"
-    );
+    assert!(closing.iter().all(|r| r.is_reference()), "{closing:?}");
     let (references, rows): (Vec<LatencyRow>, Vec<LatencyRow>) =
-        rows.into_iter().partition(|r| r.reference == Some(true));
+        rows.into_iter().partition(|r| r.is_reference());
     assert_eq!(rows.len(), 8);
     assert_eq!(references.len(), 2 * n, "at the start and at the end");
     for r in &closing {

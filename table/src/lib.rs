@@ -231,6 +231,12 @@ impl LatencyRow {
             .into_iter()
             .find(|v| v.is_finite() && *v > 0.0)
     }
+
+    /// Whether this is a reference subnet's row (a scale for aligning
+    /// invocations, never a training sample or a prediction target).
+    pub fn is_reference(&self) -> bool {
+        self.reference == Some(true)
+    }
 }
 
 /// Columns added after 1.3, in order: those empty at the end of a row are

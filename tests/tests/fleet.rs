@@ -177,7 +177,7 @@ fn a_board_enrols_takes_jobs_and_uploads_their_rows() {
             let n = invocations
                 .entry(r.invocation.clone().unwrap())
                 .or_default();
-            if r.reference == Some(true) {
+            if r.is_reference() {
                 n.1 += 1;
             } else {
                 n.0 += 1;
@@ -528,8 +528,7 @@ fn a_collector_planned_active_job_measures_its_references_at_start_and_end() {
     let invocations: std::collections::BTreeSet<_> =
         rows.iter().map(|r| r.invocation.clone().unwrap()).collect();
     assert_eq!(invocations.len(), 1, "one job, one invocation");
-    let (references, models): (Vec<_>, Vec<_>) =
-        rows.iter().partition(|r| r.reference == Some(true));
+    let (references, models): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.is_reference());
     assert!(
         models.len() >= 8 && models.len() % 8 == 0,
         "{}",

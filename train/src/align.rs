@@ -64,7 +64,7 @@ pub fn references_by_invocation<'a>(
     rows: impl IntoIterator<Item = &'a LatencyRow>,
 ) -> BTreeMap<String, References> {
     let mut per: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
-    for r in rows.into_iter().filter(|r| r.reference == Some(true)) {
+    for r in rows.into_iter().filter(|r| r.is_reference()) {
         if let (Some(arch), Some(ms)) = (&r.arch, r.latency_ms()) {
             per.entry(invocation_of(r).to_string())
                 .or_default()
@@ -136,6 +136,20 @@ impl Alignment {
             .get(invocation_of(r))
             .map(|o| o.factor)
             .unwrap_or(1.0)
+    }
+
+    /// `r` as a training sample on the anchor's scale, grouped by its
+    /// invocation (cross-validation holds out whole groups); `None` without
+    /// a positive latency or an arch.
+    pub fn sample(
+        &self,
+        r: &LatencyRow,
+        groups: &mut Groups,
+    ) -> Option<frontier_predictor::Sample> {
+        let mut s = crate::sample_of(r)?;
+        s.ms /= self.factor(r);
+        s.group = groups.index(r);
+        Some(s)
     }
 
     /// A later invocation's error of scale after alignment (relative sd):

@@ -125,7 +125,7 @@ pub fn train(
     let all_rows: Vec<&LatencyRow> = all.iter().collect();
     let in_space: Vec<&LatencyRow> = rest
         .into_iter()
-        .filter(|r| r.reference != Some(true))
+        .filter(|r| !r.is_reference())
         .filter(|r| match (&r.space, &r.arch) {
             (_, None) => false,
             (Some(s), _) => s == space.name(),
@@ -160,12 +160,10 @@ pub fn train(
             bad_arch += 1;
             continue;
         }
-        let Some(mut sample) = sample_of(r) else {
+        let Some(sample) = alignment.sample(r, &mut groups) else {
             bad_latency += 1;
             continue;
         };
-        sample.ms /= alignment.factor(r);
-        sample.group = groups.index(r);
         unstable += usize::from(r.unstable);
         samples.push(sample);
     }
@@ -343,7 +341,7 @@ pub fn targets_of_lines(
     }
     t.archs = rows
         .into_iter()
-        .filter(|r| r.reference != Some(true))
+        .filter(|r| !r.is_reference())
         .map(|r| (r.arch.expect("checked above"), r.invocation))
         .collect();
     Ok(t)

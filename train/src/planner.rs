@@ -93,7 +93,7 @@ impl Planner {
         rows: &[LatencyRow],
     ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
         let all: Vec<&LatencyRow> = rows.iter().collect();
-        let models: Vec<&LatencyRow> = rows.iter().filter(|r| r.reference != Some(true)).collect();
+        let models: Vec<&LatencyRow> = rows.iter().filter(|r| !r.is_reference()).collect();
         self.measured
             .extend(models.iter().filter_map(|r| r.arch.clone()));
         let alignment = crate::align::align(&models, &all);
@@ -101,12 +101,11 @@ impl Planner {
             self.later_sigma = Some(alignment.later_sigma());
         }
         let mut groups = crate::align::Groups::default();
-        self.samples.extend(models.iter().filter_map(|r| {
-            let mut s = sample_of(r)?;
-            s.ms /= alignment.factor(r);
-            s.group = groups.index(r);
-            Some(s)
-        }));
+        self.samples.extend(
+            models
+                .iter()
+                .filter_map(|r| alignment.sample(r, &mut groups)),
+        );
         self.fit()
     }
 
@@ -153,7 +152,7 @@ impl Planner {
     ) -> Result<Option<predictor::Metrics>, predictor::PredictError> {
         self.samples.extend(
             rows.iter()
-                .filter(|r| r.reference != Some(true))
+                .filter(|r| !r.is_reference())
                 .filter_map(sample_of),
         );
         self.fit()
@@ -292,7 +291,7 @@ pub fn predictor_file(
     let trained = trained?;
     let space = frontier_spaces::Space::parse(&trained.fitted.space)?;
     let (refs, rows): (Vec<&LatencyRow>, Vec<&LatencyRow>) =
-        rows.iter().partition(|r| r.reference == Some(true));
+        rows.iter().partition(|r| r.is_reference());
     let n = rows.iter().filter(|r| r.arch.is_some()).count();
     let unstable = rows.iter().filter(|r| r.unstable).count();
     let mut file = crate::rows::predictor_file(space, trained, &rows, n, unstable);

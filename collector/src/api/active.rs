@@ -91,7 +91,7 @@ pub(super) async fn post_batch(
         .collect();
     // Reference rows (a job's fixed reference subnets) put the jobs on one
     // scale; they are not subnets the plan measured.
-    let measured = rows.iter().filter(|r| r.reference != Some(true)).count();
+    let measured = rows.iter().filter(|r| !r.is_reference()).count();
     let source = if measured < crate::trainer::TRANSFER_BELOW {
         crate::trainer::transfer_source(&state, &key)
             .await
